@@ -1,0 +1,74 @@
+#include "autograd/dispatch.h"
+
+namespace rscapret::ops {
+
+namespace {
+thread_local bool g_force_reference = false;
+}
+
+bool reference_kernels_forced() { return g_force_reference; }
+ReferenceKernelsGuard::ReferenceKernelsGuard() : previous_(g_force_reference) { g_force_reference = true; }
+ReferenceKernelsGuard::~ReferenceKernelsGuard() { g_force_reference = previous_; }
+
+namespace detail {
+
+Device common_device(const char* op, std::initializer_list<const Tensor*> ts) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : ts) {
+    if (!t->defined()) continue;
+    if (!first) { first = t; continue; }
+    RS_CHECK(t->device() == first->device(), DeviceError, op, "inputs on different devices: ",
+             first->describe(), " vs ", t->describe());
+  }
+  return first ? first->device() : Device::cpu();
+}
+
+DType compute_dtype(const char* op, std::initializer_list<const Tensor*> ts) {
+  bool any64 = false;
+  for (const Tensor* t : ts) {
+    if (!t->defined()) continue;
+    RS_CHECK(is_floating(t->dtype()), DTypeError, op, "needs floating-point inputs, got ", t->describe());
+    any64 = any64 || t->dtype() == DType::f64;
+  }
+  return any64 ? DType::f64 : DType::f32;
+}
+
+Tensor as_dtype(const Tensor& x, DType dtype) { return x.dtype() == dtype ? x : x.to(dtype); }
+
+kernels::BroadcastLoop broadcast_loop(const Shape& out_shape, std::initializer_list<const Tensor*> operands) {
+  kernels::BroadcastLoop loop;
+  loop.ndim = int(out_shape.size());
+  for (int d = 0; d < loop.ndim; ++d) loop.shape[d] = out_shape[d];
+  int k = 0;
+  for (const Tensor* t : operands) {
+    const int lead = loop.ndim - t->dim();
+    for (int d = 0; d < loop.ndim; ++d) {
+      if (d < lead) { loop.strides[k][d] = 0; continue; }
+      const int td = d - lead;
+      loop.strides[k][d] = t->shape()[td] == 1 ? 0 : t->strides()[td];
+    }
+    ++k;
+  }
+  return loop;
+}
+
+std::vector<int> move_dim_last(int ndim, int dim) {
+  std::vector<int> perm;
+  for (int d = 0; d < ndim; ++d)
+    if (d != dim) perm.push_back(d);
+  perm.push_back(dim);
+  return perm;
+}
+
+std::vector<int> inverse_permutation(const std::vector<int>& perm) {
+  std::vector<int> inv(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inv[perm[i]] = int(i);
+  return inv;
+}
+
+void no_cuda_kernel(const char* op) {
+  throw DeviceError(cat("[", op, "] has no CUDA kernel yet: move the inputs to the CPU"));
+}
+
+}  // namespace detail
+}  // namespace rscapret::ops

@@ -1,0 +1,43 @@
+// Kernel selection and the shared checks of the op layer.
+// By default f32 ops run the fast kernels and f64 ops the scalar references; a
+// ReferenceKernelsGuard forces the references for f32 too (the op tests compare the two).
+#pragma once
+
+#include <initializer_list>
+
+#include "kernels/kernel_types.h"
+#include "tensor/tensor.h"
+
+namespace rscapret::ops {
+
+bool reference_kernels_forced();
+
+class ReferenceKernelsGuard {
+ public:
+  ReferenceKernelsGuard();
+  ~ReferenceKernelsGuard();
+  ReferenceKernelsGuard(const ReferenceKernelsGuard&) = delete;
+  ReferenceKernelsGuard& operator=(const ReferenceKernelsGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+namespace detail {
+
+// Throws unless every defined tensor lives on the same device; returns that device.
+Device common_device(const char* op, std::initializer_list<const Tensor*> ts);
+// f64 when any input is f64, else f32 (16-bit inputs compute in f32). Throws DTypeError for
+// non-floating inputs.
+DType compute_dtype(const char* op, std::initializer_list<const Tensor*> ts);
+// x converted to dtype (a no-op view when it already is).
+Tensor as_dtype(const Tensor& x, DType dtype);
+// A loop over a contiguous output of out_shape reading each operand with broadcast strides.
+kernels::BroadcastLoop broadcast_loop(const Shape& out_shape, std::initializer_list<const Tensor*> operands);
+// Permutation that moves `dim` last, keeping the order of the others.
+std::vector<int> move_dim_last(int ndim, int dim);
+std::vector<int> inverse_permutation(const std::vector<int>& perm);
+[[noreturn]] void no_cuda_kernel(const char* op);
+
+}  // namespace detail
+}  // namespace rscapret::ops

@@ -1,0 +1,97 @@
+// The ops: shape rule and dtype/device checks, then dispatch to a kernel (CPU SIMD, CPU scalar
+// reference, or CUDA). Every function here has an entry in the op registry (registry.h).
+//
+// Dtypes: float ops compute in f32, or in f64 when an input is f64 (the gradient checks);
+// bf16/f16 inputs are read as f32. Integer tensors hold ids (i32/i64) and masks are bool.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "kernels/kernel_types.h"
+#include "tensor/tensor.h"
+
+namespace rscapret::ops {
+
+using kernels::RopeLayout;
+
+// ---- elementwise ----
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor gelu_erf(const Tensor& x);   // exact GELU (erf form)
+Tensor gelu_tanh(const Tensor& x);  // tanh approximation
+Tensor quick_gelu(const Tensor& x); // x * sigmoid(1.702 x), CLIP's activation
+Tensor silu(const Tensor& x);
+Tensor pow_scalar(const Tensor& x, double exponent);
+
+Tensor add(const Tensor& a, const Tensor& b);  // broadcasting
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double b);
+Tensor mul(const Tensor& a, double b);
+
+Tensor eq(const Tensor& a, const Tensor& b);  // -> bool, broadcasting; also i32/i64 inputs
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond bool; broadcasting
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+
+// ---- reductions over one axis (keepdim keeps it as size 1) ----
+Tensor sum(const Tensor& x, int dim, bool keepdim = false);
+Tensor mean(const Tensor& x, int dim, bool keepdim = false);
+Tensor max(const Tensor& x, int dim, bool keepdim = false);
+Tensor argmax(const Tensor& x, int dim, bool keepdim = false);  // -> i64, first maximum
+Tensor logsumexp(const Tensor& x, int dim, bool keepdim = false);
+Tensor softmax(const Tensor& x, int dim);
+Tensor log_softmax(const Tensor& x, int dim);
+Tensor sum_all(const Tensor& x);  // -> 0-d
+
+// ---- normalisation and position ----
+// Over the last dim; weight/bias of shape [C] or undefined.
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps);
+// x [B, T, H, D]; positions i64 [T] or [B, T]. Rotates the first rotary_dim (default D) features.
+// inverse = true rotates by the negative angle (the rotation's transpose, used by the backward).
+Tensor rope(const Tensor& x, const Tensor& positions, double theta, RopeLayout layout,
+            int64_t rotary_dim = -1, bool inverse = false);
+
+// ---- gather, concatenation, casts ----
+Tensor embedding(const Tensor& weight, const Tensor& ids);  // weight [V, C] any float -> [..., C]
+Tensor index_select(const Tensor& x, int dim, const Tensor& index);  // index i32/i64 1-D
+Tensor concat(const std::vector<Tensor>& xs, int dim);
+Tensor stack(const std::vector<Tensor>& xs, int dim);
+Tensor cast(const Tensor& x, DType dtype);
+
+// ---- matmul: a [..., M, K] @ b [..., K, N], batch dims broadcast; 1-D operands as in NumPy.
+// f32 through OpenBLAS; bf16/f16 operands are converted tile by tile.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- losses ----
+// logits [..., V], targets int [...]: mean over targets != ignore_index (NaN when none is valid,
+// as PyTorch). Returns a 0-d tensor.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100);
+Tensor cross_entropy_composed(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100);
+
+// ---- attention ----
+struct AttentionOptions {
+  bool causal = false;
+  Tensor key_keep;                  // bool [B, Tk]: false masks a key (padding); may be undefined
+  std::optional<double> scale;      // default 1 / sqrt(D)
+};
+// q [B, H, Tq, D], k [B, Hkv, Tk, D], v [B, Hkv, Tk, Dv] -> [B, H, Tq, Dv]; H % Hkv == 0 (GQA).
+// Causal: query i is at position Tk - Tq + i (so decoding with a KV cache needs no offset).
+// A query that sees no key gets zeros.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt = {});
+// The same, composed of primitives (matmul, softmax, where): the fused kernel's oracle.
+Tensor attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt = {});
+
+}  // namespace rscapret::ops

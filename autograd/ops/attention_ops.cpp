@@ -1,0 +1,100 @@
+// Scaled-dot-product attention: fused kernel and its composed twin.
+#include <cmath>
+#include <limits>
+
+#include "autograd/dispatch.h"
+#include "autograd/ops.h"
+#include "autograd/registry.h"
+#include "kernels/cpu/ref/ref_kernels.h"
+#include "kernels/cpu/simd_kernels.h"
+
+namespace rscapret::ops {
+
+namespace {
+
+struct AttnShape {
+  int64_t B, H, Hkv, Tq, Tk, D, Dv;
+  double scale;
+};
+
+AttnShape check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt) {
+  const char* op = "attention";
+  const Device dev = detail::common_device(op, {&q, &k, &v, &opt.key_keep});
+  if (!dev.is_cpu()) detail::no_cuda_kernel(op);
+  RS_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, ShapeError, op, "q, k, v must be 4-D [B, H, T, D], got ",
+           format_shape(q.shape()), ", ", format_shape(k.shape()), ", ", format_shape(v.shape()));
+  AttnShape s{q.shape()[0], q.shape()[1], k.shape()[1], q.shape()[2], k.shape()[2], q.shape()[3], v.shape()[3], 0};
+  RS_CHECK(k.shape()[0] == s.B && v.shape()[0] == s.B && v.shape()[1] == s.Hkv && v.shape()[2] == s.Tk &&
+               k.shape()[3] == s.D,
+           ShapeError, op, "incompatible q ", format_shape(q.shape()), ", k ", format_shape(k.shape()), ", v ",
+           format_shape(v.shape()));
+  RS_CHECK(s.Hkv > 0 && s.H % s.Hkv == 0, ShapeError, op, "query heads ", s.H, " must be a multiple of key heads ",
+           s.Hkv);
+  RS_CHECK(!opt.causal || s.Tq <= s.Tk, ShapeError, op, "causal attention needs Tq <= Tk, got ", s.Tq, " > ", s.Tk);
+  if (opt.key_keep.defined()) {
+    RS_CHECK(opt.key_keep.dtype() == DType::boolean, DTypeError, op, "key_keep must be bool, got ",
+             opt.key_keep.describe());
+    RS_CHECK(opt.key_keep.shape() == Shape({s.B, s.Tk}), ShapeError, op, "key_keep must be [B, Tk] = [", s.B, ", ",
+             s.Tk, "], got ", format_shape(opt.key_keep.shape()));
+  }
+  s.scale = opt.scale.value_or(1.0 / std::sqrt(double(s.D)));
+  return s;
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt) {
+  const AttnShape s = check_attention(q, k, v, opt);
+  const DType ct = detail::compute_dtype("attention", {&q, &k, &v});
+  const Tensor Q = detail::as_dtype(q, ct).contiguous(), K = detail::as_dtype(k, ct).contiguous(),
+               V = detail::as_dtype(v, ct).contiguous();
+  const Tensor keep = opt.key_keep.defined() ? opt.key_keep.contiguous() : Tensor();
+  const bool* kp = keep.defined() ? keep.data<bool>() : nullptr;
+  Tensor out = Tensor::empty({s.B, s.H, s.Tq, s.Dv}, ct);
+  if (ct == DType::f64)
+    kernels::ref::attention<double>(Q.data<double>(), K.data<double>(), V.data<double>(), kp, out.data<double>(), s.B,
+                                    s.H, s.Hkv, s.Tq, s.Tk, s.D, s.Dv, s.scale, opt.causal);
+  else if (reference_kernels_forced())
+    kernels::ref::attention<float>(Q.data<float>(), K.data<float>(), V.data<float>(), kp, out.data<float>(), s.B, s.H,
+                                   s.Hkv, s.Tq, s.Tk, s.D, s.Dv, float(s.scale), opt.causal);
+  else
+    kernels::simd::attention(Q.data<float>(), K.data<float>(), V.data<float>(), kp, out.data<float>(), s.B, s.H,
+                             s.Hkv, s.Tq, s.Tk, s.D, s.Dv, float(s.scale), opt.causal);
+  return out;
+}
+
+Tensor attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt) {
+  const AttnShape s = check_attention(q, k, v, opt);
+  // GQA: repeat each key/value head H / Hkv times -> [B, H, Tk, D].
+  const int64_t group = s.H / s.Hkv;
+  auto repeat_heads = [&](const Tensor& t) {
+    if (group == 1) return t;
+    Shape e = {t.shape()[0], s.Hkv, group, t.shape()[2], t.shape()[3]};
+    return t.unsqueeze(2).expand(e).reshape({t.shape()[0], s.H, t.shape()[2], t.shape()[3]});
+  };
+  const Tensor K = repeat_heads(k), V = repeat_heads(v);
+  Tensor scores = mul(matmul(q, K.transpose(-2, -1)), s.scale);  // [B, H, Tq, Tk]
+  // visible[b, 0, i, j] = 1 when query i may see key j (causal and padding), else 0.
+  const DType ct = scores.dtype();
+  Tensor visible = Tensor::ones({s.B, 1, s.Tq, s.Tk}, ct);
+  if (opt.causal) {
+    const Tensor qpos = add(Tensor::arange(s.Tq, ct), double(s.Tk - s.Tq)).view({s.Tq, 1});
+    const Tensor kpos = Tensor::arange(s.Tk, ct).view({1, s.Tk});
+    visible = mul(visible, where(le(kpos, qpos), Tensor::scalar(1.0, ct), Tensor::scalar(0.0, ct)));
+  }
+  if (opt.key_keep.defined())
+    visible = mul(visible, where(opt.key_keep.view({s.B, 1, 1, s.Tk}), Tensor::scalar(1.0, ct),
+                                 Tensor::scalar(0.0, ct)));
+  scores = masked_fill(scores, eq(visible, Tensor::scalar(0.0, ct)), -std::numeric_limits<double>::infinity());
+  Tensor probs = softmax(scores, -1);
+  // A row with no visible key is all -inf, NaN after softmax; the documented answer is zeros.
+  const Tensor any_visible = gt(max(visible, -1, true), Tensor::scalar(0.5, ct));
+  probs = where(any_visible, probs, Tensor::scalar(0.0, ct));
+  return matmul(probs, V);
+}
+
+void register_attention_ops(std::vector<OpInfo>& out) {
+  out.push_back({"attention", "attention", true, true, false});
+}
+
+}  // namespace rscapret::ops

@@ -1,0 +1,151 @@
+// Elementwise ops: unary functions, broadcast arithmetic, comparisons, where, masked_fill.
+#include "autograd/dispatch.h"
+#include "autograd/ops.h"
+#include "autograd/registry.h"
+#include "kernels/cpu/ref/ref_kernels.h"
+#include "kernels/cpu/simd_kernels.h"
+#include "kernels/cuda/cuda_kernels.h"
+
+namespace rscapret::ops {
+
+using kernels::BinaryOp;
+using kernels::CompareOp;
+using kernels::UnaryOp;
+
+namespace {
+
+Tensor unary_op(UnaryOp op, const char* name, const Tensor& x, double param = 0.0) {
+  const Device dev = detail::common_device(name, {&x});
+  if (!dev.is_cpu()) detail::no_cuda_kernel(name);
+  const DType ct = detail::compute_dtype(name, {&x});
+  const Tensor in = detail::as_dtype(x, ct).contiguous();
+  Tensor out = Tensor::empty(x.shape(), ct);
+  const int64_t n = in.numel();
+  if (ct == DType::f64) {
+    kernels::ref::unary<double>(op, in.data<double>(), out.data<double>(), n, param);
+  } else if (reference_kernels_forced()) {
+    kernels::ref::unary<float>(op, in.data<float>(), out.data<float>(), n, float(param));
+  } else {
+    kernels::simd::unary(op, in.data<float>(), out.data<float>(), n, float(param));
+  }
+  return out;
+}
+
+Tensor binary_op(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  const Device dev = detail::common_device(name, {&a, &b});
+  const DType ct = detail::compute_dtype(name, {&a, &b});
+  const Tensor A = detail::as_dtype(a, ct), B = detail::as_dtype(b, ct);
+  const Shape shape = broadcast_shapes(A.shape(), B.shape(), name);
+  if (dev.is_cuda()) {
+    // The CUDA plug: same-shape contiguous f32 only, until the CUDA issue brings broadcasting.
+    RS_CHECK(ct == DType::f32 && A.shape() == B.shape() && A.is_contiguous() && B.is_contiguous(),
+             DeviceError, name, "CUDA supports same-shape contiguous f32 so far, got ", A.describe(), " and ",
+             B.describe());
+    Tensor out = Tensor::empty(shape, ct, dev);
+    kernels::cuda::binary_f32(op, A.data<float>(), B.data<float>(), out.data<float>(), out.numel(), dev.index);
+    return out;
+  }
+  Tensor out = Tensor::empty(shape, ct);
+  const kernels::BroadcastLoop loop = detail::broadcast_loop(shape, {&A, &B});
+  if (ct == DType::f64)
+    kernels::ref::binary<double>(op, A.data<double>(), B.data<double>(), out.data<double>(), loop);
+  else if (reference_kernels_forced())
+    kernels::ref::binary<float>(op, A.data<float>(), B.data<float>(), out.data<float>(), loop);
+  else
+    kernels::simd::binary(op, A.data<float>(), B.data<float>(), out.data<float>(), loop);
+  return out;
+}
+
+bool is_integer(DType t) { return t == DType::i32 || t == DType::i64; }
+
+Tensor compare_op(CompareOp op, const char* name, const Tensor& a, const Tensor& b) {
+  const Device dev = detail::common_device(name, {&a, &b});
+  if (!dev.is_cpu()) detail::no_cuda_kernel(name);
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  Tensor out = Tensor::empty(shape, DType::boolean);
+  if (is_integer(a.dtype()) || is_integer(b.dtype())) {
+    // Ids compare exactly as i64 (scalar loop: masks over ids are small).
+    RS_CHECK(is_integer(a.dtype()) && is_integer(b.dtype()), DTypeError, name,
+             "cannot compare integer and floating tensors: ", a.describe(), " vs ", b.describe());
+    const Tensor A = a.to(DType::i64), B = b.to(DType::i64);
+    kernels::ref::compare<int64_t>(op, A.data<int64_t>(), B.data<int64_t>(), out.data<bool>(),
+                                   detail::broadcast_loop(shape, {&A, &B}));
+    return out;
+  }
+  const DType ct = detail::compute_dtype(name, {&a, &b});
+  const Tensor A = detail::as_dtype(a, ct), B = detail::as_dtype(b, ct);
+  const kernels::BroadcastLoop loop = detail::broadcast_loop(shape, {&A, &B});
+  if (ct == DType::f64)
+    kernels::ref::compare<double>(op, A.data<double>(), B.data<double>(), out.data<bool>(), loop);
+  else if (reference_kernels_forced())
+    kernels::ref::compare<float>(op, A.data<float>(), B.data<float>(), out.data<bool>(), loop);
+  else
+    kernels::simd::compare(op, A.data<float>(), B.data<float>(), out.data<bool>(), loop);
+  return out;
+}
+
+}  // namespace
+
+Tensor neg(const Tensor& x) { return unary_op(UnaryOp::neg, "neg", x); }
+Tensor exp(const Tensor& x) { return unary_op(UnaryOp::exp, "exp", x); }
+Tensor log(const Tensor& x) { return unary_op(UnaryOp::log, "log", x); }
+Tensor sqrt(const Tensor& x) { return unary_op(UnaryOp::sqrt, "sqrt", x); }
+Tensor rsqrt(const Tensor& x) { return unary_op(UnaryOp::rsqrt, "rsqrt", x); }
+Tensor tanh(const Tensor& x) { return unary_op(UnaryOp::tanh, "tanh", x); }
+Tensor sigmoid(const Tensor& x) { return unary_op(UnaryOp::sigmoid, "sigmoid", x); }
+Tensor gelu_erf(const Tensor& x) { return unary_op(UnaryOp::gelu_erf, "gelu_erf", x); }
+Tensor gelu_tanh(const Tensor& x) { return unary_op(UnaryOp::gelu_tanh, "gelu_tanh", x); }
+Tensor quick_gelu(const Tensor& x) { return unary_op(UnaryOp::quick_gelu, "quick_gelu", x); }
+Tensor silu(const Tensor& x) { return unary_op(UnaryOp::silu, "silu", x); }
+Tensor pow_scalar(const Tensor& x, double e) { return unary_op(UnaryOp::pow_scalar, "pow_scalar", x, e); }
+
+Tensor add(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::add, "add", a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::sub, "sub", a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::mul, "mul", a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::div, "div", a, b); }
+Tensor add(const Tensor& a, double b) { return add(a, Tensor::scalar(b, a.dtype() == DType::f64 ? DType::f64 : DType::f32)); }
+Tensor mul(const Tensor& a, double b) { return mul(a, Tensor::scalar(b, a.dtype() == DType::f64 ? DType::f64 : DType::f32)); }
+
+Tensor eq(const Tensor& a, const Tensor& b) { return compare_op(CompareOp::eq, "eq", a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare_op(CompareOp::ne, "ne", a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare_op(CompareOp::lt, "lt", a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare_op(CompareOp::le, "le", a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare_op(CompareOp::gt, "gt", a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare_op(CompareOp::ge, "ge", a, b); }
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  const Device dev = detail::common_device("where", {&cond, &a, &b});
+  if (!dev.is_cpu()) detail::no_cuda_kernel("where");
+  RS_CHECK(cond.dtype() == DType::boolean, DTypeError, "where", "condition must be bool, got ", cond.describe());
+  const DType ct = detail::compute_dtype("where", {&a, &b});
+  const Tensor A = detail::as_dtype(a, ct), B = detail::as_dtype(b, ct);
+  const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), A.shape(), "where"), B.shape(), "where");
+  Tensor out = Tensor::empty(shape, ct);
+  const kernels::BroadcastLoop loop = detail::broadcast_loop(shape, {&cond, &A, &B});
+  if (ct == DType::f64)
+    kernels::ref::where<double>(cond.data<bool>(), A.data<double>(), B.data<double>(), out.data<double>(), loop);
+  else if (reference_kernels_forced())
+    kernels::ref::where<float>(cond.data<bool>(), A.data<float>(), B.data<float>(), out.data<float>(), loop);
+  else
+    kernels::simd::where(cond.data<bool>(), A.data<float>(), B.data<float>(), out.data<float>(), loop);
+  return out;
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  RS_CHECK(mask.dtype() == DType::boolean, DTypeError, "masked_fill", "mask must be bool, got ", mask.describe());
+  RS_CHECK(broadcast_shapes(x.shape(), mask.shape(), "masked_fill") == x.shape(), ShapeError, "masked_fill",
+           "mask ", format_shape(mask.shape()), " must broadcast to ", format_shape(x.shape()));
+  const DType ct = detail::compute_dtype("masked_fill", {&x});
+  return where(mask, Tensor::scalar(value, ct), x);
+}
+
+void register_elementwise_ops(std::vector<OpInfo>& out) {
+  for (const char* n : {"neg", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "gelu_erf", "gelu_tanh",
+                        "quick_gelu", "silu", "pow_scalar"})
+    out.push_back({n, "elementwise", true, true, false});
+  for (const char* n : {"add", "sub", "mul", "div"}) out.push_back({n, "elementwise", true, true, true});
+  for (const char* n : {"eq", "ne", "lt", "le", "gt", "ge", "where", "masked_fill"})
+    out.push_back({n, "elementwise", true, true, false});
+}
+
+}  // namespace rscapret::ops

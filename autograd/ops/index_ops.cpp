@@ -1,0 +1,142 @@
+// Gathers, concatenation and casts: embedding, index_select, concat, stack, cast.
+#include <cstring>
+
+#include "autograd/dispatch.h"
+#include "autograd/ops.h"
+#include "autograd/registry.h"
+#include "kernels/cpu/gather.h"
+#include "kernels/cpu/simd_kernels.h"
+
+namespace rscapret::ops {
+
+namespace {
+
+// Ids as a contiguous i64 tensor, each checked against [0, limit).
+Tensor checked_ids(const char* op, const Tensor& ids, int64_t limit) {
+  RS_CHECK(ids.dtype() == DType::i64 || ids.dtype() == DType::i32, DTypeError, op,
+           "indices must be i32 or i64, got ", ids.describe());
+  Tensor out = ids.to(DType::i64).contiguous();
+  const int64_t* p = out.data<int64_t>();
+  for (int64_t i = 0; i < out.numel(); ++i)
+    RS_CHECK(p[i] >= 0 && p[i] < limit, IndexError, op, "index ", p[i], " out of range [0, ", limit, ")");
+  return out;
+}
+
+}  // namespace
+
+Tensor embedding(const Tensor& weight, const Tensor& ids) {
+  const Device dev = detail::common_device("embedding", {&weight, &ids});
+  if (!dev.is_cpu()) detail::no_cuda_kernel("embedding");
+  RS_CHECK(weight.dim() == 2, ShapeError, "embedding", "weight must be [V, C], got ", format_shape(weight.shape()));
+  const DType ct = detail::compute_dtype("embedding", {&weight});
+  const int64_t V = weight.shape()[0], C = weight.shape()[1];
+  const Tensor idx = checked_ids("embedding", ids, V);
+  const Tensor table = weight.contiguous();  // a no-op for checkpoints (mmapped, dense)
+  Shape shape = ids.shape();
+  shape.push_back(C);
+  Tensor out = Tensor::empty(shape, ct);
+  if (reference_kernels_forced() || ct == DType::f64)
+    kernels::ref::gather_rows(table.raw_data(), table.dtype(), C, idx.data<int64_t>(), idx.numel(), out.raw_data(), ct);
+  else
+    kernels::simd::gather_rows(table.raw_data(), table.dtype(), C, idx.data<int64_t>(), idx.numel(), out.raw_data(), ct);
+  return out;
+}
+
+Tensor index_select(const Tensor& x, int dim, const Tensor& index) {
+  if (!x.device().is_cpu()) detail::no_cuda_kernel("index_select");
+  RS_CHECK(index.dim() == 1, ShapeError, "index_select", "index must be 1-D, got ", format_shape(index.shape()));
+  const int d = x.wrap_dim(dim, "index_select");
+  const int64_t n = x.shape()[d];
+  const Tensor idx = checked_ids("index_select", index, n);
+  const Tensor src = x.contiguous();
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < d; ++i) outer *= x.shape()[i];
+  for (int i = d + 1; i < x.dim(); ++i) inner *= x.shape()[i];
+  Shape shape = x.shape();
+  shape[d] = idx.numel();
+  Tensor out = Tensor::empty(shape, x.dtype());
+  if (reference_kernels_forced())
+    kernels::ref::gather_blocks(src.raw_data(), outer, n, inner, idx.data<int64_t>(), idx.numel(), x.element_size(),
+                                out.raw_data());
+  else
+    kernels::simd::gather_blocks(src.raw_data(), outer, n, inner, idx.data<int64_t>(), idx.numel(),
+                                 x.element_size(), out.raw_data());
+  return out;
+}
+
+Tensor concat(const std::vector<Tensor>& xs, int dim) {
+  RS_CHECK(!xs.empty(), ValueError, "concat", "needs at least one tensor");
+  const Tensor& first = xs[0];
+  const int d = first.wrap_dim(dim, "concat");
+  Shape shape = first.shape();
+  shape[d] = 0;
+  for (const Tensor& x : xs) {
+    RS_CHECK(x.device().is_cpu(), DeviceError, "concat", "has no CUDA kernel yet, got ", x.describe());
+    RS_CHECK(x.dtype() == first.dtype(), DTypeError, "concat", "dtypes differ: ", first.describe(), " vs ",
+             x.describe());
+    RS_CHECK(x.dim() == first.dim(), ShapeError, "concat", "ranks differ: ", format_shape(first.shape()), " vs ",
+             format_shape(x.shape()));
+    for (int i = 0; i < x.dim(); ++i)
+      RS_CHECK(i == d || x.shape()[i] == first.shape()[i], ShapeError, "concat", "shapes differ outside dim ", d,
+               ": ", format_shape(first.shape()), " vs ", format_shape(x.shape()));
+    shape[d] += x.shape()[d];
+  }
+  Tensor out = Tensor::empty(shape, first.dtype());
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < d; ++i) outer *= shape[i];
+  for (int i = d + 1; i < int(shape.size()); ++i) inner *= shape[i];
+  const size_t esz = first.element_size();
+  int64_t offset = 0;
+  for (const Tensor& x : xs) {
+    const int64_t len = x.shape()[d];
+    if (reference_kernels_forced()) {
+      copy_strided_host(x, out.narrow(d, offset, len));
+    } else {
+      // Each input contributes `outer` contiguous runs of len * inner elements.
+      const Tensor src = x.contiguous();
+      const size_t run = size_t(len * inner) * esz, out_row = size_t(shape[d] * inner) * esz;
+      const char* s = static_cast<const char*>(src.raw_data());
+      char* o = static_cast<char*>(out.raw_data()) + size_t(offset * inner) * esz;
+      for (int64_t i = 0; i < outer; ++i) std::memcpy(o + size_t(i) * out_row, s + size_t(i) * run, run);
+    }
+    offset += len;
+  }
+  return out;
+}
+
+Tensor stack(const std::vector<Tensor>& xs, int dim) {
+  RS_CHECK(!xs.empty(), ValueError, "stack", "needs at least one tensor");
+  const int d = xs[0].wrap_dim(dim, "stack", 1);
+  std::vector<Tensor> parts;
+  parts.reserve(xs.size());
+  for (const Tensor& x : xs) {
+    RS_CHECK(x.shape() == xs[0].shape(), ShapeError, "stack", "shapes differ: ", format_shape(xs[0].shape()), " vs ",
+             format_shape(x.shape()));
+    parts.push_back(x.unsqueeze(d));
+  }
+  return concat(parts, d);
+}
+
+Tensor cast(const Tensor& x, DType dtype) {
+  if (!x.device().is_cpu()) detail::no_cuda_kernel("cast");
+  if (x.dtype() == dtype) return x;
+  Tensor out = Tensor::empty(x.shape(), dtype);
+  const bool fast = !reference_kernels_forced() && x.is_contiguous();
+  const int64_t n = x.numel();
+  const auto* in16 = static_cast<const uint16_t*>(x.raw_data());
+  if (fast && x.dtype() == DType::bf16 && dtype == DType::f32) kernels::simd::bf16_to_f32(in16, out.data<float>(), n);
+  else if (fast && x.dtype() == DType::f16 && dtype == DType::f32) kernels::simd::f16_to_f32(in16, out.data<float>(), n);
+  else if (fast && x.dtype() == DType::f32 && dtype == DType::bf16)
+    kernels::simd::f32_to_bf16(x.data<float>(), static_cast<uint16_t*>(out.raw_data()), n);
+  else if (fast && x.dtype() == DType::f32 && dtype == DType::f16)
+    kernels::simd::f32_to_f16(x.data<float>(), static_cast<uint16_t*>(out.raw_data()), n);
+  else copy_strided_host(x, out);
+  return out;
+}
+
+void register_index_ops(std::vector<OpInfo>& out) {
+  for (const char* n : {"embedding", "index_select", "concat", "stack", "cast"})
+    out.push_back({n, "index", true, true, false});
+}
+
+}  // namespace rscapret::ops

@@ -1,0 +1,83 @@
+// Cross-entropy with ignore_index and the mean over valid targets (Hugging Face semantics), fused
+// (one pass of logsumexp per row) and composed (log_softmax, gather, mean) as its oracle.
+#include <cmath>
+#include <limits>
+
+#include "autograd/dispatch.h"
+#include "autograd/ops.h"
+#include "autograd/registry.h"
+#include "kernels/cpu/ref/ref_kernels.h"
+#include "kernels/cpu/simd_kernels.h"
+
+namespace rscapret::ops {
+
+namespace {
+
+struct CeInputs {
+  Tensor logits;   // [R, V] contiguous, compute dtype
+  Tensor targets;  // [R] i64 contiguous
+  int64_t valid = 0;
+};
+
+CeInputs prepare(const char* op, const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
+  const Device dev = detail::common_device(op, {&logits, &targets});
+  if (!dev.is_cpu()) detail::no_cuda_kernel(op);
+  RS_CHECK(logits.dim() >= 1, ShapeError, op, "logits need a vocabulary dim, got ", format_shape(logits.shape()));
+  Shape expect(logits.shape().begin(), logits.shape().end() - 1);
+  RS_CHECK(targets.shape() == expect, ShapeError, op, "targets ", format_shape(targets.shape()),
+           " must match logits ", format_shape(logits.shape()), " without the last dim");
+  RS_CHECK(targets.dtype() == DType::i64 || targets.dtype() == DType::i32, DTypeError, op,
+           "targets must be i32 or i64, got ", targets.describe());
+  const DType ct = detail::compute_dtype(op, {&logits});
+  const int64_t V = logits.shape().back();
+  CeInputs in;
+  in.logits = detail::as_dtype(logits, ct).contiguous().reshape({-1, V});
+  in.targets = targets.to(DType::i64).contiguous().reshape({-1});
+  const int64_t* t = in.targets.data<int64_t>();
+  for (int64_t i = 0; i < in.targets.numel(); ++i) {
+    if (t[i] == ignore_index) continue;
+    RS_CHECK(t[i] >= 0 && t[i] < V, IndexError, op, "target ", t[i], " out of range [0, ", V,
+             ") (ignore_index is ", ignore_index, ")");
+    ++in.valid;
+  }
+  return in;
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
+  const CeInputs in = prepare("cross_entropy", logits, targets, ignore_index);
+  const int64_t R = in.targets.numel(), V = logits.shape().back();
+  const DType ct = in.logits.dtype();
+  Tensor per_row = Tensor::empty({R}, ct);
+  if (ct == DType::f64)
+    kernels::ref::cross_entropy_rows<double>(in.logits.data<double>(), in.targets.data<int64_t>(),
+                                             per_row.data<double>(), R, V, ignore_index);
+  else if (reference_kernels_forced())
+    kernels::ref::cross_entropy_rows<float>(in.logits.data<float>(), in.targets.data<int64_t>(), per_row.data<float>(),
+                                            R, V, ignore_index);
+  else
+    kernels::simd::cross_entropy_rows(in.logits.data<float>(), in.targets.data<int64_t>(), per_row.data<float>(), R,
+                                      V, ignore_index);
+  // Mean in double, in row order: the same value whatever the thread count.
+  const std::vector<double> rows = per_row.to_vector<double>();
+  double total = 0;
+  for (double r : rows) total += r;
+  const double mean = in.valid ? total / double(in.valid) : std::numeric_limits<double>::quiet_NaN();
+  return Tensor::scalar(mean, ct);
+}
+
+Tensor cross_entropy_composed(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
+  const CeInputs in = prepare("cross_entropy", logits, targets, ignore_index);
+  const Tensor logp = log_softmax(in.logits, -1);  // [R, V]
+  const int64_t* t = in.targets.data<int64_t>();
+  double total = 0;
+  for (int64_t r = 0; r < in.targets.numel(); ++r)
+    if (t[r] != ignore_index) total -= logp.at({r, t[r]});
+  const double mean = in.valid ? total / double(in.valid) : std::numeric_limits<double>::quiet_NaN();
+  return Tensor::scalar(mean, in.logits.dtype());
+}
+
+void register_loss_ops(std::vector<OpInfo>& out) { out.push_back({"cross_entropy", "loss", true, true, false}); }
+
+}  // namespace rscapret::ops

@@ -1,0 +1,89 @@
+// Batched, broadcasting matmul. f32 (and 16-bit operands, converted per tile) through OpenBLAS;
+// the scalar reference and f64 through kernels/cpu/ref.
+#include "autograd/dispatch.h"
+#include "autograd/ops.h"
+#include "autograd/registry.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/ref/ref_kernels.h"
+
+namespace rscapret::ops {
+
+namespace {
+
+// Element offset of batch item `b` in a tensor expanded to batch shape (leading dims).
+int64_t batch_offset(const Tensor& t, const Shape& batch, int64_t b) {
+  int64_t off = 0;
+  for (int d = int(batch.size()) - 1; d >= 0; --d) {
+    off += (b % batch[d]) * t.strides()[d];
+    b /= batch[d];
+  }
+  return off;
+}
+
+template <typename T>
+void reference_batches(const Tensor& A, const Tensor& B, Tensor& out, const Shape& batch, int64_t M, int64_t K,
+                       int64_t N) {
+  const int64_t nb = shape_numel(batch);
+  const int r = A.dim();
+  for (int64_t b = 0; b < nb; ++b)
+    kernels::ref::matmul<T>(A.data<T>() + batch_offset(A, batch, b), A.strides()[r - 2], A.strides()[r - 1],
+                            B.data<T>() + batch_offset(B, batch, b), B.strides()[r - 2], B.strides()[r - 1],
+                            out.data<T>() + b * M * N, M, K, N);
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  const Device dev = detail::common_device("matmul", {&a_in, &b_in});
+  if (!dev.is_cpu()) detail::no_cuda_kernel("matmul");
+  const DType ct = detail::compute_dtype("matmul", {&a_in, &b_in});
+  RS_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, ShapeError, "matmul", "needs at least 1-D operands, got ",
+           format_shape(a_in.shape()), " and ", format_shape(b_in.shape()));
+  // NumPy rules for vectors: a [K] is [1, K]; b [K] is [K, 1]; the added dim is dropped at the end.
+  const Tensor a = a_in.dim() == 1 ? a_in.unsqueeze(0) : a_in;
+  const Tensor b = b_in.dim() == 1 ? b_in.unsqueeze(1) : b_in;
+  const int64_t M = a.shape()[a.dim() - 2], K = a.shape()[a.dim() - 1];
+  const int64_t K2 = b.shape()[b.dim() - 2], N = b.shape()[b.dim() - 1];
+  RS_CHECK(K == K2, ShapeError, "matmul", "inner dims differ: ", format_shape(a_in.shape()), " @ ",
+           format_shape(b_in.shape()));
+  const Shape batch = broadcast_shapes(Shape(a.shape().begin(), a.shape().end() - 2),
+                                       Shape(b.shape().begin(), b.shape().end() - 2), "matmul");
+  Shape a_full = batch, b_full = batch, out_shape = batch;
+  a_full.insert(a_full.end(), {M, K});
+  b_full.insert(b_full.end(), {K, N});
+  out_shape.insert(out_shape.end(), {M, N});
+  Tensor out = Tensor::empty(out_shape, ct);
+  const int64_t nb = shape_numel(batch);
+
+  if (ct == DType::f64 || reference_kernels_forced()) {
+    const Tensor A = detail::as_dtype(a, ct).expand(a_full), B = detail::as_dtype(b, ct).expand(b_full);
+    if (ct == DType::f64) reference_batches<double>(A, B, out, batch, M, K, N);
+    else reference_batches<float>(A, B, out, batch, M, K, N);
+  } else {
+    Tensor A = a.expand(a_full), B = b.expand(b_full);
+    const int r = int(a_full.size());
+    auto operand = [&](const Tensor& t) {
+      return kernels::MatrixOperand{nullptr, t.dtype(), t.strides()[r - 2], t.strides()[r - 1]};
+    };
+    // A layout BLAS cannot read (e.g. a broadcast row) is made dense once, for all batches.
+    if (!kernels::gemm_layout_ok(operand(A), M, K)) A = a.contiguous().expand(a_full);
+    if (!kernels::gemm_layout_ok(operand(A), M, K)) A = A.contiguous();
+    if (!kernels::gemm_layout_ok(operand(B), K, N)) B = b.contiguous().expand(b_full);
+    if (!kernels::gemm_layout_ok(operand(B), K, N)) B = B.contiguous();
+    const char* pa = static_cast<const char*>(A.raw_data());
+    const char* pb = static_cast<const char*>(B.raw_data());
+    for (int64_t i = 0; i < nb; ++i) {
+      kernels::MatrixOperand oa = operand(A), ob = operand(B);
+      oa.data = pa + size_t(batch_offset(A, batch, i)) * A.element_size();
+      ob.data = pb + size_t(batch_offset(B, batch, i)) * B.element_size();
+      kernels::gemm(oa, ob, out.data<float>() + i * M * N, M, K, N);
+    }
+  }
+  if (a_in.dim() == 1) out = out.squeeze(out.dim() - 2);
+  if (b_in.dim() == 1) out = out.squeeze(out.dim() - 1);
+  return out;
+}
+
+void register_matmul_ops(std::vector<OpInfo>& out) { out.push_back({"matmul", "matmul", true, true, false}); }
+
+}  // namespace rscapret::ops

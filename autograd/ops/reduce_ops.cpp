@@ -1,0 +1,105 @@
+// Reductions along one axis, softmax and log_softmax. The reduced axis is moved last (a copy only
+// when it is not already innermost), so kernels always see contiguous [rows, n] blocks.
+#include "autograd/dispatch.h"
+#include "autograd/ops.h"
+#include "autograd/registry.h"
+#include "kernels/cpu/ref/ref_kernels.h"
+#include "kernels/cpu/simd_kernels.h"
+
+namespace rscapret::ops {
+
+using kernels::ReduceOp;
+
+namespace {
+
+struct Rows {
+  Tensor block;     // contiguous, reduced axis last
+  int64_t rows, n;  // block is [rows, n]
+  Shape kept;       // output shape without the axis
+  std::vector<int> perm;
+};
+
+Rows to_rows(const char* name, const Tensor& x, int dim, DType ct) {
+  if (!x.device().is_cpu()) detail::no_cuda_kernel(name);
+  const int d = x.wrap_dim(dim, name);
+  RS_CHECK(x.dim() > 0, ShapeError, name, "needs at least one dimension, got ", format_shape(x.shape()));
+  Rows r;
+  r.perm = detail::move_dim_last(x.dim(), d);
+  r.block = detail::as_dtype(x, ct).permute(r.perm).contiguous();
+  r.n = x.shape()[d];
+  for (int i = 0; i < x.dim(); ++i)
+    if (i != d) r.kept.push_back(x.shape()[i]);
+  r.rows = shape_numel(r.kept);
+  return r;
+}
+
+Shape output_shape(const Tensor& x, int dim, bool keepdim, const Shape& kept) {
+  if (!keepdim) return kept;
+  Shape s = x.shape();
+  s[x.wrap_dim(dim, "reduce")] = 1;
+  return s;
+}
+
+Tensor reduce_op(ReduceOp op, const char* name, const Tensor& x, int dim, bool keepdim) {
+  const DType ct = detail::compute_dtype(name, {&x});
+  Rows r = to_rows(name, x, dim, ct);
+  RS_CHECK(r.n > 0 || op == ReduceOp::sum, ShapeError, name, "cannot reduce an empty axis of ",
+           format_shape(x.shape()));
+  Tensor out = Tensor::empty(r.kept, ct);
+  if (ct == DType::f64)
+    kernels::ref::reduce_rows<double>(op, r.block.data<double>(), out.data<double>(), r.rows, r.n);
+  else if (reference_kernels_forced())
+    kernels::ref::reduce_rows<float>(op, r.block.data<float>(), out.data<float>(), r.rows, r.n);
+  else
+    kernels::simd::reduce_rows(op, r.block.data<float>(), out.data<float>(), r.rows, r.n);
+  return out.view(output_shape(x, dim, keepdim, r.kept));
+}
+
+Tensor softmax_op(const char* name, const Tensor& x, int dim, bool log) {
+  const DType ct = detail::compute_dtype(name, {&x});
+  Rows r = to_rows(name, x, dim, ct);
+  Tensor out = Tensor::empty(r.block.shape(), ct);
+  if (r.n > 0) {
+    if (ct == DType::f64)
+      kernels::ref::softmax_rows<double>(r.block.data<double>(), out.data<double>(), r.rows, r.n, log);
+    else if (reference_kernels_forced())
+      kernels::ref::softmax_rows<float>(r.block.data<float>(), out.data<float>(), r.rows, r.n, log);
+    else
+      kernels::simd::softmax_rows(r.block.data<float>(), out.data<float>(), r.rows, r.n, log);
+  }
+  return out.permute(detail::inverse_permutation(r.perm)).contiguous();
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, int dim, bool keepdim) { return reduce_op(ReduceOp::sum, "sum", x, dim, keepdim); }
+Tensor mean(const Tensor& x, int dim, bool keepdim) { return reduce_op(ReduceOp::mean, "mean", x, dim, keepdim); }
+Tensor max(const Tensor& x, int dim, bool keepdim) { return reduce_op(ReduceOp::max, "max", x, dim, keepdim); }
+Tensor logsumexp(const Tensor& x, int dim, bool keepdim) {
+  return reduce_op(ReduceOp::logsumexp, "logsumexp", x, dim, keepdim);
+}
+Tensor softmax(const Tensor& x, int dim) { return softmax_op("softmax", x, dim, false); }
+Tensor log_softmax(const Tensor& x, int dim) { return softmax_op("log_softmax", x, dim, true); }
+
+Tensor argmax(const Tensor& x, int dim, bool keepdim) {
+  const DType ct = detail::compute_dtype("argmax", {&x});
+  Rows r = to_rows("argmax", x, dim, ct);
+  RS_CHECK(r.n > 0, ShapeError, "argmax", "cannot reduce an empty axis of ", format_shape(x.shape()));
+  Tensor out = Tensor::empty(r.kept, DType::i64);
+  if (ct == DType::f64)
+    kernels::ref::argmax_rows<double>(r.block.data<double>(), out.data<int64_t>(), r.rows, r.n);
+  else if (reference_kernels_forced())
+    kernels::ref::argmax_rows<float>(r.block.data<float>(), out.data<int64_t>(), r.rows, r.n);
+  else
+    kernels::simd::argmax_rows(r.block.data<float>(), out.data<int64_t>(), r.rows, r.n);
+  return out.view(output_shape(x, dim, keepdim, r.kept));
+}
+
+Tensor sum_all(const Tensor& x) { return sum(x.reshape({-1}), 0); }
+
+void register_reduce_ops(std::vector<OpInfo>& out) {
+  for (const char* n : {"sum", "mean", "max", "argmax", "logsumexp", "softmax", "log_softmax"})
+    out.push_back({n, "reduce", true, true, false});
+}
+
+}  // namespace rscapret::ops

@@ -1,0 +1,138 @@
+#include "kernels/cpu/gemm.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/simd_kernels.h"
+#include "tensor/error.h"
+
+namespace rscapret::kernels {
+
+namespace {
+
+// A dense f32 view of an operand: layout (trans?) and leading dimension for CBLAS.
+struct Dense {
+  const float* data;
+  bool trans;  // false: element (i, k) at i * ld + k; true: at k * ld + i
+  int64_t ld;
+};
+
+Dense dense_view(const float* p, const MatrixOperand& op, int64_t rows, int64_t cols) {
+  if ((op.col_stride == 1 || cols == 1) && (rows == 1 || op.row_stride >= cols))
+    return {p, false, rows == 1 ? std::max<int64_t>(cols, 1) : op.row_stride};
+  return {p, true, cols == 1 ? std::max<int64_t>(rows, 1) : op.col_stride};
+}
+
+void convert_to_f32(const void* src, DType t, float* dst, int64_t n) {
+  const auto* s = static_cast<const uint16_t*>(src);
+  if (t == DType::bf16) simd::bf16_to_f32(s, dst, n);
+  else simd::f16_to_f32(s, dst, n);
+}
+
+// Copies rows [r0, r0 + nr) of an operand (rows x cols) into a dense row-major f32 block.
+void convert_rows(const MatrixOperand& op, int64_t r0, int64_t nr, int64_t cols, float* out) {
+  const size_t esz = dtype_size(op.dtype);
+  const char* base = static_cast<const char*>(op.data);
+  if (op.col_stride == 1) {
+    for (int64_t r = 0; r < nr; ++r)
+      convert_to_f32(base + size_t((r0 + r) * op.row_stride) * esz, op.dtype, out + r * cols, cols);
+  } else {
+    // Column-dense layout: gather element by element (rare: a transposed activation in 16 bits).
+    for (int64_t r = 0; r < nr; ++r)
+      for (int64_t c = 0; c < cols; ++c) {
+        const uint16_t bits = *reinterpret_cast<const uint16_t*>(
+            base + size_t((r0 + r) * op.row_stride + c * op.col_stride) * esz);
+        out[r * cols + c] = op.dtype == DType::bf16 ? bf16_to_f32(bits) : f16_to_f32(bits);
+      }
+  }
+}
+
+// Columns [c0, c0 + nc) of a (rows x cols) operand, as a dense f32 block stored column-major, i.e.
+// as nc rows of length `rows` (so B tiles of a transposed weight stay contiguous reads).
+void convert_cols(const MatrixOperand& op, int64_t c0, int64_t nc, int64_t rows, float* out) {
+  MatrixOperand t{op.data, op.dtype, op.col_stride, op.row_stride};  // the transpose
+  convert_rows(t, c0, nc, rows, out);
+}
+
+void sgemm_dense(const Dense& a, const Dense& b, float* C, int64_t ldc, int64_t M, int64_t K, int64_t N) {
+  if (M == 1) {
+    // Decode-shaped products go through gemv: OpenBLAS sgemm at M = 1 is about 4x slower.
+    if (!b.trans)  // B (K x N) row-major: c = B^T a
+      cblas_sgemv(CblasRowMajor, CblasTrans, int(K), int(N), 1.0f, b.data, int(b.ld), a.data,
+                  a.trans ? int(a.ld) : 1, 0.0f, C, 1);
+    else  // B stored as W (N x K) row-major: c = W a
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, int(N), int(K), 1.0f, b.data, int(b.ld), a.data,
+                  a.trans ? int(a.ld) : 1, 0.0f, C, 1);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, a.trans ? CblasTrans : CblasNoTrans, b.trans ? CblasTrans : CblasNoTrans,
+              int(M), int(N), int(K), 1.0f, a.data, int(a.ld), b.data, int(b.ld), 0.0f, C, int(ldc));
+}
+
+bool is_half(DType t) { return t == DType::bf16 || t == DType::f16; }
+
+}  // namespace
+
+bool gemm_layout_ok(const MatrixOperand& op, int64_t rows, int64_t cols) {
+  // BLAS needs one dense direction and a leading dimension that does not overlap rows/columns.
+  const bool row_major = (op.col_stride == 1 || cols == 1) && (rows == 1 || op.row_stride >= cols);
+  const bool col_major = (op.row_stride == 1 || rows == 1) && (cols == 1 || op.col_stride >= rows);
+  return row_major || col_major;
+}
+
+void gemm(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
+  RS_ASSERT(gemm_layout_ok(A, M, K) && gemm_layout_ok(B, K, N), "gemm layout");
+  RS_ASSERT(A.dtype == DType::f32 || is_half(A.dtype), "gemm dtype");
+  RS_ASSERT(B.dtype == DType::f32 || is_half(B.dtype), "gemm dtype");
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    std::memset(C, 0, size_t(M * N) * sizeof(float));
+    return;
+  }
+  openblas_set_num_threads(num_threads());
+
+  // Tiles hold about 1M floats (4 MB) of converted operand.
+  const int64_t kTileFloats = 1 << 20;
+  const int64_t mt = is_half(A.dtype) ? std::clamp<int64_t>(kTileFloats / K, 16, M) : M;
+  const int64_t nt = is_half(B.dtype) ? std::clamp<int64_t>(kTileFloats / K / 16 * 16, 16, N) : N;
+  std::vector<float> a_buf(is_half(A.dtype) ? size_t(mt * K) : 0);
+  std::vector<float> b_buf(is_half(B.dtype) ? size_t(nt * K) : 0);
+  std::vector<float> c_tile(is_half(B.dtype) && nt < N ? size_t(mt * nt) : 0);
+
+  for (int64_t m0 = 0; m0 < M; m0 += mt) {
+    const int64_t mm = std::min(mt, M - m0);
+    Dense a;
+    if (is_half(A.dtype)) {
+      convert_rows(A, m0, mm, K, a_buf.data());
+      a = {a_buf.data(), false, K};
+    } else {
+      const float* p = static_cast<const float*>(A.data) + m0 * A.row_stride;
+      a = dense_view(p, A, mm, K);
+    }
+    for (int64_t n0 = 0; n0 < N; n0 += nt) {
+      const int64_t nn = std::min(nt, N - n0);
+      Dense b;
+      if (is_half(B.dtype)) {
+        convert_cols(B, n0, nn, K, b_buf.data());  // nn rows of K: B's tile transposed
+        b = {b_buf.data(), true, K};
+      } else {
+        b = dense_view(static_cast<const float*>(B.data) + n0 * B.col_stride, B, K, nn);
+      }
+      float* c = C + m0 * N + n0;
+      if (nn == N) {
+        sgemm_dense(a, b, c, N, mm, K, nn);
+      } else {
+        // gemv writes a dense vector and ldc handles sgemm; a tile buffer keeps both simple.
+        sgemm_dense(a, b, c_tile.data(), nn, mm, K, nn);
+        for (int64_t i = 0; i < mm; ++i)
+          std::memcpy(c + i * N, c_tile.data() + i * nn, size_t(nn) * sizeof(float));
+      }
+    }
+  }
+}
+
+}  // namespace rscapret::kernels

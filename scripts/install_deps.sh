@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages rscapret needs, only those that are missing.
+# Runs `apt-get update` once, and only when something has to be installed.
+# Needs root (or sudo) the first time; afterwards it is a no-op.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config
+  libopenblas-dev      # f32 GEMM/GEMV on the CPU
+  libhwy-dev           # Highway: portable SIMD with run-time ISA dispatch
+  libstb-dev           # image decode/resize/write (JPEG, PNG, BMP)
+  libtiff-dev          # TIFF images (UCM and Sydney ship TIFF)
+  libxxhash-dev        # content hashes: checkpoints, determinism checks
+  nlohmann-json3-dev   # JSON: configs, safetensors headers, datasets
+  libcli11-dev         # command-line parsing
+  zlib1g-dev           # gzip (CLIP's BPE vocabulary ships gzipped)
+  libstemmer-dev       # Snowball stemmer for METEOR
+  libgtest-dev         # unit tests
+  libbenchmark-dev     # benchmarks in bench/
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "rscapret: installing missing Debian packages: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "rscapret: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
