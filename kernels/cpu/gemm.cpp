@@ -85,14 +85,15 @@ bool gemm_layout_ok(const MatrixOperand& op, int64_t rows, int64_t cols) {
 }
 
 void gemm(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
-  RS_ASSERT(gemm_layout_ok(A, M, K) && gemm_layout_ok(B, K, N), "gemm layout");
-  RS_ASSERT(A.dtype == DType::f32 || is_half(A.dtype), "gemm dtype");
-  RS_ASSERT(B.dtype == DType::f32 || is_half(B.dtype), "gemm dtype");
   if (M == 0 || N == 0) return;
   if (K == 0) {
     std::memset(C, 0, size_t(M * N) * sizeof(float));
     return;
   }
+  RS_ASSERT(gemm_layout_ok(A, M, K) && gemm_layout_ok(B, K, N), "gemm layout: A strides ", A.row_stride, ",",
+            A.col_stride, " B strides ", B.row_stride, ",", B.col_stride, " M K N ", M, " ", K, " ", N);
+  RS_ASSERT(A.dtype == DType::f32 || is_half(A.dtype), "gemm dtype");
+  RS_ASSERT(B.dtype == DType::f32 || is_half(B.dtype), "gemm dtype");
   openblas_set_num_threads(num_threads());
 
   // Tiles hold about 1M floats (4 MB) of converted operand.

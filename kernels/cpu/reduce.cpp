@@ -104,10 +104,12 @@ void SoftmaxRowsF32(const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int64_t 
     const float m = RowMax(row, n);
     int64_t i = 0;
     if (log) {
-      const float shift = m + std::log(RowSumExp(row, m, nullptr, n));
-      const auto vs = hn::Set(d, shift);
-      for (; i + N <= n; i += N) hn::StoreU(hn::Sub(hn::LoadU(d, row + i), vs), d, o + i);
-      for (; i < n; ++i) o[i] = row[i] - shift;
+      // (x - m) - log(s), not x - (m + log(s)): with |x| ~ 1e4 the combined shift would lose
+      // the bits of log(s) to the rounding of m.
+      const float lse = std::log(RowSumExp(row, m, nullptr, n));
+      const auto vm = hn::Set(d, m), vl = hn::Set(d, lse);
+      for (; i + N <= n; i += N) hn::StoreU(hn::Sub(hn::Sub(hn::LoadU(d, row + i), vm), vl), d, o + i);
+      for (; i < n; ++i) o[i] = (row[i] - m) - lse;
     } else {
       const float inv = 1.0f / RowSumExp(row, m, o, n);
       const auto vi = hn::Set(d, inv);
