@@ -17,6 +17,7 @@ packages=(
   libstemmer-dev       # Snowball stemmer for METEOR
   libgtest-dev         # unit tests
   libbenchmark-dev     # benchmarks in bench/
+  libsentencepiece-dev # bench/ only: the reference LLaMA tokenizer our tokenizer is timed against
 )
 
 missing=()

@@ -5,6 +5,7 @@
 
 #include "tensor/device_backend.h"
 #include "tensor/error.h"
+#include "tensor/host_allocator.h"
 
 namespace rscapret {
 
@@ -22,11 +23,8 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
     std::shared_ptr<void> owner(p, [idx](void* q) { cuda_runtime::release(q, idx); });
     return std::shared_ptr<Storage>(new Storage(p, nbytes, device, std::move(owner), false));
   }
-  // Round up: aligned_alloc wants a multiple of the alignment; never ask for zero bytes.
-  const size_t padded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, padded == 0 ? kAlignment : padded);
-  if (!p) throw Error(cat("[alloc] out of memory allocating ", nbytes, " bytes on the host"));
-  std::shared_ptr<void> owner(p, [](void* q) { std::free(q); });
+  void* p = host_allocator::allocate(nbytes);
+  std::shared_ptr<void> owner(p, [nbytes](void* q) { host_allocator::release(q, nbytes); });
   return std::shared_ptr<Storage>(new Storage(p, nbytes, device, std::move(owner), false));
 }
 

@@ -146,3 +146,28 @@ TEST(Tensor, CopyFromConvertsAndRespectsViews) {
 
 }  // namespace
 }  // namespace rscapret
+
+#include "tensor/host_allocator.h"
+
+namespace rscapret {
+namespace {
+
+TEST(HostAllocator, ReusesLargeBlocksAndStaysAligned) {
+  host_allocator::clear_cache();
+  void* first = nullptr;
+  {
+    Tensor big = Tensor::empty({1 << 20});  // 4 MB: cached when freed
+    first = big.raw_data();
+  }
+  EXPECT_GE(host_allocator::cached_bytes(), size_t(4) << 20);
+  Tensor again = Tensor::empty({1 << 20});
+  EXPECT_EQ(again.raw_data(), first);  // the same block comes back: no fresh page faults
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(again.raw_data()) % 64, 0u);
+  Tensor other = Tensor::empty({(1 << 20) + 16});  // a different size never gets a too-small block
+  EXPECT_NE(other.raw_data(), first);
+  host_allocator::clear_cache();
+  EXPECT_EQ(host_allocator::cached_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace rscapret

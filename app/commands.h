@@ -1,0 +1,13 @@
+// One function per subcommand, each in its own file: it declares its options on the CLI11
+// subcommand it is given and returns the callback that runs it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace rscapret::app {
+
+void add_selftest_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
+void add_score_command(CLI::App& app);
+
+}  // namespace rscapret::app

@@ -1,0 +1,71 @@
+// f32 matmul through our op against OpenBLAS called directly on the same shape, and with bf16/f16
+// weights (converted per tile). Shapes are those of PERFORMANCE.md: the weight is stored [N, K]
+// as Hugging Face does, so C = A @ W^T. Counter GFLOPS = 2 M N K per second.
+//   ./build/bench/cpu/bench_matmul --benchmark_min_time=1
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include "autograd/ops.h"
+#include "kernels/cpu/parallel.h"
+#include "tensor/rng.h"
+
+namespace {
+
+using rscapret::DType;
+using rscapret::Generator;
+using rscapret::Tensor;
+
+struct Shape3 { int64_t M, K, N; };
+const Shape3 kShapes[] = {{257, 1024, 1024}, {257, 1024, 4096}, {257, 4096, 1024}, {2056, 1024, 4096},
+                          {512, 4096, 4096}, {4096, 4096, 4096}, {1, 4096, 4096}, {1, 4096, 11008}};
+
+void set_flops(benchmark::State& st, const Shape3& s) {
+  st.counters["GFLOPS"] = benchmark::Counter(2.0 * double(s.M) * double(s.K) * double(s.N) * double(st.iterations()) / 1e9,
+                                             benchmark::Counter::kIsRate);
+  st.SetLabel(std::to_string(s.M) + "x" + std::to_string(s.K) + "x" + std::to_string(s.N));
+}
+
+void BM_OpenBLAS(benchmark::State& st) {
+  const Shape3 s = kShapes[st.range(0)];
+  Generator g(1);
+  const Tensor a = g.normal({s.M, s.K}), w = g.normal({s.N, s.K});
+  Tensor c = Tensor::empty({s.M, s.N});
+  openblas_set_num_threads(rscapret::kernels::num_threads());
+  for (auto _ : st) {
+    if (s.M == 1)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, int(s.N), int(s.K), 1.0f, w.data<float>(), int(s.K), a.data<float>(), 1,
+                  0.0f, c.data<float>(), 1);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(s.M), int(s.N), int(s.K), 1.0f, a.data<float>(), int(s.K),
+                  w.data<float>(), int(s.K), 0.0f, c.data<float>(), int(s.N));
+    benchmark::DoNotOptimize(c.raw_data());
+  }
+  set_flops(st, s);
+}
+
+void BM_Ours(benchmark::State& st, DType weight_dtype) {
+  const Shape3 s = kShapes[st.range(0)];
+  Generator g(1);
+  const Tensor a = g.normal({s.M, s.K});
+  const Tensor w = g.normal({s.N, s.K}).to(weight_dtype);
+  const Tensor wt = w.transpose(0, 1);  // a view: [K, N] with the [N, K] storage
+  for (auto _ : st) {
+    Tensor c = rscapret::ops::matmul(a, wt);
+    benchmark::DoNotOptimize(c.raw_data());
+  }
+  set_flops(st, s);
+}
+
+void args(benchmark::internal::Benchmark* b) {
+  for (int i = 0; i < int(std::size(kShapes)); ++i) b->Arg(i);
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK(BM_OpenBLAS)->Apply(args);
+BENCHMARK_CAPTURE(BM_Ours, f32, DType::f32)->Apply(args);
+BENCHMARK_CAPTURE(BM_Ours, bf16_weights, DType::bf16)->Apply(args);
+BENCHMARK_CAPTURE(BM_Ours, f16_weights, DType::f16)->Apply(args);
+
+}  // namespace
+
+BENCHMARK_MAIN();
