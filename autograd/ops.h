@@ -15,6 +15,19 @@ namespace rscapret::ops {
 
 using kernels::RopeLayout;
 
+// ---- differentiable views and copies (the Tensor methods of the same names are raw: they carry
+// no autograd state). Models use these.
+Tensor detach(const Tensor& x);  // same storage, no autograd state
+Tensor reshape(const Tensor& x, const Shape& shape);
+Tensor permute(const Tensor& x, const std::vector<int>& dims);
+Tensor transpose(const Tensor& x, int d0, int d1);
+Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t length);
+Tensor select(const Tensor& x, int dim, int64_t index);
+Tensor expand(const Tensor& x, const Shape& shape);
+Tensor squeeze(const Tensor& x, int dim);
+Tensor unsqueeze(const Tensor& x, int dim);
+Tensor contiguous(const Tensor& x);
+
 // ---- elementwise ----
 Tensor neg(const Tensor& x);
 Tensor exp(const Tensor& x);
@@ -35,6 +48,11 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, double b);
 Tensor mul(const Tensor& a, double b);
+// Derivatives of the activations (kernels of their vjps): d/dx f(x).
+Tensor gelu_erf_grad(const Tensor& x);
+Tensor gelu_tanh_grad(const Tensor& x);
+Tensor quick_gelu_grad(const Tensor& x);
+Tensor silu_grad(const Tensor& x);
 
 Tensor eq(const Tensor& a, const Tensor& b);  // -> bool, broadcasting; also i32/i64 inputs
 Tensor ne(const Tensor& a, const Tensor& b);
@@ -67,6 +85,9 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, RopeLayout l
 // ---- gather, concatenation, casts ----
 Tensor embedding(const Tensor& weight, const Tensor& ids);  // weight [V, C] any float -> [..., C]
 Tensor index_select(const Tensor& x, int dim, const Tensor& index);  // index i32/i64 1-D
+// out = x with out.select(dim, index[i]) += src.select(dim, i) for each i, in index order
+// (deterministic). The vjp of embedding and index_select.
+Tensor index_add(const Tensor& x, int dim, const Tensor& index, const Tensor& src);
 Tensor concat(const std::vector<Tensor>& xs, int dim);
 Tensor stack(const std::vector<Tensor>& xs, int dim);
 Tensor cast(const Tensor& x, DType dtype);

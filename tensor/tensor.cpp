@@ -149,6 +149,29 @@ template std::vector<int32_t> Tensor::to_vector() const;
 template std::vector<int64_t> Tensor::to_vector() const;
 template std::vector<uint8_t> Tensor::to_vector() const;
 
+// ---------------------------------------------------------------- autograd state
+
+bool Tensor::requires_grad() const { return autograd_ && (autograd_->requires_grad || autograd_->grad_fn); }
+bool Tensor::is_leaf() const { return !autograd_ || !autograd_->grad_fn; }
+
+Tensor& Tensor::set_requires_grad(bool on) {
+  RS_CHECK(is_leaf(), ValueError, "requires_grad", "only leaf tensors can change requires_grad; use detach()");
+  RS_CHECK(!on || is_floating(dtype_), DTypeError, "requires_grad", "only floating tensors can require grad, got ",
+           describe());
+  if (!autograd_) autograd_ = std::make_shared<AutogradMeta>();
+  autograd_->requires_grad = on;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return autograd_ ? autograd_->grad : Tensor(); }
+
+void Tensor::set_grad(const Tensor& g) {
+  RS_CHECK(!g.defined() || g.shape() == shape_, ShapeError, "set_grad", "gradient ", format_shape(g.shape()),
+           " for tensor ", format_shape(shape_));
+  if (!autograd_) autograd_ = std::make_shared<AutogradMeta>();
+  autograd_->grad = g;
+}
+
 // ---------------------------------------------------------------- views
 
 Tensor Tensor::view(const Shape& requested) const {

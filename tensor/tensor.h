@@ -16,6 +16,11 @@
 
 namespace rscapret {
 
+namespace autograd {
+struct Node;
+}
+struct AutogradMeta;
+
 using Shape = std::vector<int64_t>;
 using Strides = std::vector<int64_t>;
 
@@ -95,12 +100,31 @@ class Tensor {
   // Normalises a possibly negative dim against dim(); throws IndexError naming op.
   int wrap_dim(int d, const char* op, int extra = 0) const;
 
+  // ---- autograd state (the engine is in autograd/; the tensor only carries the data) ----
+  // The raw views and copies above return tensors WITHOUT autograd state; differentiable views
+  // are ops::reshape, ops::transpose, ... (autograd/ops.h).
+  bool requires_grad() const;           // a leaf that asked for it, or the output of a recorded op
+  Tensor& set_requires_grad(bool on);   // leaves only (ValueError on a recorded output)
+  bool is_leaf() const;                 // not produced by a recorded op
+  Tensor grad() const;                  // accumulated gradient of a leaf; undefined when none
+  void set_grad(const Tensor& g);       // e.g. Tensor() to clear it
+  const std::shared_ptr<AutogradMeta>& autograd_meta() const { return autograd_; }
+  void set_autograd_meta(std::shared_ptr<AutogradMeta> meta) { autograd_ = std::move(meta); }
+
  private:
   std::shared_ptr<Storage> storage_;
   Shape shape_;
   Strides strides_;
   int64_t offset_ = 0;
   DType dtype_ = DType::f32;
+  std::shared_ptr<AutogradMeta> autograd_;
+};
+
+// Autograd identity of a tensor handle (shared by copies of the handle, not by raw views).
+struct AutogradMeta {
+  bool requires_grad = false;                // leaves: whether to accumulate a gradient
+  Tensor grad;                               // leaves: the accumulated gradient
+  std::shared_ptr<autograd::Node> grad_fn;   // recorded outputs: the node that produced them
 };
 
 // Element-wise strided copy with dtype conversion between two host views of the same shape
