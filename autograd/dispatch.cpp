@@ -1,5 +1,7 @@
 #include "autograd/dispatch.h"
 
+#include "autograd/ops.h"
+
 namespace rscapret::ops {
 
 namespace {
@@ -64,6 +66,22 @@ std::vector<int> inverse_permutation(const std::vector<int>& perm) {
   std::vector<int> inv(perm.size());
   for (size_t i = 0; i < perm.size(); ++i) inv[perm[i]] = int(i);
   return inv;
+}
+
+Tensor sum_to(const Tensor& g, const Shape& shape) {
+  if (g.shape() == shape) return g;
+  Tensor r = g;
+  const int lead = g.dim() - int(shape.size());
+  for (int i = 0; i < lead; ++i) r = ops::sum(r, 0);
+  for (int d = 0; d < int(shape.size()); ++d)
+    if (shape[d] == 1 && r.shape()[d] != 1) r = ops::sum(r, d, true);
+  return r.reshape(shape);
+}
+
+Tensor scatter_into_zeros(const Shape& shape, const Tensor& g, const std::function<Tensor(const Tensor&)>& region) {
+  Tensor z = Tensor::zeros(shape, g.dtype());
+  region(z).copy_from(g);
+  return z;
 }
 
 void no_cuda_kernel(const char* op) {

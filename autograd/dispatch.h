@@ -3,6 +3,7 @@
 // ReferenceKernelsGuard forces the references for f32 too (the op tests compare the two).
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 
 #include "kernels/kernel_types.h"
@@ -38,6 +39,10 @@ kernels::BroadcastLoop broadcast_loop(const Shape& out_shape, std::initializer_l
 std::vector<int> move_dim_last(int ndim, int dim);
 std::vector<int> inverse_permutation(const std::vector<int>& perm);
 [[noreturn]] void no_cuda_kernel(const char* op);
+// Sums a broadcast gradient back to `shape` (leading dims and dims of size 1): the vjp of broadcasting.
+Tensor sum_to(const Tensor& g, const Shape& shape);
+// A zero tensor of `shape` with `g` written into the view `region(zeros)`: vjps of narrow/select.
+Tensor scatter_into_zeros(const Shape& shape, const Tensor& g, const std::function<Tensor(const Tensor&)>& region);
 
 }  // namespace detail
 }  // namespace rscapret::ops

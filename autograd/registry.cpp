@@ -16,6 +16,7 @@ std::vector<OpInfo> build() {
   register_matmul_ops(ops);
   register_loss_ops(ops);
   register_attention_ops(ops);
+  register_view_ops(ops);
   std::set<std::string> seen;
   for (const auto& op : ops) RS_ASSERT(seen.insert(op.name).second, "op registered twice: ", op.name);
   return ops;

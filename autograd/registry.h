@@ -14,6 +14,9 @@ struct OpInfo {
   bool has_reference;  // scalar kernel in kernels/cpu/ref (also runs float64)
   bool has_simd;       // Highway / OpenBLAS kernel in kernels/cpu
   bool has_cuda;       // kernel in kernels/cuda
+  bool differentiable = true;  // false: bool/int outputs, or derivative kernels (first order only)
+  // Views move no data: they have no SIMD kernel and are tested by their gradients.
+  bool is_view() const { return family == "view"; }
 };
 
 const std::vector<OpInfo>& op_registry();
@@ -27,5 +30,6 @@ void register_index_ops(std::vector<OpInfo>& out);
 void register_matmul_ops(std::vector<OpInfo>& out);
 void register_loss_ops(std::vector<OpInfo>& out);
 void register_attention_ops(std::vector<OpInfo>& out);
+void register_view_ops(std::vector<OpInfo>& out);
 
 }  // namespace rscapret::ops

@@ -8,7 +8,9 @@
 namespace rscapret::kernels {
 
 enum class UnaryOp : uint8_t {
-  neg, exp, log, sqrt, rsqrt, tanh, sigmoid, gelu_erf, gelu_tanh, quick_gelu, silu, pow_scalar
+  neg, exp, log, sqrt, rsqrt, tanh, sigmoid, gelu_erf, gelu_tanh, quick_gelu, silu, pow_scalar,
+  // derivatives d/dx of the activations (their vjps multiply these by the cotangent)
+  gelu_erf_grad, gelu_tanh_grad, quick_gelu_grad, silu_grad
 };
 enum class BinaryOp : uint8_t { add, sub, mul, div };
 enum class CompareOp : uint8_t { eq, ne, lt, le, gt, ge };

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "autograd/autograd.h"
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
 #include "autograd/registry.h"
@@ -41,6 +42,38 @@ AttnShape check_attention(const Tensor& q, const Tensor& k, const Tensor& v, con
   return s;
 }
 
+// GQA: repeat each key/value head H / Hkv times -> [B, H, Tk, D] (differentiable).
+Tensor repeat_kv_heads(const Tensor& t, int64_t H) {
+  const int64_t Hkv = t.shape()[1], group = H / Hkv;
+  if (group == 1) return t;
+  const Shape e = {t.shape()[0], Hkv, group, t.shape()[2], t.shape()[3]};
+  return reshape(expand(unsqueeze(t, 2), e), {t.shape()[0], H, t.shape()[2], t.shape()[3]});
+}
+
+// Attention weights P [B, H, Tq, Tk] = softmax of the masked scaled scores, rows with no visible
+// key set to zeros. K is already repeated to H heads.
+Tensor attention_probs(const Tensor& q, const Tensor& K, const AttnShape& s, const AttentionOptions& opt) {
+  Tensor scores = mul(matmul(q, transpose(K, -2, -1)), s.scale);  // [B, H, Tq, Tk]
+  // visible[b, 0, i, j] = 1 when query i may see key j (causal and padding), else 0.
+  const DType ct = scores.dtype();
+  Tensor visible = Tensor::ones({s.B, 1, s.Tq, s.Tk}, ct);
+  if (opt.causal) {
+    const Tensor qpos = add(Tensor::arange(s.Tq, ct), double(s.Tk - s.Tq)).view({s.Tq, 1});
+    const Tensor kpos = Tensor::arange(s.Tk, ct).view({1, s.Tk});
+    visible = mul(visible, where(le(kpos, qpos), Tensor::scalar(1.0, ct), Tensor::scalar(0.0, ct)));
+  }
+  if (opt.key_keep.defined())
+    visible = mul(visible, where(opt.key_keep.view({s.B, 1, 1, s.Tk}), Tensor::scalar(1.0, ct),
+                                 Tensor::scalar(0.0, ct)));
+  scores = masked_fill(scores, eq(visible, Tensor::scalar(0.0, ct)), -std::numeric_limits<double>::infinity());
+  const Tensor probs = softmax(scores, -1);
+  // A row with no visible key is all -inf, NaN after softmax; the documented answer is zeros.
+  const Tensor any_visible = gt(max(visible, -1, true), Tensor::scalar(0.5, ct));
+  return where(any_visible, probs, Tensor::scalar(0.0, ct));
+}
+
+using Grads = std::vector<Tensor>;
+
 }  // namespace
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt) {
@@ -60,37 +93,31 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   else
     kernels::simd::attention(Q.data<float>(), K.data<float>(), V.data<float>(), kp, out.data<float>(), s.B, s.H,
                              s.Hkv, s.Tq, s.Tk, s.D, s.Dv, float(s.scale), opt.causal);
-  return out;
+  if (!autograd::needs_grad({&q, &k, &v})) return out;
+  // Backward by recomputing the weights P (nothing of size Tq x Tk is kept from the forward):
+  //   dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(dP P)), dQ = s dS K, dK = s dS^T Q,
+  // with the GQA head groups summed back onto their key/value head.
+  return autograd::record("attention", out, {&q, &k, &v},
+                          [Q = detach(Q), K = detach(K), V = detach(V), s, opt](const Tensor& g) {
+    const Tensor Kr = repeat_kv_heads(K, s.H), Vr = repeat_kv_heads(V, s.H);
+    const Tensor P = attention_probs(Q, Kr, s, opt);
+    const Tensor dP = matmul(g, Vr.transpose(-2, -1));
+    const Tensor dS = mul(P, sub(dP, sum(mul(dP, P), -1, true)));
+    const Tensor dQ = mul(matmul(dS, Kr), s.scale);
+    Tensor dK = mul(matmul(dS.transpose(-2, -1), Q), s.scale);
+    Tensor dV = matmul(P.transpose(-2, -1), g);
+    const int64_t group = s.H / s.Hkv;
+    if (group > 1) {
+      dK = sum(dK.view({s.B, s.Hkv, group, s.Tk, s.D}), 2);
+      dV = sum(dV.view({s.B, s.Hkv, group, s.Tk, s.Dv}), 2);
+    }
+    return Grads{dQ, dK, dV};
+  });
 }
 
 Tensor attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt) {
   const AttnShape s = check_attention(q, k, v, opt);
-  // GQA: repeat each key/value head H / Hkv times -> [B, H, Tk, D].
-  const int64_t group = s.H / s.Hkv;
-  auto repeat_heads = [&](const Tensor& t) {
-    if (group == 1) return t;
-    Shape e = {t.shape()[0], s.Hkv, group, t.shape()[2], t.shape()[3]};
-    return t.unsqueeze(2).expand(e).reshape({t.shape()[0], s.H, t.shape()[2], t.shape()[3]});
-  };
-  const Tensor K = repeat_heads(k), V = repeat_heads(v);
-  Tensor scores = mul(matmul(q, K.transpose(-2, -1)), s.scale);  // [B, H, Tq, Tk]
-  // visible[b, 0, i, j] = 1 when query i may see key j (causal and padding), else 0.
-  const DType ct = scores.dtype();
-  Tensor visible = Tensor::ones({s.B, 1, s.Tq, s.Tk}, ct);
-  if (opt.causal) {
-    const Tensor qpos = add(Tensor::arange(s.Tq, ct), double(s.Tk - s.Tq)).view({s.Tq, 1});
-    const Tensor kpos = Tensor::arange(s.Tk, ct).view({1, s.Tk});
-    visible = mul(visible, where(le(kpos, qpos), Tensor::scalar(1.0, ct), Tensor::scalar(0.0, ct)));
-  }
-  if (opt.key_keep.defined())
-    visible = mul(visible, where(opt.key_keep.view({s.B, 1, 1, s.Tk}), Tensor::scalar(1.0, ct),
-                                 Tensor::scalar(0.0, ct)));
-  scores = masked_fill(scores, eq(visible, Tensor::scalar(0.0, ct)), -std::numeric_limits<double>::infinity());
-  Tensor probs = softmax(scores, -1);
-  // A row with no visible key is all -inf, NaN after softmax; the documented answer is zeros.
-  const Tensor any_visible = gt(max(visible, -1, true), Tensor::scalar(0.5, ct));
-  probs = where(any_visible, probs, Tensor::scalar(0.0, ct));
-  return matmul(probs, V);
+  return matmul(attention_probs(q, repeat_kv_heads(k, s.H), s, opt), repeat_kv_heads(v, s.H));
 }
 
 void register_attention_ops(std::vector<OpInfo>& out) {

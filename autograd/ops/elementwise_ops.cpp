@@ -1,4 +1,5 @@
 // Elementwise ops: unary functions, broadcast arithmetic, comparisons, where, masked_fill.
+#include "autograd/autograd.h"
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
 #include "autograd/registry.h"
@@ -86,23 +87,124 @@ Tensor compare_op(CompareOp op, const char* name, const Tensor& a, const Tensor&
 
 }  // namespace
 
-Tensor neg(const Tensor& x) { return unary_op(UnaryOp::neg, "neg", x); }
-Tensor exp(const Tensor& x) { return unary_op(UnaryOp::exp, "exp", x); }
-Tensor log(const Tensor& x) { return unary_op(UnaryOp::log, "log", x); }
-Tensor sqrt(const Tensor& x) { return unary_op(UnaryOp::sqrt, "sqrt", x); }
-Tensor rsqrt(const Tensor& x) { return unary_op(UnaryOp::rsqrt, "rsqrt", x); }
-Tensor tanh(const Tensor& x) { return unary_op(UnaryOp::tanh, "tanh", x); }
-Tensor sigmoid(const Tensor& x) { return unary_op(UnaryOp::sigmoid, "sigmoid", x); }
-Tensor gelu_erf(const Tensor& x) { return unary_op(UnaryOp::gelu_erf, "gelu_erf", x); }
-Tensor gelu_tanh(const Tensor& x) { return unary_op(UnaryOp::gelu_tanh, "gelu_tanh", x); }
-Tensor quick_gelu(const Tensor& x) { return unary_op(UnaryOp::quick_gelu, "quick_gelu", x); }
-Tensor silu(const Tensor& x) { return unary_op(UnaryOp::silu, "silu", x); }
-Tensor pow_scalar(const Tensor& x, double e) { return unary_op(UnaryOp::pow_scalar, "pow_scalar", x, e); }
+namespace {
 
-Tensor add(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::add, "add", a, b); }
-Tensor sub(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::sub, "sub", a, b); }
-Tensor mul(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::mul, "mul", a, b); }
-Tensor div(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::div, "div", a, b); }
+using Grads = std::vector<Tensor>;
+bool wants(const Tensor& t) { return t.defined() && t.requires_grad(); }
+
+// A unary op whose vjp is g * dfdx(saved), saved being the input or the output.
+Tensor unary_with_vjp(const char* name, const Tensor& x, Tensor y, std::function<Tensor(const Tensor&)> vjp) {
+  if (!autograd::needs_grad({&x})) return y;
+  return autograd::record(name, y, {&x}, [vjp = std::move(vjp)](const Tensor& g) { return Grads{vjp(g)}; });
+}
+
+// Derivative kernels are not differentiated again (first-order autograd).
+Tensor first_order_only(const char* name, const Tensor& x, Tensor y) {
+  if (!autograd::needs_grad({&x})) return y;
+  return autograd::record(name, y, {&x}, [name](const Tensor&) -> Grads {
+    throw ValueError(cat("[", name, "] second derivatives are not supported"));
+  });
+}
+
+}  // namespace
+
+Tensor neg(const Tensor& x) {
+  return unary_with_vjp("neg", x, unary_op(UnaryOp::neg, "neg", x), [](const Tensor& g) { return neg(g); });
+}
+Tensor exp(const Tensor& x) {
+  const Tensor y = unary_op(UnaryOp::exp, "exp", x);
+  return unary_with_vjp("exp", x, y, [y](const Tensor& g) { return mul(g, y); });
+}
+Tensor log(const Tensor& x) {
+  const Tensor xs = detach(x);
+  return unary_with_vjp("log", x, unary_op(UnaryOp::log, "log", x), [xs](const Tensor& g) { return div(g, xs); });
+}
+Tensor sqrt(const Tensor& x) {
+  const Tensor y = unary_op(UnaryOp::sqrt, "sqrt", x);
+  return unary_with_vjp("sqrt", x, y, [y](const Tensor& g) { return div(mul(g, 0.5), y); });
+}
+Tensor rsqrt(const Tensor& x) {
+  const Tensor y = unary_op(UnaryOp::rsqrt, "rsqrt", x);  // d/dx x^(-1/2) = -y^3 / 2
+  return unary_with_vjp("rsqrt", x, y, [y](const Tensor& g) { return mul(g, mul(pow_scalar(y, 3.0), -0.5)); });
+}
+Tensor tanh(const Tensor& x) {
+  const Tensor y = unary_op(UnaryOp::tanh, "tanh", x);  // 1 - y^2
+  return unary_with_vjp("tanh", x, y, [y](const Tensor& g) { return mul(g, add(neg(mul(y, y)), 1.0)); });
+}
+Tensor sigmoid(const Tensor& x) {
+  const Tensor y = unary_op(UnaryOp::sigmoid, "sigmoid", x);  // y (1 - y)
+  return unary_with_vjp("sigmoid", x, y, [y](const Tensor& g) { return mul(g, mul(y, add(neg(y), 1.0))); });
+}
+Tensor gelu_erf(const Tensor& x) {
+  const Tensor xs = detach(x);
+  return unary_with_vjp("gelu_erf", x, unary_op(UnaryOp::gelu_erf, "gelu_erf", x),
+                        [xs](const Tensor& g) { return mul(g, gelu_erf_grad(xs)); });
+}
+Tensor gelu_tanh(const Tensor& x) {
+  const Tensor xs = detach(x);
+  return unary_with_vjp("gelu_tanh", x, unary_op(UnaryOp::gelu_tanh, "gelu_tanh", x),
+                        [xs](const Tensor& g) { return mul(g, gelu_tanh_grad(xs)); });
+}
+Tensor quick_gelu(const Tensor& x) {
+  const Tensor xs = detach(x);
+  return unary_with_vjp("quick_gelu", x, unary_op(UnaryOp::quick_gelu, "quick_gelu", x),
+                        [xs](const Tensor& g) { return mul(g, quick_gelu_grad(xs)); });
+}
+Tensor silu(const Tensor& x) {
+  const Tensor xs = detach(x);
+  return unary_with_vjp("silu", x, unary_op(UnaryOp::silu, "silu", x),
+                        [xs](const Tensor& g) { return mul(g, silu_grad(xs)); });
+}
+Tensor pow_scalar(const Tensor& x, double e) {
+  const Tensor xs = detach(x);
+  return unary_with_vjp("pow_scalar", x, unary_op(UnaryOp::pow_scalar, "pow_scalar", x, e),
+                        [xs, e](const Tensor& g) { return mul(g, mul(pow_scalar(xs, e - 1.0), e)); });
+}
+Tensor gelu_erf_grad(const Tensor& x) {
+  return first_order_only("gelu_erf_grad", x, unary_op(UnaryOp::gelu_erf_grad, "gelu_erf_grad", x));
+}
+Tensor gelu_tanh_grad(const Tensor& x) {
+  return first_order_only("gelu_tanh_grad", x, unary_op(UnaryOp::gelu_tanh_grad, "gelu_tanh_grad", x));
+}
+Tensor quick_gelu_grad(const Tensor& x) {
+  return first_order_only("quick_gelu_grad", x, unary_op(UnaryOp::quick_gelu_grad, "quick_gelu_grad", x));
+}
+Tensor silu_grad(const Tensor& x) {
+  return first_order_only("silu_grad", x, unary_op(UnaryOp::silu_grad, "silu_grad", x));
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor y = binary_op(BinaryOp::add, "add", a, b);
+  if (!autograd::needs_grad({&a, &b})) return y;
+  return autograd::record("add", y, {&a, &b}, [sa = a.shape(), sb = b.shape(), wa = wants(a), wb = wants(b)](const Tensor& g) {
+    return Grads{wa ? detail::sum_to(g, sa) : Tensor(), wb ? detail::sum_to(g, sb) : Tensor()};
+  });
+}
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor y = binary_op(BinaryOp::sub, "sub", a, b);
+  if (!autograd::needs_grad({&a, &b})) return y;
+  return autograd::record("sub", y, {&a, &b}, [sa = a.shape(), sb = b.shape(), wa = wants(a), wb = wants(b)](const Tensor& g) {
+    return Grads{wa ? detail::sum_to(g, sa) : Tensor(), wb ? detail::sum_to(neg(g), sb) : Tensor()};
+  });
+}
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor y = binary_op(BinaryOp::mul, "mul", a, b);
+  if (!autograd::needs_grad({&a, &b})) return y;
+  const Tensor as = detach(a), bs = detach(b);
+  return autograd::record("mul", y, {&a, &b}, [as, bs, wa = wants(a), wb = wants(b)](const Tensor& g) {
+    return Grads{wa ? detail::sum_to(mul(g, bs), as.shape()) : Tensor(),
+                 wb ? detail::sum_to(mul(g, as), bs.shape()) : Tensor()};
+  });
+}
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor y = binary_op(BinaryOp::div, "div", a, b);
+  if (!autograd::needs_grad({&a, &b})) return y;
+  const Tensor as = detach(a), bs = detach(b);
+  return autograd::record("div", y, {&a, &b}, [as, bs, wa = wants(a), wb = wants(b)](const Tensor& g) {
+    return Grads{wa ? detail::sum_to(div(g, bs), as.shape()) : Tensor(),
+                 wb ? detail::sum_to(neg(div(mul(g, as), mul(bs, bs))), bs.shape()) : Tensor()};
+  });
+}
 Tensor add(const Tensor& a, double b) { return add(a, Tensor::scalar(b, a.dtype() == DType::f64 ? DType::f64 : DType::f32)); }
 Tensor mul(const Tensor& a, double b) { return mul(a, Tensor::scalar(b, a.dtype() == DType::f64 ? DType::f64 : DType::f32)); }
 
@@ -128,7 +230,13 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     kernels::ref::where<float>(cond.data<bool>(), A.data<float>(), B.data<float>(), out.data<float>(), loop);
   else
     kernels::simd::where(cond.data<bool>(), A.data<float>(), B.data<float>(), out.data<float>(), loop);
-  return out;
+  if (!autograd::needs_grad({&a, &b})) return out;
+  return autograd::record("where", out, {&cond, &a, &b}, [c = detach(cond), sa = a.shape(), sb = b.shape(),
+                                                           wa = wants(a), wb = wants(b)](const Tensor& g) {
+    const Tensor zero = Tensor::scalar(0.0, g.dtype());
+    return Grads{Tensor(), wa ? detail::sum_to(where(c, g, zero), sa) : Tensor(),
+                 wb ? detail::sum_to(where(c, zero, g), sb) : Tensor()};
+  });
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
@@ -136,16 +244,25 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   RS_CHECK(broadcast_shapes(x.shape(), mask.shape(), "masked_fill") == x.shape(), ShapeError, "masked_fill",
            "mask ", format_shape(mask.shape()), " must broadcast to ", format_shape(x.shape()));
   const DType ct = detail::compute_dtype("masked_fill", {&x});
-  return where(mask, Tensor::scalar(value, ct), x);
+  Tensor y;
+  {
+    autograd::NoGradGuard no_grad;  // recorded below as one op
+    y = where(mask, Tensor::scalar(value, ct), x);
+  }
+  if (!autograd::needs_grad({&x})) return y;
+  return autograd::record("masked_fill", y, {&x, &mask}, [m = detach(mask)](const Tensor& g) {
+    return Grads{where(m, Tensor::scalar(0.0, g.dtype()), g), Tensor()};
+  });
 }
 
 void register_elementwise_ops(std::vector<OpInfo>& out) {
   for (const char* n : {"neg", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "gelu_erf", "gelu_tanh",
-                        "quick_gelu", "silu", "pow_scalar"})
-    out.push_back({n, "elementwise", true, true, false});
+                        "quick_gelu", "silu", "pow_scalar", "gelu_erf_grad", "gelu_tanh_grad", "quick_gelu_grad",
+                        "silu_grad"})
+    out.push_back({n, "elementwise", true, true, false, std::string(n).find("_grad") == std::string::npos});
   for (const char* n : {"add", "sub", "mul", "div"}) out.push_back({n, "elementwise", true, true, true});
-  for (const char* n : {"eq", "ne", "lt", "le", "gt", "ge", "where", "masked_fill"})
-    out.push_back({n, "elementwise", true, true, false});
+  for (const char* n : {"eq", "ne", "lt", "le", "gt", "ge"}) out.push_back({n, "elementwise", true, true, false, false});
+  for (const char* n : {"where", "masked_fill"}) out.push_back({n, "elementwise", true, true, false});
 }
 
 }  // namespace rscapret::ops

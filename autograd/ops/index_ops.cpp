@@ -1,6 +1,7 @@
 // Gathers, concatenation and casts: embedding, index_select, concat, stack, cast.
 #include <cstring>
 
+#include "autograd/autograd.h"
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
 #include "autograd/registry.h"
@@ -22,6 +23,8 @@ Tensor checked_ids(const char* op, const Tensor& ids, int64_t limit) {
   return out;
 }
 
+using Grads = std::vector<Tensor>;
+
 }  // namespace
 
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
@@ -39,7 +42,10 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
     kernels::ref::gather_rows(table.raw_data(), table.dtype(), C, idx.data<int64_t>(), idx.numel(), out.raw_data(), ct);
   else
     kernels::simd::gather_rows(table.raw_data(), table.dtype(), C, idx.data<int64_t>(), idx.numel(), out.raw_data(), ct);
-  return out;
+  if (!autograd::needs_grad({&weight})) return out;
+  return autograd::record("embedding", out, {&weight, &ids}, [idx, V, C, ct](const Tensor& g) {
+    return Grads{index_add(Tensor::zeros({V, C}, ct), 0, idx.reshape({-1}), g.reshape({-1, C})), Tensor()};
+  });
 }
 
 Tensor index_select(const Tensor& x, int dim, const Tensor& index) {
@@ -61,7 +67,40 @@ Tensor index_select(const Tensor& x, int dim, const Tensor& index) {
   else
     kernels::simd::gather_blocks(src.raw_data(), outer, n, inner, idx.data<int64_t>(), idx.numel(),
                                  x.element_size(), out.raw_data());
-  return out;
+  if (!autograd::needs_grad({&x})) return out;
+  return autograd::record("index_select", out, {&x, &index}, [idx, d, in = x.shape()](const Tensor& g) {
+    return Grads{index_add(Tensor::zeros(in, g.dtype()), d, idx, g), Tensor()};
+  });
+}
+
+Tensor index_add(const Tensor& x, int dim, const Tensor& index, const Tensor& src) {
+  const Device dev = detail::common_device("index_add", {&x, &index, &src});
+  if (!dev.is_cpu()) detail::no_cuda_kernel("index_add");
+  RS_CHECK(index.dim() == 1, ShapeError, "index_add", "index must be 1-D, got ", format_shape(index.shape()));
+  const int d = x.wrap_dim(dim, "index_add");
+  Shape expect = x.shape();
+  expect[d] = index.numel();
+  RS_CHECK(src.shape() == expect, ShapeError, "index_add", "src ", format_shape(src.shape()), " must be ",
+           format_shape(expect), " for x ", format_shape(x.shape()));
+  const Tensor idx = checked_ids("index_add", index, x.shape()[d]);
+  const DType ct = detail::compute_dtype("index_add", {&x, &src});
+  Tensor out = detail::as_dtype(x, ct).clone();
+  const Tensor S = detail::as_dtype(src, ct).contiguous();
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < d; ++i) outer *= x.shape()[i];
+  for (int i = d + 1; i < x.dim(); ++i) inner *= x.shape()[i];
+  const int64_t n = x.shape()[d], k = idx.numel();
+  if (ct == DType::f64)
+    kernels::ref::index_add<double>(out.data<double>(), outer, n, inner, idx.data<int64_t>(), k, S.data<double>());
+  else if (reference_kernels_forced())
+    kernels::ref::index_add<float>(out.data<float>(), outer, n, inner, idx.data<int64_t>(), k, S.data<float>());
+  else
+    kernels::simd::index_add(out.data<float>(), outer, n, inner, idx.data<int64_t>(), k, S.data<float>());
+  if (!autograd::needs_grad({&x, &src})) return out;
+  return autograd::record("index_add", out, {&x, &index, &src},
+                          [idx, d, wx = x.requires_grad(), ws = src.requires_grad()](const Tensor& g) {
+    return Grads{wx ? g : Tensor(), Tensor(), ws ? index_select(g, d, idx) : Tensor()};
+  });
 }
 
 Tensor concat(const std::vector<Tensor>& xs, int dim) {
@@ -101,7 +140,21 @@ Tensor concat(const std::vector<Tensor>& xs, int dim) {
     }
     offset += len;
   }
-  return out;
+  std::vector<Tensor> inputs(xs.begin(), xs.end());
+  bool any = false;
+  for (const Tensor& x : xs) any = any || autograd::needs_grad({&x});
+  if (!any) return out;
+  std::vector<int64_t> lengths;
+  for (const Tensor& x : xs) lengths.push_back(x.shape()[d]);
+  return autograd::record("concat", out, inputs, [lengths, d](const Tensor& g) {
+    Grads grads;
+    int64_t off = 0;
+    for (int64_t len : lengths) {
+      grads.push_back(g.narrow(d, off, len).contiguous());
+      off += len;
+    }
+    return grads;
+  });
 }
 
 Tensor stack(const std::vector<Tensor>& xs, int dim) {
@@ -112,7 +165,7 @@ Tensor stack(const std::vector<Tensor>& xs, int dim) {
   for (const Tensor& x : xs) {
     RS_CHECK(x.shape() == xs[0].shape(), ShapeError, "stack", "shapes differ: ", format_shape(xs[0].shape()), " vs ",
              format_shape(x.shape()));
-    parts.push_back(x.unsqueeze(d));
+    parts.push_back(unsqueeze(x, d));  // differentiable: stack's gradient flows through concat
   }
   return concat(parts, d);
 }
@@ -131,11 +184,12 @@ Tensor cast(const Tensor& x, DType dtype) {
   else if (fast && x.dtype() == DType::f32 && dtype == DType::f16)
     kernels::simd::f32_to_f16(x.data<float>(), static_cast<uint16_t*>(out.raw_data()), n);
   else copy_strided_host(x, out);
-  return out;
+  if (!is_floating(dtype) || !autograd::needs_grad({&x})) return out;
+  return autograd::record("cast", out, {&x}, [from = x.dtype()](const Tensor& g) { return Grads{cast(g, from)}; });
 }
 
 void register_index_ops(std::vector<OpInfo>& out) {
-  for (const char* n : {"embedding", "index_select", "concat", "stack", "cast"})
+  for (const char* n : {"embedding", "index_select", "index_add", "concat", "stack", "cast"})
     out.push_back({n, "index", true, true, false});
 }
 

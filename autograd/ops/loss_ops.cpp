@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "autograd/autograd.h"
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
 #include "autograd/registry.h"
@@ -64,18 +65,33 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
   double total = 0;
   for (double r : rows) total += r;
   const double mean = in.valid ? total / double(in.valid) : std::numeric_limits<double>::quiet_NaN();
-  return Tensor::scalar(mean, ct);
+  Tensor loss = Tensor::scalar(mean, ct);
+  if (!autograd::needs_grad({&logits})) return loss;
+  // d loss / d logits = (softmax - onehot(target)) / valid on valid rows, 0 on ignored rows.
+  return autograd::record("cross_entropy", loss, {&logits, &targets},
+                          [L = in.logits, t = in.targets, shape = logits.shape(), valid = in.valid, ignore_index](const Tensor& g) {
+    const Tensor iota = Tensor::arange(L.shape()[1]).view({1, -1});
+    const Tensor t2 = t.view({-1, 1});
+    const Tensor zero = Tensor::scalar(0.0, L.dtype());
+    Tensor d = sub(softmax(L, -1), where(eq(iota, t2), Tensor::scalar(1.0, L.dtype()), zero));
+    d = where(ne(t2, Tensor::from_vector(std::vector<int64_t>{ignore_index}, {1})), d, zero);
+    d = mul(d, div(g, Tensor::scalar(double(valid), g.dtype())));
+    return std::vector<Tensor>{d.reshape(shape), Tensor()};
+  });
 }
 
 Tensor cross_entropy_composed(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
   const CeInputs in = prepare("cross_entropy", logits, targets, ignore_index);
-  const Tensor logp = log_softmax(in.logits, -1);  // [R, V]
-  const int64_t* t = in.targets.data<int64_t>();
-  double total = 0;
-  for (int64_t r = 0; r < in.targets.numel(); ++r)
-    if (t[r] != ignore_index) total -= logp.at({r, t[r]});
-  const double mean = in.valid ? total / double(in.valid) : std::numeric_limits<double>::quiet_NaN();
-  return Tensor::scalar(mean, in.logits.dtype());
+  const int64_t V = logits.shape().back();
+  const DType ct = in.logits.dtype();
+  // Differentiable all the way: log_softmax, a one-hot pick, a masked mean.
+  const Tensor logp = log_softmax(reshape(logits.dtype() == ct ? logits : cast(logits, ct), {-1, V}), -1);
+  const Tensor t2 = in.targets.view({-1, 1});
+  const Tensor onehot = where(eq(Tensor::arange(V).view({1, -1}), t2), Tensor::scalar(1.0, ct), Tensor::scalar(0.0, ct));
+  const Tensor picked = sum(mul(logp, onehot), -1);  // [R]
+  const Tensor valid = ne(in.targets, Tensor::from_vector(std::vector<int64_t>{ignore_index}, {1}));
+  const Tensor total = sum_all(where(valid, picked, Tensor::scalar(0.0, ct)));
+  return div(neg(total), Tensor::scalar(in.valid ? double(in.valid) : std::numeric_limits<double>::quiet_NaN(), ct));
 }
 
 void register_loss_ops(std::vector<OpInfo>& out) { out.push_back({"cross_entropy", "loss", true, true, false}); }

@@ -1,5 +1,6 @@
 // Batched, broadcasting matmul. f32 (and 16-bit operands, converted per tile) through OpenBLAS;
 // the scalar reference and f64 through kernels/cpu/ref.
+#include "autograd/autograd.h"
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
 #include "autograd/registry.h"
@@ -81,7 +82,19 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   }
   if (a_in.dim() == 1) out = out.squeeze(out.dim() - 2);
   if (b_in.dim() == 1) out = out.squeeze(out.dim() - 1);
-  return out;
+  if (!autograd::needs_grad({&a_in, &b_in})) return out;
+  // dA = dC B^T and dB = A^T dC, summed over broadcast batch dims; vectors get their dim back.
+  return autograd::record("matmul", out, {&a_in, &b_in},
+                          [a = detach(a), b = detach(b), sa = a_in.shape(), sb = b_in.shape(), va = a_in.dim() == 1,
+                           vb = b_in.dim() == 1, wa = a_in.requires_grad(), wb = b_in.requires_grad()](const Tensor& g) {
+    Tensor G = g;
+    if (va) G = G.unsqueeze(G.dim() - 1);
+    if (vb) G = G.unsqueeze(G.dim());
+    Tensor ga, gb;
+    if (wa) ga = detail::sum_to(matmul(G, b.transpose(-2, -1)), a.shape()).reshape(sa);
+    if (wb) gb = detail::sum_to(matmul(a.transpose(-2, -1), G), b.shape()).reshape(sb);
+    return std::vector<Tensor>{ga, gb};
+  });
 }
 
 void register_matmul_ops(std::vector<OpInfo>& out) { out.push_back({"matmul", "matmul", true, true, false}); }

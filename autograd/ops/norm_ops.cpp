@@ -1,4 +1,5 @@
 // LayerNorm, RMSNorm and rotary position embedding, over contiguous rows of the last dim.
+#include "autograd/autograd.h"
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
 #include "autograd/registry.h"
@@ -17,6 +18,22 @@ void check_param(const char* op, const char* what, const Tensor& p, int64_t C) {
 
 template <typename T>
 const T* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
+
+using Grads = std::vector<Tensor>;
+bool wants(const Tensor& t) { return t.defined() && t.requires_grad(); }
+
+// Sum over every dim but the last: [..., C] -> [C] (the weight and bias gradients).
+Tensor sum_rows(const Tensor& t) { return sum(t.reshape({-1, t.shape().back()}), 0); }
+
+// The backward of a normalisation, composed of ops (the first backward; a fused kernel can
+// replace it and be tested against it). xhat is the normalised input, gh = g * weight.
+//   LayerNorm: dx = rstd (gh - mean(gh) - xhat mean(gh xhat))
+//   RMSNorm:   dx = rstd (gh - xhat mean(gh xhat))
+Tensor norm_input_grad(const Tensor& gh, const Tensor& xhat, const Tensor& rstd, bool centered) {
+  Tensor inner = sub(gh, mul(xhat, mean(mul(gh, xhat), -1, true)));
+  if (centered) inner = sub(inner, mean(gh, -1, true));
+  return mul(rstd, inner);
+}
 
 }  // namespace
 
@@ -42,7 +59,16 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   else
     kernels::simd::layer_norm(X.data<float>(), ptr_or_null<float>(W), ptr_or_null<float>(B), y.data<float>(),
                               nullptr, nullptr, rows, C, float(eps));
-  return y;
+  if (!autograd::needs_grad({&x, &weight, &bias})) return y;
+  return autograd::record("layer_norm", y, {&x, &weight, &bias},
+                          [X = detach(X), W = detach(W), eps, wx = wants(x), ww = wants(weight), wb = wants(bias)](const Tensor& g) {
+    const Tensor centered = sub(X, mean(X, -1, true));
+    const Tensor rstd = rsqrt(add(mean(mul(centered, centered), -1, true), eps));
+    const Tensor xhat = mul(centered, rstd);
+    const Tensor gh = W.defined() ? mul(g, W) : g;
+    return Grads{wx ? norm_input_grad(gh, xhat, rstd, true) : Tensor(), ww ? sum_rows(mul(g, xhat)) : Tensor(),
+                 wb ? sum_rows(g) : Tensor()};
+  });
 }
 
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
@@ -63,7 +89,13 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
                                   float(eps));
   else
     kernels::simd::rms_norm(X.data<float>(), ptr_or_null<float>(W), y.data<float>(), nullptr, rows, C, float(eps));
-  return y;
+  if (!autograd::needs_grad({&x, &weight})) return y;
+  return autograd::record("rms_norm", y, {&x, &weight}, [X = detach(X), W = detach(W), eps, wx = wants(x), ww = wants(weight)](const Tensor& g) {
+    const Tensor rstd = rsqrt(add(mean(mul(X, X), -1, true), eps));
+    const Tensor xhat = mul(X, rstd);
+    const Tensor gh = W.defined() ? mul(g, W) : g;
+    return Grads{wx ? norm_input_grad(gh, xhat, rstd, false) : Tensor(), ww ? sum_rows(mul(g, xhat)) : Tensor()};
+  });
 }
 
 Tensor rope(const Tensor& x, const Tensor& positions, double theta, RopeLayout layout, int64_t rotary_dim,
@@ -95,7 +127,11 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, RopeLayout l
   else
     kernels::simd::rope(X.data<float>(), y.data<float>(), pos.data<int64_t>(), B, T, H, D, rotary_dim, theta, layout,
                         inverse);
-  return y;
+  if (!autograd::needs_grad({&x})) return y;
+  // A rotation's transpose is the rotation by the negative angle.
+  return autograd::record("rope", y, {&x, &positions}, [pos, theta, layout, rotary_dim, inverse](const Tensor& g) {
+    return Grads{rope(g, pos, theta, layout, rotary_dim, !inverse), Tensor()};
+  });
 }
 
 void register_norm_ops(std::vector<OpInfo>& out) {

@@ -1,5 +1,6 @@
 // Reductions along one axis, softmax and log_softmax. The reduced axis is moved last (a copy only
 // when it is not already innermost), so kernels always see contiguous [rows, n] blocks.
+#include "autograd/autograd.h"
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
 #include "autograd/registry.h"
@@ -72,14 +73,78 @@ Tensor softmax_op(const char* name, const Tensor& x, int dim, bool log) {
 
 }  // namespace
 
-Tensor sum(const Tensor& x, int dim, bool keepdim) { return reduce_op(ReduceOp::sum, "sum", x, dim, keepdim); }
-Tensor mean(const Tensor& x, int dim, bool keepdim) { return reduce_op(ReduceOp::mean, "mean", x, dim, keepdim); }
-Tensor max(const Tensor& x, int dim, bool keepdim) { return reduce_op(ReduceOp::max, "max", x, dim, keepdim); }
-Tensor logsumexp(const Tensor& x, int dim, bool keepdim) {
-  return reduce_op(ReduceOp::logsumexp, "logsumexp", x, dim, keepdim);
+namespace {
+
+using Grads = std::vector<Tensor>;
+
+// The cotangent of a reduction over `dim`, broadcast back over the input's shape.
+Tensor expand_back(const Tensor& g, const Shape& in, int dim, bool keepdim) {
+  Tensor k = keepdim ? g : g.unsqueeze(dim);
+  return k.expand(in);
 }
-Tensor softmax(const Tensor& x, int dim) { return softmax_op("softmax", x, dim, false); }
-Tensor log_softmax(const Tensor& x, int dim) { return softmax_op("log_softmax", x, dim, true); }
+
+}  // namespace
+
+Tensor sum(const Tensor& x, int dim, bool keepdim) {
+  Tensor y = reduce_op(ReduceOp::sum, "sum", x, dim, keepdim);
+  if (!autograd::needs_grad({&x})) return y;
+  const int d = x.wrap_dim(dim, "sum");
+  return autograd::record("sum", y, {&x}, [in = x.shape(), d, keepdim](const Tensor& g) {
+    return Grads{expand_back(g, in, d, keepdim).contiguous()};
+  });
+}
+
+Tensor mean(const Tensor& x, int dim, bool keepdim) {
+  Tensor y = reduce_op(ReduceOp::mean, "mean", x, dim, keepdim);
+  if (!autograd::needs_grad({&x})) return y;
+  const int d = x.wrap_dim(dim, "mean");
+  return autograd::record("mean", y, {&x}, [in = x.shape(), d, keepdim](const Tensor& g) {
+    return Grads{mul(expand_back(g, in, d, keepdim), 1.0 / double(in[d]))};
+  });
+}
+
+Tensor max(const Tensor& x, int dim, bool keepdim) {
+  Tensor y = reduce_op(ReduceOp::max, "max", x, dim, keepdim);
+  if (!autograd::needs_grad({&x})) return y;
+  const int d = x.wrap_dim(dim, "max");
+  // The gradient goes to the first maximum only (the element argmax returns), as PyTorch's max(dim).
+  return autograd::record("max", y, {&x}, [xs = detach(x), d, keepdim](const Tensor& g) {
+    const Tensor idx = argmax(xs, d, true);
+    Shape iota_shape(size_t(xs.dim()), 1);
+    iota_shape[size_t(d)] = xs.shape()[size_t(d)];
+    const Tensor iota = Tensor::arange(xs.shape()[size_t(d)]).view(iota_shape);
+    const Tensor hit = eq(iota, idx);
+    return Grads{where(hit, expand_back(g, xs.shape(), d, keepdim), Tensor::scalar(0.0, g.dtype()))};
+  });
+}
+
+Tensor logsumexp(const Tensor& x, int dim, bool keepdim) {
+  Tensor y = reduce_op(ReduceOp::logsumexp, "logsumexp", x, dim, keepdim);
+  if (!autograd::needs_grad({&x})) return y;
+  const int d = x.wrap_dim(dim, "logsumexp");
+  return autograd::record("logsumexp", y, {&x}, [xs = detach(x), ys = y, d, keepdim](const Tensor& g) {
+    const Tensor p = exp(sub(xs, expand_back(ys, xs.shape(), d, keepdim)));  // softmax
+    return Grads{mul(p, expand_back(g, xs.shape(), d, keepdim))};
+  });
+}
+
+Tensor softmax(const Tensor& x, int dim) {
+  Tensor y = softmax_op("softmax", x, dim, false);
+  if (!autograd::needs_grad({&x})) return y;
+  const int d = x.wrap_dim(dim, "softmax");
+  return autograd::record("softmax", y, {&x}, [y, d](const Tensor& g) {  // y (g - sum(g y))
+    return Grads{mul(y, sub(g, sum(mul(g, y), d, true)))};
+  });
+}
+
+Tensor log_softmax(const Tensor& x, int dim) {
+  Tensor y = softmax_op("log_softmax", x, dim, true);
+  if (!autograd::needs_grad({&x})) return y;
+  const int d = x.wrap_dim(dim, "log_softmax");
+  return autograd::record("log_softmax", y, {&x}, [y, d](const Tensor& g) {  // g - softmax * sum(g)
+    return Grads{sub(g, mul(exp(y), sum(g, d, true)))};
+  });
+}
 
 Tensor argmax(const Tensor& x, int dim, bool keepdim) {
   const DType ct = detail::compute_dtype("argmax", {&x});
@@ -95,11 +160,12 @@ Tensor argmax(const Tensor& x, int dim, bool keepdim) {
   return out.view(output_shape(x, dim, keepdim, r.kept));
 }
 
-Tensor sum_all(const Tensor& x) { return sum(x.reshape({-1}), 0); }
+Tensor sum_all(const Tensor& x) { return sum(reshape(x, {-1}), 0); }
 
 void register_reduce_ops(std::vector<OpInfo>& out) {
-  for (const char* n : {"sum", "mean", "max", "argmax", "logsumexp", "softmax", "log_softmax"})
+  for (const char* n : {"sum", "mean", "max", "logsumexp", "softmax", "log_softmax"})
     out.push_back({n, "reduce", true, true, false});
+  out.push_back({"argmax", "reduce", true, true, false, false});
 }
 
 }  // namespace rscapret::ops

@@ -46,6 +46,27 @@ HWY_INLINE V ApplyUnary(D d, UnaryOp op, V x, float p) {
       if (p == 1.0f) return x;
       if (p == -1.0f) return hn::Div(one, x);
       return x;  // other exponents take the scalar path (see UnaryF32)
+    case UnaryOp::gelu_erf_grad: {
+      const V cdf = hn::Mul(hn::Set(d, 0.5f), hn::Add(one, Erf(d, hn::Mul(x, hn::Set(d, float(M_SQRT1_2))))));
+      const V pdf = hn::Mul(hn::Set(d, 0.3989422804014327f), hn::Exp(d, hn::Mul(hn::Set(d, -0.5f), hn::Mul(x, x))));
+      return hn::MulAdd(x, pdf, cdf);
+    }
+    case UnaryOp::gelu_tanh_grad: {
+      const V c = hn::Set(d, 0.7978845608028654f), k = hn::Set(d, 0.044715f), half = hn::Set(d, 0.5f);
+      const V x2 = hn::Mul(x, x);
+      const V t = hn::Tanh(d, hn::Mul(c, hn::MulAdd(hn::Mul(k, x2), x, x)));
+      const V dt = hn::Mul(hn::Mul(hn::NegMulAdd(t, t, one), c), hn::MulAdd(hn::Mul(hn::Set(d, 3.0f), k), x2, one));
+      return hn::Mul(half, hn::MulAdd(x, dt, hn::Add(one, t)));
+    }
+    case UnaryOp::quick_gelu_grad: {
+      const V a = hn::Set(d, 1.702f);
+      const V s = Sigmoid(d, hn::Mul(a, x));
+      return hn::MulAdd(hn::Mul(hn::Mul(a, x), s), hn::Sub(one, s), s);
+    }
+    case UnaryOp::silu_grad: {
+      const V s = Sigmoid(d, x);
+      return hn::Mul(s, hn::MulAdd(x, hn::Sub(one, s), one));
+    }
   }
   return x;
 }
@@ -158,6 +179,15 @@ void WhereRowF32(const bool* HWY_RESTRICT c, int64_t sc, const float* HWY_RESTRI
   for (; i < n; ++i) out[i] = c[i * sc] ? a[i * sa] : b[i * sb];
 }
 
+// y += x (y and x do not overlap).
+void AccumulateF32(float* HWY_RESTRICT y, const float* HWY_RESTRICT x, int64_t n) {
+  const hn::ScalableTag<float> d;
+  const int64_t N = int64_t(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Add(hn::LoadU(d, y + i), hn::LoadU(d, x + i)), d, y + i);
+  for (; i < n; ++i) y[i] += x[i];
+}
+
 }  // namespace rscapret::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -167,6 +197,7 @@ HWY_EXPORT(UnaryF32);
 HWY_EXPORT(BinaryRowF32);
 HWY_EXPORT(CompareRowF32);
 HWY_EXPORT(WhereRowF32);
+HWY_EXPORT(AccumulateF32);
 
 namespace simd {
 
@@ -204,6 +235,8 @@ void where(const bool* cond, const float* a, const float* b, float* out, const B
     HWY_DYNAMIC_DISPATCH(WhereRowF32)(cond + o[0], sc, a + o[1], sa, b + o[2], sb, out + out_off, n);
   });
 }
+
+void accumulate(float* y, const float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(AccumulateF32)(y, x, n); }
 
 }  // namespace simd
 }  // namespace rscapret::kernels

@@ -42,4 +42,13 @@ void gather_blocks(const void* src, int64_t outer, int64_t n, int64_t inner, con
   });
 }
 
+void index_add(float* dst, int64_t outer, int64_t n, int64_t inner, const int64_t* idx, int64_t k, const float* src) {
+  // Threads split the outer dim only: within one outer slice, rows are added in index order, so
+  // repeated indices accumulate in the same order as the reference.
+  parallel_for(0, outer, 1, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      for (int64_t j = 0; j < k; ++j) accumulate(dst + (o * n + idx[j]) * inner, src + (o * k + j) * inner, inner);
+  });
+}
+
 }  // namespace rscapret::kernels::simd

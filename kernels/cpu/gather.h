@@ -17,9 +17,13 @@ void gather_rows(const void* table, DType table_t, int64_t row_len, const int64_
 // src [outer, n, inner] -> dst [outer, k, inner] with dst[o, j, :] = src[o, idx[j], :] (same dtype).
 void gather_blocks(const void* src, int64_t outer, int64_t n, int64_t inner, const int64_t* idx, int64_t k,
                    size_t elem_size, void* dst);
+// dst [outer, n, inner] += scatter of src [outer, k, inner]: dst[o, idx[j], :] += src[o, j, :], j in order.
+template <typename T>
+void index_add(T* dst, int64_t outer, int64_t n, int64_t inner, const int64_t* idx, int64_t k, const T* src);
 }  // namespace ref
 
 namespace simd {
+void index_add(float* dst, int64_t outer, int64_t n, int64_t inner, const int64_t* idx, int64_t k, const float* src);
 void gather_rows(const void* table, DType table_t, int64_t row_len, const int64_t* ids, int64_t n, void* out,
                  DType out_t);
 void gather_blocks(const void* src, int64_t outer, int64_t n, int64_t inner, const int64_t* idx, int64_t k,

@@ -13,6 +13,7 @@ void unary(UnaryOp op, const float* x, float* y, int64_t n, float param);
 void binary(BinaryOp op, const float* a, const float* b, float* out, const BroadcastLoop& loop);
 void compare(CompareOp op, const float* a, const float* b, bool* out, const BroadcastLoop& loop);
 void where(const bool* cond, const float* a, const float* b, float* out, const BroadcastLoop& loop);
+void accumulate(float* y, const float* x, int64_t n);  // y += x
 
 // reduce.cpp (last axis of a contiguous [rows, n] block)
 void reduce_rows(ReduceOp op, const float* x, float* out, int64_t rows, int64_t n);

@@ -25,6 +25,21 @@ T unary_scalar(UnaryOp op, T x, T p) {
     case UnaryOp::quick_gelu: return x / (T(1) + std::exp(T(-1.702) * x));
     case UnaryOp::silu: return x / (T(1) + std::exp(-x));
     case UnaryOp::pow_scalar: return std::pow(x, p);
+    case UnaryOp::gelu_erf_grad:
+      return T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2))) + x * std::exp(T(-0.5) * x * x) * T(0.3989422804014327);
+    case UnaryOp::gelu_tanh_grad: {
+      const T c = T(0.7978845608028654), k = T(0.044715);
+      const T t = std::tanh(c * (x + k * x * x * x));
+      return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * c * (T(1) + T(3) * k * x * x);
+    }
+    case UnaryOp::quick_gelu_grad: {
+      const T s = T(1) / (T(1) + std::exp(T(-1.702) * x));
+      return s + T(1.702) * x * s * (T(1) - s);
+    }
+    case UnaryOp::silu_grad: {
+      const T s = T(1) / (T(1) + std::exp(-x));
+      return s * (T(1) + x * (T(1) - s));
+    }
   }
   return x;
 }

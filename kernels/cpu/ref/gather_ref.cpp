@@ -30,4 +30,13 @@ void gather_blocks(const void* src, int64_t outer, int64_t n, int64_t inner, con
         std::memcpy(d + size_t((o * k + j) * inner + c) * esz, s + size_t((o * n + idx[j]) * inner + c) * esz, esz);
 }
 
+template <typename T>
+void index_add(T* dst, int64_t outer, int64_t n, int64_t inner, const int64_t* idx, int64_t k, const T* src) {
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < k; ++j)
+      for (int64_t c = 0; c < inner; ++c) dst[(o * n + idx[j]) * inner + c] += src[(o * k + j) * inner + c];
+}
+template void index_add<float>(float*, int64_t, int64_t, int64_t, const int64_t*, int64_t, const float*);
+template void index_add<double>(double*, int64_t, int64_t, int64_t, const int64_t*, int64_t, const double*);
+
 }  // namespace rscapret::kernels::ref
