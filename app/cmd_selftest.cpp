@@ -61,6 +61,7 @@ int run_selftest(int64_t n, uint64_t seed) {
   std::printf("%-26s %-22s %12s %12s %14s  %s\n", "op", "shape", "fast ms", "ref ms", "max |fast-ref|", "sample");
   int failures = 0;
   for (const Case& c : cases) {
+    c.run();  // warm-up: thread pool start, first-touch of buffers
     auto t0 = std::chrono::steady_clock::now();
     const Tensor fast = c.run();
     auto t1 = std::chrono::steady_clock::now();

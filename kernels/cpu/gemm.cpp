@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/gemv_half.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/simd_kernels.h"
 #include "tensor/error.h"
@@ -94,7 +95,18 @@ void gemm(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, i
             A.col_stride, " B strides ", B.row_stride, ",", B.col_stride, " M K N ", M, " ", K, " ", N);
   RS_ASSERT(A.dtype == DType::f32 || is_half(A.dtype), "gemm dtype");
   RS_ASSERT(B.dtype == DType::f32 || is_half(B.dtype), "gemm dtype");
-  openblas_set_num_threads(num_threads());
+  // Small M with a 16-bit weight in its natural [N, K] layout: stream the weight once, widening
+  // in registers (decode is bound by weight bytes; a converted f32 tile would double them).
+  if (A.dtype == DType::f32 && A.col_stride == 1 && M <= kGemvHalfMaxM && is_half(B.dtype) && B.row_stride == 1 &&
+      (N == 1 || B.col_stride >= K)) {
+    gemv_half(B.dtype == DType::bf16, static_cast<const float*>(A.data), M == 1 ? K : A.row_stride, M,
+              static_cast<const uint16_t*>(B.data), N == 1 ? K : B.col_stride, N, K, C, N);
+    return;
+  }
+  // OpenBLAS keeps its own pool; telling it the thread count only when it changes keeps this
+  // call off the per-matmul path.
+  static thread_local int blas_threads = -1;
+  if (blas_threads != num_threads()) openblas_set_num_threads(blas_threads = num_threads());
 
   // Tiles hold about 1M floats (4 MB) of converted operand.
   const int64_t kTileFloats = 1 << 20;

@@ -246,7 +246,7 @@ std::map<std::string, Case> build_cases() {
     }
     // 16-bit weights, transposed as Hugging Face stores them ([N, K]); M = 1 takes the gemv path.
     for (DType dt : {DType::bf16, DType::f16})
-      for (int64_t M : {1, 9}) {
+      for (int64_t M : {1, 4, 8, 9}) {
         const Tensor a = g.normal({M, 70}), w = g.normal({37, 70}).to(dt);
         expect_fast_matches_reference("matmul 16-bit weight", [&] { return ops::matmul(a, w.transpose(0, 1)); }, {70 * 1.2e-7 * 20, 1e-5});
         expect_fast_matches_reference("matmul 16-bit both", [&] { return ops::matmul(a.to(dt), w.transpose(0, 1)); }, {70 * 1.2e-7 * 20, 1e-5});
