@@ -1,5 +1,6 @@
 #include "tensor/host_allocator.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -35,6 +36,16 @@ Cache& cache() {
   return *c;
 }
 
+std::atomic<size_t> g_live{0};
+std::atomic<size_t> g_peak{0};
+
+void count_alloc(size_t size) {
+  const size_t now = g_live.fetch_add(size) + size;
+  size_t peak = g_peak.load();
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {
+  }
+}
+
 size_t padded(size_t nbytes) {
   const size_t p = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
   return p == 0 ? kAlignment : p;
@@ -44,6 +55,7 @@ size_t padded(size_t nbytes) {
 
 void* allocate(size_t nbytes) {
   const size_t size = padded(nbytes);
+  count_alloc(size);
   if (size >= kCacheFrom) {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mu);
@@ -60,13 +72,17 @@ void* allocate(size_t nbytes) {
     clear_cache();
     p = std::aligned_alloc(kAlignment, size);
   }
-  if (!p) throw Error(cat("[alloc] out of memory allocating ", nbytes, " bytes on the host"));
+  if (!p) {
+    g_live.fetch_sub(size);
+    throw Error(cat("[alloc] out of memory allocating ", nbytes, " bytes on the host"));
+  }
   return p;
 }
 
 void release(void* p, size_t nbytes) noexcept {
   if (!p) return;
   const size_t size = padded(nbytes);
+  g_live.fetch_sub(size);
   if (size >= kCacheFrom) {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mu);
@@ -84,6 +100,9 @@ size_t cached_bytes() {
   std::lock_guard<std::mutex> lock(c.mu);
   return c.bytes;
 }
+
+Usage usage() { return {g_live.load(), g_peak.load()}; }
+void reset_peak() { g_peak.store(g_live.load()); }
 
 void clear_cache() noexcept {
   Cache& c = cache();

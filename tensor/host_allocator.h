@@ -13,4 +13,13 @@ void release(void* p, size_t nbytes) noexcept;
 size_t cached_bytes();                 // bytes held in the cache now
 void clear_cache() noexcept;           // returns every cached block to the system
 
+// Bytes held by live tensors (cache excluded) now, and the most since the last reset: the
+// memory benchmarks read these around a forward or backward pass.
+struct Usage {
+  size_t live_bytes;
+  size_t peak_bytes;
+};
+Usage usage();
+void reset_peak();
+
 }  // namespace rscapret::host_allocator

@@ -169,5 +169,17 @@ TEST(HostAllocator, ReusesLargeBlocksAndStaysAligned) {
   EXPECT_EQ(host_allocator::cached_bytes(), 0u);
 }
 
+TEST(HostAllocator, TracksLiveAndPeakBytes) {
+  const size_t before = host_allocator::usage().live_bytes;
+  host_allocator::reset_peak();
+  {
+    Tensor a = Tensor::empty({1 << 18});  // 1 MB
+    Tensor b = Tensor::empty({1 << 18});
+    EXPECT_EQ(host_allocator::usage().live_bytes, before + (size_t(2) << 20));
+  }
+  EXPECT_EQ(host_allocator::usage().live_bytes, before);
+  EXPECT_EQ(host_allocator::usage().peak_bytes, before + (size_t(2) << 20));
+}
+
 }  // namespace
 }  // namespace rscapret
