@@ -1,0 +1,69 @@
+#include "nn/attention.h"
+
+#include <tuple>
+
+namespace rscapret::nn {
+
+namespace {
+
+AttentionConfig resolve(AttentionConfig c) {
+  RS_CHECK(c.hidden_size > 0 && c.num_heads > 0, ValueError, "Attention", "hidden_size and num_heads must be positive, got ",
+           c.hidden_size, " and ", c.num_heads);
+  if (c.num_kv_heads == 0) c.num_kv_heads = c.num_heads;
+  if (c.head_dim == 0) {
+    RS_CHECK(c.hidden_size % c.num_heads == 0, ValueError, "Attention", "hidden_size ", c.hidden_size,
+             " is not divisible by num_heads ", c.num_heads, " (set head_dim)");
+    c.head_dim = c.hidden_size / c.num_heads;
+  }
+  RS_CHECK(c.num_kv_heads > 0 && c.num_heads % c.num_kv_heads == 0, ValueError, "Attention", "num_heads ",
+           c.num_heads, " must be a multiple of num_kv_heads ", c.num_kv_heads);
+  return c;
+}
+
+// i64 [T]: past, past + 1, ..., past + T - 1.
+Tensor positions_from(int64_t past, int64_t T) {
+  Tensor pos = Tensor::empty({T}, DType::i64);
+  int64_t* p = pos.data<int64_t>();
+  for (int64_t i = 0; i < T; ++i) p[i] = past + i;
+  return pos;
+}
+
+}  // namespace
+
+Attention::Attention(const AttentionConfig& config, const Init& init) : Module("Attention"), cfg_(resolve(config)) {
+  const int64_t C = cfg_.hidden_size, H = cfg_.num_heads, Hkv = cfg_.num_kv_heads, D = cfg_.head_dim;
+  q_proj = register_module(cfg_.q_name, std::make_shared<Linear>(C, H * D, cfg_.bias, init));
+  k_proj = register_module(cfg_.k_name, std::make_shared<Linear>(C, Hkv * D, cfg_.bias, init));
+  v_proj = register_module(cfg_.v_name, std::make_shared<Linear>(C, Hkv * D, cfg_.bias, init));
+  o_proj = register_module(cfg_.out_name, std::make_shared<Linear>(H * D, C, cfg_.bias, init));
+}
+
+Tensor Attention::forward(const Tensor& x, const AttentionArgs& args) const {
+  RS_CHECK(x.dim() == 3 && x.shape()[2] == cfg_.hidden_size, ShapeError, "Attention", "x must be [B, T, C = ",
+           cfg_.hidden_size, "], got ", format_shape(x.shape()));
+  const int64_t B = x.shape()[0], T = x.shape()[1];
+  const int64_t H = cfg_.num_heads, Hkv = cfg_.num_kv_heads, D = cfg_.head_dim;
+  const int64_t past = args.cache ? args.cache->length() : 0;
+
+  Tensor q = ops::reshape(q_proj->forward(x), {B, T, H, D});    // [B, T, H, D]
+  Tensor k = ops::reshape(k_proj->forward(x), {B, T, Hkv, D});  // [B, T, Hkv, D]
+  Tensor v = ops::reshape(v_proj->forward(x), {B, T, Hkv, D});  // [B, T, Hkv, D]
+  if (cfg_.rope) {
+    // New tokens continue after the cached ones unless the caller says otherwise (left padding).
+    const Tensor pos = args.positions.defined() ? args.positions : positions_from(past, T);
+    q = ops::rope(q, pos, cfg_.rope_theta, cfg_.rope_layout, cfg_.rotary_dim);
+    k = ops::rope(k, pos, cfg_.rope_theta, cfg_.rope_layout, cfg_.rotary_dim);
+  }
+  q = ops::transpose(q, 1, 2);  // [B, H, T, D]
+  k = ops::transpose(k, 1, 2);  // [B, Hkv, T, D]
+  v = ops::transpose(v, 1, 2);  // [B, Hkv, T, D]
+  if (args.cache) std::tie(k, v) = args.cache->append(k, v);  // [B, Hkv, Tk, D]
+
+  // The causal rule places query i at Tk - T + i, which is exactly its position after a cache.
+  ops::AttentionOptions opt{args.causal, args.key_keep, cfg_.scale};
+  Tensor o = cfg_.composed ? ops::attention_composed(q, k, v, opt) : ops::attention(q, k, v, opt);  // [B, H, T, D]
+  o = ops::reshape(ops::transpose(o, 1, 2), {B, T, H * D});  // [B, T, H * D]
+  return o_proj->forward(o);                                  // [B, T, C]
+}
+
+}  // namespace rscapret::nn

@@ -1,0 +1,68 @@
+// Multi-head self-attention with grouped-query heads, optional rotary embedding, causal and padding
+// masks, and a KV cache for incremental decoding. One class serves CLIP (biases, out_proj, no rope)
+// and LLaMA (no biases, o_proj, rope); the projection names are configurable so parameter names
+// equal the Hugging Face ones.
+//
+// Dimensions: B batch, T new tokens, Tk keys (cached + new), C channels, H query heads,
+// Hkv key/value heads (H % Hkv == 0), D head dim.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "autograd/ops.h"
+#include "nn/kv_cache.h"
+#include "nn/linear.h"
+
+namespace rscapret::nn {
+
+struct AttentionConfig {
+  int64_t hidden_size = 0;   // C
+  int64_t num_heads = 0;     // H
+  int64_t num_kv_heads = 0;  // Hkv; 0 means H (plain multi-head)
+  int64_t head_dim = 0;      // D; 0 means C / H
+  bool bias = true;          // on all four projections (CLIP true, LLaMA false)
+  std::optional<double> scale;  // softmax scale; default 1 / sqrt(D)
+
+  // Rotary position embedding of q and k (LLaMA); off for CLIP, which adds learned positions.
+  bool rope = false;
+  double rope_theta = 10000.0;
+  ops::RopeLayout rope_layout = ops::RopeLayout::half_split;  // HF checkpoints; interleaved for Meta's
+  int64_t rotary_dim = -1;                                    // -1: all of D
+
+  // Hugging Face names: CLIP uses out_proj, LLaMA o_proj.
+  std::string q_name = "q_proj", k_name = "k_proj", v_name = "v_proj", out_name = "o_proj";
+
+  // Use ops::attention_composed instead of the fused kernel (debugging, oracle checks).
+  bool composed = false;
+};
+
+// Per-call inputs besides x.
+struct AttentionArgs {
+  bool causal = false;
+  Tensor key_keep = {};   // bool [B, Tk]: false masks a key (padding). With a cache, Tk = cached + T.
+  Tensor positions = {};  // i64 [T] or [B, T] rotary positions; default cached .. cached + T - 1
+  LayerKVCache* cache = nullptr;  // appends this call's k/v and attends over all of them
+};
+
+class Attention : public Module {
+ public:
+  explicit Attention(const AttentionConfig& config, const Init& init = {});
+
+  // x [B, T, C] -> [B, T, C].
+  Tensor forward(const Tensor& x, const AttentionArgs& args = {}) const;
+  Tensor operator()(const Tensor& x, const AttentionArgs& args = {}) const { return forward(x, args); }
+
+  const AttentionConfig& config() const { return cfg_; }
+
+  std::shared_ptr<Linear> q_proj;  // C -> H * D
+  std::shared_ptr<Linear> k_proj;  // C -> Hkv * D
+  std::shared_ptr<Linear> v_proj;  // C -> Hkv * D
+  std::shared_ptr<Linear> o_proj;  // H * D -> C (registered as cfg.out_name)
+
+ private:
+  AttentionConfig cfg_;  // with num_kv_heads and head_dim resolved
+};
+
+}  // namespace rscapret::nn

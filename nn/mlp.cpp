@@ -1,0 +1,47 @@
+#include "nn/mlp.h"
+
+#include "autograd/ops.h"
+
+namespace rscapret::nn {
+
+Tensor activate(const Tensor& x, Activation act) {
+  switch (act) {
+    case Activation::quick_gelu: return ops::quick_gelu(x);
+    case Activation::gelu_erf: return ops::gelu_erf(x);
+    case Activation::gelu_tanh: return ops::gelu_tanh(x);
+    case Activation::silu: return ops::silu(x);
+  }
+  RS_ASSERT(false, "unknown activation");
+  return {};
+}
+
+Activation activation_from_name(const std::string& name) {
+  if (name == "quick_gelu") return Activation::quick_gelu;
+  if (name == "gelu") return Activation::gelu_erf;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::gelu_tanh;
+  if (name == "silu" || name == "swish") return Activation::silu;
+  throw ValueError(cat("[activation] unknown hidden_act '", name, "' (quick_gelu, gelu, gelu_new, silu)"));
+}
+
+MLP::MLP(int64_t channels, int64_t hidden, Activation act, bool bias, const Init& init)
+    : Module("MLP"), act_(act) {
+  fc1 = register_module("fc1", std::make_shared<Linear>(channels, hidden, bias, init));
+  fc2 = register_module("fc2", std::make_shared<Linear>(hidden, channels, bias, init));
+}
+
+Tensor MLP::forward(const Tensor& x) const {
+  return fc2->forward(activate(fc1->forward(x), act_));  // [..., C] -> [..., hidden] -> [..., C]
+}
+
+SwiGLU::SwiGLU(int64_t channels, int64_t hidden, bool bias, const Init& init) : Module("SwiGLU") {
+  gate_proj = register_module("gate_proj", std::make_shared<Linear>(channels, hidden, bias, init));
+  up_proj = register_module("up_proj", std::make_shared<Linear>(channels, hidden, bias, init));
+  down_proj = register_module("down_proj", std::make_shared<Linear>(hidden, channels, bias, init));
+}
+
+Tensor SwiGLU::forward(const Tensor& x) const {
+  const Tensor h = ops::mul(ops::silu(gate_proj->forward(x)), up_proj->forward(x));  // [..., hidden]
+  return down_proj->forward(h);
+}
+
+}  // namespace rscapret::nn

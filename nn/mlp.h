@@ -1,0 +1,42 @@
+// Feed-forward blocks: the two-layer MLP of CLIP (fc1, activation, fc2) and LLaMA's SwiGLU
+// (down_proj(silu(gate_proj(x)) * up_proj(x))). Parameter names follow Hugging Face.
+#pragma once
+
+#include <memory>
+
+#include "nn/linear.h"
+
+namespace rscapret::nn {
+
+enum class Activation : uint8_t { quick_gelu, gelu_erf, gelu_tanh, silu };
+
+Tensor activate(const Tensor& x, Activation act);
+// Parses Hugging Face's hidden_act names: "quick_gelu", "gelu", "gelu_new"/"gelu_pytorch_tanh", "silu".
+Activation activation_from_name(const std::string& name);
+
+class MLP : public Module {
+ public:
+  MLP(int64_t channels, int64_t hidden, Activation act = Activation::quick_gelu, bool bias = true,
+      const Init& init = {});
+  Tensor forward(const Tensor& x) const;  // x [..., C] -> [..., C]
+  Tensor operator()(const Tensor& x) const { return forward(x); }
+
+  std::shared_ptr<Linear> fc1;  // C -> hidden
+  std::shared_ptr<Linear> fc2;  // hidden -> C
+
+ private:
+  Activation act_;
+};
+
+class SwiGLU : public Module {
+ public:
+  SwiGLU(int64_t channels, int64_t hidden, bool bias = false, const Init& init = {});
+  Tensor forward(const Tensor& x) const;  // x [..., C] -> [..., C]
+  Tensor operator()(const Tensor& x) const { return forward(x); }
+
+  std::shared_ptr<Linear> gate_proj;  // C -> hidden
+  std::shared_ptr<Linear> up_proj;    // C -> hidden
+  std::shared_ptr<Linear> down_proj;  // hidden -> C
+};
+
+}  // namespace rscapret::nn
