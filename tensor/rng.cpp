@@ -1,8 +1,9 @@
 #include "tensor/rng.h"
 
+#include <algorithm>
 #include <cmath>
 
-#include <omp.h>
+#include "tensor/thread_pool.h"
 
 namespace rscapret {
 
@@ -32,14 +33,14 @@ template <typename Fn>
 void fill_pairs(uint64_t seed, uint64_t offset, int64_t n, Fn&& emit) {
   const std::array<uint32_t, 2> key = {uint32_t(seed), uint32_t(seed >> 32)};
   const int64_t blocks = (n + 1) / 2;
-#pragma omp parallel for schedule(static) if (blocks > 4096)
-  for (int64_t j = 0; j < blocks; ++j) {
-    const uint64_t ctr = offset + uint64_t(j);
-    const auto r = philox4x32({uint32_t(ctr), uint32_t(ctr >> 32), 0x52534331u /*"RSC1"*/, 0}, key);
-    const double u0 = to_unit(r[0], r[1]);
-    const double u1 = to_unit(r[2], r[3]);
-    emit(2 * j, u0, u1);
-  }
+  constexpr int64_t kChunk = 1 << 14;  // blocks per chunk
+  thread_pool::run((blocks + kChunk - 1) / kChunk, [&](int64_t c) {
+    for (int64_t j = c * kChunk; j < std::min(blocks, (c + 1) * kChunk); ++j) {
+      const uint64_t ctr = offset + uint64_t(j);
+      const auto r = philox4x32({uint32_t(ctr), uint32_t(ctr >> 32), 0x52534331u /*"RSC1"*/, 0}, key);
+      emit(2 * j, to_unit(r[0], r[1]), to_unit(r[2], r[3]));
+    }
+  });
 }
 
 Tensor finish(Tensor t64, DType dtype) {
