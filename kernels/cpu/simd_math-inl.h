@@ -16,10 +16,19 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 // 1 / (1 + exp(-x)); exp's argument is clamped so that it neither overflows to inf
 // (-x > 88.7) nor loses the tiny results: sigmoid(-100) underflows to 0 like the scalar form.
+// The division is a reciprocal estimate refined by one Newton step (r' = r (2 - d r)): on x86 the
+// estimate has 14 bits (AVX-512) or 12 bits (AVX2), so one step reaches f32 precision
+// (2^-24 or a few ulp), at a fraction of a vector division's cost.
+template <class D, class V>
+HWY_INLINE V Reciprocal(D d, V den) {
+  const V r = hn::ApproximateReciprocal(den);
+  return hn::Mul(r, hn::NegMulAdd(den, r, hn::Set(d, 2.0f)));
+}
+
 template <class D, class V>
 HWY_INLINE V Sigmoid(D d, V x) {
   const V arg = hn::Min(hn::Neg(x), hn::Set(d, 88.0f));
-  return hn::Div(hn::Set(d, 1.0f), hn::Add(hn::Set(d, 1.0f), hn::Exp(d, arg)));
+  return Reciprocal(d, hn::Add(hn::Set(d, 1.0f), hn::Exp(d, arg)));
 }
 
 // erf(x) by Abramowitz & Stegun 7.1.26 (max abs error 1.5e-7, below f32 resolution near 1).
