@@ -1,0 +1,35 @@
+// A Hugging Face model directory: config.json plus model.safetensors (or a sharded
+// model.safetensors.index.json). Weights stay in the mapped files in their stored dtype (f32, f16
+// or bf16): nothing is converted or copied, so a 7B bf16 model costs its page cache, not 2x RAM.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/config/model_config.h"
+#include "tensor/safetensors.h"
+
+namespace rscapret::models {
+
+// Checkpoint names that are buffers of older conversions, always arange/recomputable: accepted
+// and ignored ('*' matches any run of characters).
+const std::vector<std::string>& ignorable_checkpoint_names();
+
+struct HfCheckpoint {
+  std::filesystem::path dir;
+  ModelConfig config;
+  std::shared_ptr<SafetensorsCheckpoint> weights;
+};
+
+// Opens DIR/config.json and DIR's safetensors. Throws IOError/FormatError naming the file, and
+// DTypeError listing every weight whose dtype is not f32/f16/bf16 (ignorable buffers excepted).
+HfCheckpoint open_hf_checkpoint(const std::filesystem::path& dir);
+
+// The dtype a model computes activations in for weights of dtype `weight_dtype`: always f32
+// (16-bit weights are widened tile by tile inside matmul).
+inline DType activation_dtype(DType /*weight_dtype*/) { return DType::f32; }
+
+}  // namespace rscapret::models
