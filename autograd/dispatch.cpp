@@ -70,6 +70,11 @@ std::vector<int> inverse_permutation(const std::vector<int>& perm) {
 
 Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
+  if (g.numel() == shape_numel(shape)) return g.reshape(shape);  // only size-1 dims differ
+  // The common case, a bias [N] (or [1, N]) under g [..., N]: one reduction over the merged rows.
+  const int64_t inner = shape.empty() ? 1 : shape.back();
+  if (!shape.empty() && shape_numel(shape) == inner && g.dim() >= 1 && g.shape().back() == inner)
+    return ops::sum(g.reshape({-1, inner}), 0).reshape(shape);
   Tensor r = g;
   const int lead = g.dim() - int(shape.size());
   for (int i = 0; i < lead; ++i) r = ops::sum(r, 0);

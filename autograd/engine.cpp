@@ -1,5 +1,10 @@
 // The autograd engine: recording (needs_grad/record) and the reverse pass (backward/grad).
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -10,6 +15,25 @@ namespace rscapret::autograd {
 
 namespace {
 thread_local bool g_grad_enabled = true;
+
+// RSCAPRET_PROFILE_BACKWARD=1: time spent in each op's vjp, printed at exit (the "which backward
+// is slow" question answered without a profiler).
+struct VjpProfile {
+  std::mutex mu;
+  std::map<std::string, std::pair<int64_t, double>> by_op;  // op -> (calls, ms)
+  ~VjpProfile() {
+    if (by_op.empty()) return;
+    std::fprintf(stderr, "vjp profile (op, calls, total ms):\n");
+    for (const auto& [op, v] : by_op) std::fprintf(stderr, "  %-16s %8lld %10.2f\n", op.c_str(), (long long)v.first, v.second);
+  }
+};
+VjpProfile* vjp_profile() {
+  static VjpProfile* p = std::getenv("RSCAPRET_PROFILE_BACKWARD") ? new VjpProfile() : nullptr;
+  return p;
+}
+struct ProfileAtExit {
+  ~ProfileAtExit() { delete vjp_profile(); }
+} g_profile_at_exit;
 
 // Nodes reachable from root, ordered so that every node comes before the nodes it consumes
 // (reverse topological order of the forward pass). Iterative DFS: graphs can be deep.
@@ -66,7 +90,16 @@ void run_backward(const Tensor& root, const Tensor& cotangent, bool retain_graph
     pending.erase(it);  // the cotangent is freed as soon as its node has consumed it
     RS_CHECK(node->vjp != nullptr, ValueError, "backward", "the graph through '", node->op,
              "' was already freed by an earlier backward (pass retain_graph = true to keep it)");
+    VjpProfile* prof = vjp_profile();
+    const auto t0 = std::chrono::steady_clock::now();
     std::vector<Tensor> grads = node->vjp(g);
+    if (prof) {
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::lock_guard<std::mutex> lock(prof->mu);
+      auto& e = prof->by_op[node->op];
+      ++e.first;
+      e.second += ms;
+    }
     if (!retain_graph) node->vjp = nullptr;  // frees the tensors this node saved
     RS_ASSERT(grads.size() == node->inputs.size(), "vjp of ", node->op, " returned ", grads.size(), " gradients");
     for (size_t i = 0; i < grads.size(); ++i) {

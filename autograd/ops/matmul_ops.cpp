@@ -92,7 +92,21 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     if (vb) G = G.unsqueeze(G.dim());
     Tensor ga, gb;
     if (wa) ga = detail::sum_to(matmul(G, b.transpose(-2, -1)), a.shape()).reshape(sa);
-    if (wb) gb = detail::sum_to(matmul(a.transpose(-2, -1), G), b.shape()).reshape(sb);
+    if (wb && b.dim() == 2 && a.dim() > 2) {
+      // A shared 2-D weight under batched inputs (every Linear): fold the batch into K, one GEMM
+      // dB = A[B*M, K]^T G[B*M, N], instead of B products summed afterwards.
+      const int64_t K = a.shape().back(), N = G.shape().back();
+      const Tensor a2 = a.reshape({-1, K}), g2 = G.reshape({-1, N});
+      if (b.strides()[0] == 1 && b.strides()[1] == K && vb == false) {
+        // b is W^T of a dense W [N, K] (how Linear calls us): produce dW = G^T A in W's own
+        // layout, so the gradient reaching W is dense and never needs a transposing copy.
+        gb = matmul(g2.transpose(0, 1), a2).transpose(0, 1);
+      } else {
+        gb = matmul(a2.transpose(0, 1), g2).reshape(sb);
+      }
+    } else if (wb) {
+      gb = detail::sum_to(matmul(a.transpose(-2, -1), G), b.shape()).reshape(sb);
+    }
     return std::vector<Tensor>{ga, gb};
   });
 }

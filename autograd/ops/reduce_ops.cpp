@@ -41,8 +41,33 @@ Shape output_shape(const Tensor& x, int dim, bool keepdim, const Shape& kept) {
   return s;
 }
 
+// Sum or mean over a non-last axis of f32 data: accumulate whole rows in place of a transpose.
+Tensor reduce_middle(ReduceOp op, const Tensor& x, int d, bool keepdim) {
+  const Tensor X = x.to(DType::f32).contiguous();
+  int64_t outer = 1, inner = 1;
+  Shape kept;
+  for (int i = 0; i < x.dim(); ++i) {
+    if (i < d) outer *= x.shape()[i];
+    if (i > d) inner *= x.shape()[i];
+    if (i != d) kept.push_back(x.shape()[i]);
+  }
+  const int64_t n = x.shape()[d];
+  Tensor out = Tensor::empty(kept, DType::f32);
+  kernels::simd::sum_middle(X.data<float>(), out.data<float>(), outer, n, inner);
+  if (op == ReduceOp::mean) {
+    RS_CHECK(n > 0, ShapeError, "mean", "cannot reduce an empty axis of ", format_shape(x.shape()));
+    float* p = out.data<float>();
+    const float inv = 1.0f / float(n);
+    for (int64_t i = 0; i < out.numel(); ++i) p[i] *= inv;
+  }
+  return out.view(output_shape(x, d, keepdim, kept));
+}
+
 Tensor reduce_op(ReduceOp op, const char* name, const Tensor& x, int dim, bool keepdim) {
   const DType ct = detail::compute_dtype(name, {&x});
+  if (ct == DType::f32 && !reference_kernels_forced() && (op == ReduceOp::sum || op == ReduceOp::mean) &&
+      x.device().is_cpu() && x.dim() > 0 && x.wrap_dim(dim, name) != x.dim() - 1)
+    return reduce_middle(op, x, x.wrap_dim(dim, name), keepdim);
   Rows r = to_rows(name, x, dim, ct);
   RS_CHECK(r.n > 0 || op == ReduceOp::sum, ShapeError, name, "cannot reduce an empty axis of ",
            format_shape(x.shape()));

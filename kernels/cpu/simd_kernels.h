@@ -19,6 +19,9 @@ void accumulate(float* y, const float* x, int64_t n);  // y += x
 void reduce_rows(ReduceOp op, const float* x, float* out, int64_t rows, int64_t n);
 void argmax_rows(const float* x, int64_t* out, int64_t rows, int64_t n);
 void softmax_rows(const float* x, float* y, int64_t rows, int64_t n, bool log);
+// out[o, i] = sum_j x[o, j, i] for a contiguous [outer, n, inner] block, j in order (a reduction
+// over a middle axis without transposing it first; the reference transposes and sums rows).
+void sum_middle(const float* x, float* out, int64_t outer, int64_t n, int64_t inner);
 
 // norm.cpp
 void layer_norm(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd,
