@@ -1,0 +1,114 @@
+#include "nn/optim/adamw.h"
+
+#include <cmath>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "autograd/autograd.h"
+#include "kernels/cpu/adamw.h"
+#include "tensor/safetensors.h"
+
+namespace rscapret::nn {
+
+AdamW::AdamW(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
+  std::set<std::string> names;
+  for (const auto& group : groups_) {
+    const AdamWOptions& o = group.options;
+    RS_CHECK(o.lr >= 0 && o.eps >= 0 && o.weight_decay >= 0 && o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 &&
+                 o.beta2 < 1,
+             ValueError, "adamw", "invalid options: lr ", o.lr, ", betas (", o.beta1, ", ", o.beta2, "), eps ", o.eps,
+             ", weight_decay ", o.weight_decay);
+    for (const auto& [name, p] : group.params) {
+      RS_CHECK(names.insert(name).second, ValueError, "adamw", "parameter '", name, "' appears twice");
+      RS_CHECK(p.defined() && p.is_leaf(), ValueError, "adamw", "parameter '", name, "' must be a leaf tensor");
+      RS_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, DTypeError, "adamw", "parameter '", name,
+               "' must be f32 or f64 to be trained, got ", p.describe());
+      RS_CHECK(p.is_contiguous() && p.device().is_cpu(), ValueError, "adamw", "parameter '", name,
+               "' must be a dense CPU tensor, got ", p.describe());
+      RS_CHECK(!p.storage()->read_only(), ValueError, "adamw", "parameter '", name,
+               "' is read-only (memory-mapped weights): copy it before training it");
+      slots_[name] = Slot{Tensor::zeros(p.shape(), p.dtype()), Tensor::zeros(p.shape(), p.dtype()), 0};
+    }
+  }
+}
+
+void AdamW::step(double lr_factor) {
+  autograd::NoGradGuard no_grad;
+  for (auto& group : groups_) {
+    const AdamWOptions& o = group.options;
+    for (auto& [name, p] : group.params) {
+      const Tensor g = p.grad();
+      if (!g.defined()) continue;
+      RS_CHECK(g.shape() == p.shape(), ShapeError, "adamw", "gradient of '", name, "' has shape ",
+               format_shape(g.shape()), ", parameter ", format_shape(p.shape()));
+      Slot& s = slots_.at(name);
+      ++s.step;
+      const kernels::AdamWStep k{o.lr * lr_factor, o.beta1, o.beta2, o.eps, o.weight_decay,
+                                 1.0 - std::pow(o.beta1, double(s.step)), 1.0 - std::pow(o.beta2, double(s.step))};
+      const Tensor gc = g.to(p.dtype()).contiguous();
+      if (p.dtype() == DType::f64)
+        kernels::ref::adamw_update<double>(p.data<double>(), gc.data<double>(), s.exp_avg.data<double>(),
+                                           s.exp_avg_sq.data<double>(), p.numel(), k);
+      else
+        kernels::simd::adamw_update(p.data<float>(), gc.data<float>(), s.exp_avg.data<float>(),
+                                    s.exp_avg_sq.data<float>(), p.numel(), k);
+    }
+  }
+  ++steps_;
+}
+
+void AdamW::zero_grad() {
+  for (auto& group : groups_)
+    for (auto& [name, p] : group.params) p.set_grad(Tensor());
+}
+
+std::map<std::string, Tensor> AdamW::state() const {
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, s] : slots_) {
+    out["exp_avg." + name] = s.exp_avg;
+    out["exp_avg_sq." + name] = s.exp_avg_sq;
+    out["step." + name] = Tensor::scalar(double(s.step), DType::i64);
+  }
+  out["step"] = Tensor::scalar(double(steps_), DType::i64);
+  return out;
+}
+
+void AdamW::load_state(const std::map<std::string, Tensor>& state) {
+  auto get = [&](const std::string& key, const Shape& shape, DType dtype) -> const Tensor& {
+    auto it = state.find(key);
+    RS_CHECK(it != state.end(), FormatError, "adamw", "optimizer state has no '", key, "'");
+    RS_CHECK(it->second.shape() == shape && it->second.dtype() == dtype, FormatError, "adamw", "state '", key, "' is ",
+             it->second.describe(), ", expected ", dtype_name(dtype), format_shape(shape));
+    return it->second;
+  };
+  const size_t expected = slots_.size() * 3 + 1;
+  RS_CHECK(state.size() == expected, FormatError, "adamw", "optimizer state has ", state.size(), " entries, expected ",
+           expected, " (different parameters?)");
+  std::map<std::string, Slot> loaded;
+  for (const auto& [name, s] : slots_) {
+    Slot n;
+    n.exp_avg = get("exp_avg." + name, s.exp_avg.shape(), s.exp_avg.dtype()).clone();
+    n.exp_avg_sq = get("exp_avg_sq." + name, s.exp_avg_sq.shape(), s.exp_avg_sq.dtype()).clone();
+    n.step = int64_t(get("step." + name, {}, DType::i64).item());
+    loaded[name] = n;
+  }
+  steps_ = int64_t(get("step", {}, DType::i64).item());
+  slots_ = std::move(loaded);  // only after everything validated: a bad file changes nothing
+}
+
+void AdamW::save(const std::string& path) const {
+  nlohmann::json groups = nlohmann::json::array();
+  for (const auto& g : groups_)
+    groups.push_back({{"lr", g.options.lr}, {"beta1", g.options.beta1}, {"beta2", g.options.beta2},
+                      {"eps", g.options.eps}, {"weight_decay", g.options.weight_decay}, {"params", g.params.size()}});
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const auto& [k, t] : state()) tensors.push_back({k, t});
+  save_safetensors(path, tensors, {{"optimizer", "adamw"}, {"groups", groups.dump()}});
+}
+
+void AdamW::load(const std::string& path) {
+  load_state(load_safetensors(path));
+}
+
+}  // namespace rscapret::nn
