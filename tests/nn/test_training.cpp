@@ -12,6 +12,7 @@
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "nn/nn.h"
+#include "nn/optim/adamw.h"
 #include "tests/nn/nn_test_util.h"
 
 namespace rscapret::testing {
@@ -19,40 +20,24 @@ namespace {
 
 using namespace rscapret::nn;
 
-// Adam in the test itself (bias-corrected, no weight decay), so these checks depend on nn/ and
-// autograd only; AdamW proper is tested with nn/optim.
+// The project's AdamW with no weight decay (plain Adam, betas 0.9/0.999) behind the one call
+// these tests make.
 class TestAdam {
  public:
-  TestAdam(std::vector<Tensor> params, double lr) : params_(std::move(params)), lr_(lr) {
-    for (const Tensor& p : params_) {
-      m_.emplace_back(size_t(p.numel()), 0.0);
-      v_.emplace_back(size_t(p.numel()), 0.0);
-    }
-  }
+  TestAdam(const std::vector<Tensor>& params, double lr) : opt_(groups(params, lr)) {}
   void step() {
-    ++t_;
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    const double c1 = 1 - std::pow(b1, t_), c2 = 1 - std::pow(b2, t_);
-    for (size_t k = 0; k < params_.size(); ++k) {
-      Tensor& p = params_[k];
-      const Tensor g = p.grad();
-      if (!g.defined()) continue;
-      const std::vector<double> gv = g.to_vector<double>();
-      float* w = p.data<float>();  // parameters are dense f32 leaves: update in place
-      for (size_t i = 0; i < gv.size(); ++i) {
-        m_[k][i] = b1 * m_[k][i] + (1 - b1) * gv[i];
-        v_[k][i] = b2 * v_[k][i] + (1 - b2) * gv[i] * gv[i];
-        w[i] -= float(lr_ * (m_[k][i] / c1) / (std::sqrt(v_[k][i] / c2) + eps));
-      }
-      p.set_grad(Tensor());
-    }
+    opt_.step();
+    opt_.zero_grad();
   }
 
  private:
-  std::vector<Tensor> params_;
-  std::vector<std::vector<double>> m_, v_;
-  double lr_;
-  int t_ = 0;
+  static std::vector<ParamGroup> groups(const std::vector<Tensor>& params, double lr) {
+    ParamGroup g;
+    for (size_t i = 0; i < params.size(); ++i) g.params.push_back({"p" + std::to_string(i), params[i]});
+    g.options = AdamWOptions{lr, 0.9, 0.999, 1e-8, 0.0};
+    return {g};
+  }
+  AdamW opt_;
 };
 
 // A LLaMA-style pre-norm block: x + attn(norm(x)), then x + mlp(norm(x)).
