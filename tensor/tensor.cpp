@@ -404,6 +404,38 @@ void copy_typed(const Tensor& src, const Tensor& dst) {
   }
 }
 
+// Same-type copy of a view whose last two dims are transposed (src strides (..., 1, ld)) into a
+// dense destination: walked in 32 x 32 tiles so both sides stay in cache. The plain odometer
+// above reads src with stride ld on every element, which is several times slower for weights.
+template <typename T>
+bool copy_transposed_tiles(const Tensor& src, const Tensor& dst) {
+  const int nd = src.dim();
+  if (nd < 2 || !dst.is_contiguous()) return false;
+  const int64_t R = src.shape()[nd - 2], C = src.shape()[nd - 1];
+  if (src.strides()[nd - 2] != 1 || src.strides()[nd - 1] == 1 || R < 16 || C < 16) return false;
+  const int64_t ld = src.strides()[nd - 1];
+  const int64_t batches = R * C ? src.numel() / (R * C) : 0;
+  const T* sp = static_cast<const T*>(src.raw_data());
+  T* dp = static_cast<T*>(dst.raw_data());
+  constexpr int64_t kTile = 32;
+  std::vector<int64_t> idx(size_t(std::max(nd - 2, 0)), 0);
+  int64_t so = 0;
+  for (int64_t b = 0; b < batches; ++b) {
+    T* out = dp + b * R * C;
+    for (int64_t r0 = 0; r0 < R; r0 += kTile)
+      for (int64_t c0 = 0; c0 < C; c0 += kTile)
+        for (int64_t c = c0; c < std::min(C, c0 + kTile); ++c)
+          for (int64_t r = r0; r < std::min(R, r0 + kTile); ++r) out[r * C + c] = sp[so + r + c * ld];
+    for (int d = nd - 3; d >= 0; --d) {  // next batch: odometer over the leading dims
+      so += src.strides()[d];
+      if (++idx[size_t(d)] < src.shape()[d]) break;
+      so -= src.strides()[d] * src.shape()[d];
+      idx[size_t(d)] = 0;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 void copy_strided_host(const Tensor& src, const Tensor& dst) {
@@ -411,6 +443,10 @@ void copy_strided_host(const Tensor& src, const Tensor& dst) {
            " vs ", format_shape(dst.shape()));
   RS_CHECK(src.device().is_cpu() && dst.device().is_cpu(), DeviceError, "copy",
            "host copy got ", src.describe(), " -> ", dst.describe());
+  if (src.dtype() == dst.dtype()) {
+    const bool done = visit_dtype(src.dtype(), [&](auto t) { return copy_transposed_tiles<decltype(t)>(src, dst); });
+    if (done) return;
+  }
   visit_dtype(src.dtype(), [&](auto s) {
     visit_dtype(dst.dtype(), [&](auto d) { copy_typed<decltype(s), decltype(d)>(src, dst); });
   });

@@ -99,6 +99,23 @@ TEST(Tensor, ContiguousCloneAndCast) {
   EXPECT_THROW(iota({2}).data<double>(), DTypeError);
 }
 
+TEST(Tensor, TransposedCopiesAreExactForEveryLayout) {
+  // Large enough for the tiled path (>= 16 x 16, sizes not multiples of the 32-tile), with a
+  // permuted batch dim, in two dtypes.
+  for (DType dt : {DType::f32, DType::bf16}) {
+    Tensor t = iota({3, 67, 131}).to(dt);
+    for (const Tensor& v : {t.transpose(1, 2), t.permute({2, 0, 1}).transpose(0, 2), t.transpose(0, 2).slice(0, 0, 131, 3)}) {
+      Tensor c = v.contiguous();
+      ASSERT_TRUE(c.is_contiguous());
+      const auto got = c.to_vector<double>();
+      int64_t i = 0;
+      for (int64_t a = 0; a < v.size(0); ++a)
+        for (int64_t b = 0; b < v.size(1); ++b)
+          for (int64_t d = 0; d < v.size(2); ++d) ASSERT_EQ(got[size_t(i++)], v.at({a, b, d}));
+    }
+  }
+}
+
 TEST(Tensor, EmptyAndZeroSizedDims) {
   Tensor t = Tensor::empty({0, 5});
   EXPECT_EQ(t.numel(), 0);
