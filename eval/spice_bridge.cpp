@@ -27,7 +27,8 @@ std::optional<MetricScores> spice_score(const CaptionCorpus& corpus, SpiceOption
   };
   if (opt.jar.empty())
     if (const char* env = std::getenv("RSCAPRET_SPICE_JAR")) opt.jar = env;
-  if (const char* env = std::getenv("RSCAPRET_JAVA")) opt.java = env;
+  if (opt.java == "java")  // an explicit choice wins over the environment
+    if (const char* env = std::getenv("RSCAPRET_JAVA")) opt.java = env;
   if (opt.jar.empty()) return fail("SPICE unavailable: give --spice-jar or set RSCAPRET_SPICE_JAR (official spice-1.0.jar)");
   if (!fs::exists(opt.jar)) return fail("SPICE unavailable: jar not found: " + opt.jar);
   check_corpus(corpus, "spice");

@@ -82,6 +82,35 @@ TEST(ScoreReport, SpiceMissingJarIsUnavailable) {
   EXPECT_NE(why.find("not found"), std::string::npos) << why;
 }
 
+// The bridge's contract with the official jar (`java -jar spice-1.0.jar IN -cache DIR -out OUT
+// -subset -silent`, OUT a JSON list of {image_id, scores: {All: {f}}}), checked with a stand-in
+// for java that answers in that format: the real jar needs Java 8 and CoreNLP models, absent here.
+TEST(ScoreReport, SpiceBridgeParsesTheJarsOutputAndReportsFailures) {
+  const auto dir = std::filesystem::temp_directory_path() / "rscapret_fake_spice";
+  std::filesystem::create_directories(dir);
+  const auto jar = dir / "spice-1.0.jar", java = dir / "java", broken = dir / "java_broken";
+  std::ofstream(jar) << "not a real jar";
+  std::ofstream(java) << "#!/bin/sh\n"
+                         "while [ $# -gt 0 ]; do if [ \"$1\" = -out ]; then out=$2; fi; shift; done\n"
+                         "printf '[{\"image_id\": \"0\", \"scores\": {\"All\": {\"f\": 0.25}}},"
+                         " {\"image_id\": \"1\", \"scores\": {\"All\": {\"f\": 0.75}}}]' > \"$out\"\n";
+  std::ofstream(broken) << "#!/bin/sh\necho 'java.lang.UnsupportedClassVersionError' >&2\nexit 1\n";
+  std::filesystem::permissions(java, std::filesystem::perms::owner_all);
+  std::filesystem::permissions(broken, std::filesystem::perms::owner_all);
+  eval::CaptionCorpus c{{"a b", "c d"}, {{"a b"}, {"c e"}}};
+  eval::SpiceOptions opt{jar.string(), java.string()};
+  std::string why;
+  const auto got = eval::spice_score(c, opt, &why);
+  ASSERT_TRUE(got.has_value()) << why;
+  EXPECT_DOUBLE_EQ(got->images[0], 0.25);
+  EXPECT_DOUBLE_EQ(got->images[1], 0.75);
+  EXPECT_DOUBLE_EQ(got->corpus, 0.5);
+  opt.java = broken.string();
+  EXPECT_FALSE(eval::spice_score(c, opt, &why).has_value());
+  EXPECT_NE(why.find("UnsupportedClassVersionError"), std::string::npos) << why;
+  std::filesystem::remove_all(dir);
+}
+
 // Full METEOR (paraphrase stage on) against the official coco-caption jar on the UCM test split
 // (numbers in tests/eval/data/meteor_official_ucm.json, made by
 // tools/metrics/make_meteor_official_oracle.py). Needs the official paraphrase table:
