@@ -414,7 +414,7 @@ bool copy_transposed_tiles(const Tensor& src, const Tensor& dst) {
   const int64_t R = src.shape()[nd - 2], C = src.shape()[nd - 1];
   if (src.strides()[nd - 2] != 1 || src.strides()[nd - 1] == 1 || R < 16 || C < 16) return false;
   const int64_t ld = src.strides()[nd - 1];
-  const int64_t batches = R * C ? src.numel() / (R * C) : 0;
+  const int64_t batches = src.numel() / (R * C);  // R, C >= 16 here
   const T* sp = static_cast<const T*>(src.raw_data());
   T* dp = static_cast<T*>(dst.raw_data());
   constexpr int64_t kTile = 32;

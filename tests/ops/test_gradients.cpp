@@ -160,8 +160,11 @@ const std::map<std::string, std::function<void(Generator&)>>& cases() {
 }
 
 TEST(GradCoverage, EveryDifferentiableOpHasAGradientTest) {
-  for (const auto& op : ops::op_registry())
-    if (op.differentiable) EXPECT_TRUE(cases().count(op.name)) << "differentiable op '" << op.name << "' has no gradient test";
+  for (const auto& op : ops::op_registry()) {
+    if (op.differentiable) {
+      EXPECT_TRUE(cases().count(op.name)) << "differentiable op '" << op.name << "' has no gradient test";
+    }
+  }
 }
 
 class Gradients : public ::testing::TestWithParam<std::string> {};
