@@ -1,6 +1,11 @@
-// The fused AdamW update of one tensor (PyTorch's torch.optim.AdamW, amsgrad off):
-//   p -= lr * wd * p;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
-//   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps),  bc_i = 1 - b_i^t.
+// The fused AdamW update of one tensor, operation for operation as PyTorch's single-tensor
+// torch.optim.AdamW (amsgrad off, maximize off), each hyper-parameter rounded to T as PyTorch
+// rounds its Python-float scalars:
+//   p *= 1 - lr*wd
+//   m  = lerp(m, g, 1 - b1)               (m + w (g - m), or g - (1 - w)(g - m) when w >= 0.5)
+//   v  = v*b2 + (1 - b2)*g*g
+//   p += (-lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps),     bc_i = 1 - b_i^t
+// Elements are independent, so any split of the range gives the same bits.
 #pragma once
 
 #include <cstdint>

@@ -3,6 +3,8 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -76,7 +78,18 @@ void sgemm_dense(const Dense& a, const Dense& b, float* C, int64_t ldc, int64_t 
 
 bool is_half(DType t) { return t == DType::bf16 || t == DType::f16; }
 
+std::atomic<int64_t> g_gemm_ns{0};
+struct GemmTimer {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  ~GemmTimer() {
+    g_gemm_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+  }
+};
+
 }  // namespace
+
+int64_t gemm_nanoseconds() { return g_gemm_ns.load(); }
+void reset_gemm_nanoseconds() { g_gemm_ns.store(0); }
 
 bool gemm_layout_ok(const MatrixOperand& op, int64_t rows, int64_t cols) {
   // BLAS needs one dense direction and a leading dimension that does not overlap rows/columns.
@@ -86,6 +99,7 @@ bool gemm_layout_ok(const MatrixOperand& op, int64_t rows, int64_t cols) {
 }
 
 void gemm(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
+  const GemmTimer timer;
   if (M == 0 || N == 0) return;
   if (K == 0) {
     std::memset(C, 0, size_t(M * N) * sizeof(float));

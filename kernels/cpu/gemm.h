@@ -21,4 +21,9 @@ bool gemm_layout_ok(const MatrixOperand& op, int64_t rows, int64_t cols);
 
 void gemm(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N);
 
+// Wall time spent inside gemm() since the last reset, all threads' calls summed (benchmarks use
+// it for "share of time in matmul"; two clock reads per call cost nothing beside a GEMM).
+int64_t gemm_nanoseconds();
+void reset_gemm_nanoseconds();
+
 }  // namespace rscapret::kernels
