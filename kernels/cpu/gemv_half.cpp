@@ -20,6 +20,27 @@ void GemvRows(const float* HWY_RESTRICT A, int64_t lda, int64_t M, const uint16_
   const hn::ScalableTag<float> d;
   const hn::Rebind<Half, decltype(d)> dh;
   const int64_t N = int64_t(hn::Lanes(d));
+  if (M == 1) {  // decode: four independent accumulators, so the FMA latency never limits the stream
+    for (int64_t n = n0; n < n1; ++n) {
+      const Half* w = reinterpret_cast<const Half*>(W + n * ldw);
+      auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+      int64_t k = 0;
+      for (; k + 4 * N <= K; k += 4 * N) {
+        a0 = hn::MulAdd(hn::LoadU(d, A + k), hn::PromoteTo(d, hn::LoadU(dh, w + k)), a0);
+        a1 = hn::MulAdd(hn::LoadU(d, A + k + N), hn::PromoteTo(d, hn::LoadU(dh, w + k + N)), a1);
+        a2 = hn::MulAdd(hn::LoadU(d, A + k + 2 * N), hn::PromoteTo(d, hn::LoadU(dh, w + k + 2 * N)), a2);
+        a3 = hn::MulAdd(hn::LoadU(d, A + k + 3 * N), hn::PromoteTo(d, hn::LoadU(dh, w + k + 3 * N)), a3);
+      }
+      for (; k + N <= K; k += N) a0 = hn::MulAdd(hn::LoadU(d, A + k), hn::PromoteTo(d, hn::LoadU(dh, w + k)), a0);
+      float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+      for (; k < K; ++k) {
+        const uint16_t bits = W[n * ldw + k];
+        s += A[k] * (std::is_same_v<Half, hwy::bfloat16_t> ? bf16_to_f32(bits) : f16_to_f32(bits));
+      }
+      C[n] = s;
+    }
+    return;
+  }
   for (int64_t n = n0; n < n1; ++n) {
     const Half* w = reinterpret_cast<const Half*>(W + n * ldw);
     hn::Vec<decltype(d)> acc[kGemvHalfMaxM];
