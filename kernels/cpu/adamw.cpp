@@ -10,6 +10,15 @@
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/parallel.h"
 
+// No multiply-add contraction: every operation rounds once, so the result is the same bits on
+// every SIMD target (SSE4 has no FMA, AVX2 has), in the scalar tail, and in the reference, and a
+// run resumed on another machine still continues bit for bit.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#else
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 HWY_BEFORE_NAMESPACE();
 namespace rscapret::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;

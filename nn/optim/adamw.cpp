@@ -1,5 +1,6 @@
 #include "nn/optim/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -33,28 +34,38 @@ AdamW::AdamW(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
   }
 }
 
+void AdamW::update(const std::string& name, const Tensor& p, const AdamWOptions& o, double lr_factor) {
+  const Tensor g = p.grad();
+  if (!g.defined()) return;  // as PyTorch: no gradient, no step (its step count stays)
+  RS_CHECK(g.shape() == p.shape(), ShapeError, "adamw", "gradient of '", name, "' has shape ",
+           format_shape(g.shape()), ", parameter ", format_shape(p.shape()));
+  Slot& s = slots_.at(name);
+  ++s.step;
+  const kernels::AdamWStep k{o.lr * lr_factor, o.beta1, o.beta2, o.eps, o.weight_decay,
+                             1.0 - std::pow(o.beta1, double(s.step)), 1.0 - std::pow(o.beta2, double(s.step))};
+  const Tensor gc = g.to(p.dtype()).contiguous();  // no copy for the usual dense grad of p's dtype
+  if (p.dtype() == DType::f64)  // f64 is for tests and checks: the scalar reference is enough
+    kernels::ref::adamw_update<double>(p.data<double>(), gc.data<double>(), s.exp_avg.data<double>(),
+                                       s.exp_avg_sq.data<double>(), p.numel(), k);
+  else
+    kernels::simd::adamw_update(p.data<float>(), gc.data<float>(), s.exp_avg.data<float>(),
+                                s.exp_avg_sq.data<float>(), p.numel(), k);
+}
+
 void AdamW::step(double lr_factor) {
+  const std::vector<double> factors(groups_.size(), lr_factor);
+  step(factors);
+}
+
+void AdamW::step(std::span<const double> group_lr_factors) {
+  RS_CHECK(group_lr_factors.size() == groups_.size(), ValueError, "adamw", group_lr_factors.size(),
+           " lr factors for ", groups_.size(), " groups");
+  for (double f : group_lr_factors)
+    RS_CHECK(std::isfinite(f) && f >= 0, ValueError, "adamw", "lr factor must be finite and >= 0, got ", f);
+  // Parameter storage is written in place: nothing here may be recorded.
   autograd::NoGradGuard no_grad;
-  for (auto& group : groups_) {
-    const AdamWOptions& o = group.options;
-    for (auto& [name, p] : group.params) {
-      const Tensor g = p.grad();
-      if (!g.defined()) continue;
-      RS_CHECK(g.shape() == p.shape(), ShapeError, "adamw", "gradient of '", name, "' has shape ",
-               format_shape(g.shape()), ", parameter ", format_shape(p.shape()));
-      Slot& s = slots_.at(name);
-      ++s.step;
-      const kernels::AdamWStep k{o.lr * lr_factor, o.beta1, o.beta2, o.eps, o.weight_decay,
-                                 1.0 - std::pow(o.beta1, double(s.step)), 1.0 - std::pow(o.beta2, double(s.step))};
-      const Tensor gc = g.to(p.dtype()).contiguous();
-      if (p.dtype() == DType::f64)
-        kernels::ref::adamw_update<double>(p.data<double>(), gc.data<double>(), s.exp_avg.data<double>(),
-                                           s.exp_avg_sq.data<double>(), p.numel(), k);
-      else
-        kernels::simd::adamw_update(p.data<float>(), gc.data<float>(), s.exp_avg.data<float>(),
-                                    s.exp_avg_sq.data<float>(), p.numel(), k);
-    }
-  }
+  for (size_t gi = 0; gi < groups_.size(); ++gi)
+    for (const auto& [name, p] : groups_[gi].params) update(name, p, groups_[gi].options, group_lr_factors[gi]);
   ++steps_;
 }
 
@@ -74,6 +85,25 @@ std::map<std::string, Tensor> AdamW::state() const {
   return out;
 }
 
+namespace {
+// The smallest entry of a dense CPU f32/f64 tensor, and whether any entry is NaN.
+std::pair<double, bool> min_and_nan(const Tensor& t) {
+  double lo = 0;
+  bool nan = false;
+  auto scan = [&](const auto* x) {
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      nan |= std::isnan(x[i]);
+      lo = std::min<double>(lo, x[i]);
+    }
+  };
+  if (t.dtype() == DType::f64)
+    scan(t.data<double>());
+  else
+    scan(t.data<float>());
+  return {lo, nan};
+}
+}  // namespace
+
 void AdamW::load_state(const std::map<std::string, Tensor>& state) {
   auto get = [&](const std::string& key, const Shape& shape, DType dtype) -> const Tensor& {
     auto it = state.find(key);
@@ -88,12 +118,21 @@ void AdamW::load_state(const std::map<std::string, Tensor>& state) {
   std::map<std::string, Slot> loaded;
   for (const auto& [name, s] : slots_) {
     Slot n;
-    n.exp_avg = get("exp_avg." + name, s.exp_avg.shape(), s.exp_avg.dtype()).clone();
-    n.exp_avg_sq = get("exp_avg_sq." + name, s.exp_avg_sq.shape(), s.exp_avg_sq.dtype()).clone();
+    // Own dense host copies: the source may be a read-only mapping or a strided view.
+    n.exp_avg = get("exp_avg." + name, s.exp_avg.shape(), s.exp_avg.dtype()).to(Device::cpu()).clone();
+    n.exp_avg_sq = get("exp_avg_sq." + name, s.exp_avg_sq.shape(), s.exp_avg_sq.dtype()).to(Device::cpu()).clone();
     n.step = int64_t(get("step." + name, {}, DType::i64).item());
+    RS_CHECK(n.step >= 0, FormatError, "adamw", "state 'step.", name, "' is negative: ", n.step);
+    // A second moment is a running mean of squares: a negative or NaN entry means a damaged file
+    // (and would turn the parameter into NaN at the next step).
+    const auto [lo, bad] = min_and_nan(n.exp_avg_sq);
+    RS_CHECK(!bad && lo >= 0, FormatError, "adamw", "state 'exp_avg_sq.", name, "' has ",
+             bad ? "NaN" : "negative", " entries: damaged optimizer state");
     loaded[name] = n;
   }
-  steps_ = int64_t(get("step", {}, DType::i64).item());
+  const int64_t steps = int64_t(get("step", {}, DType::i64).item());
+  RS_CHECK(steps >= 0, FormatError, "adamw", "state 'step' is negative: ", steps);
+  steps_ = steps;
   slots_ = std::move(loaded);  // only after everything validated: a bad file changes nothing
 }
 
@@ -108,7 +147,14 @@ void AdamW::save(const std::string& path) const {
 }
 
 void AdamW::load(const std::string& path) {
-  load_state(load_safetensors(path));
+  const SafetensorsFile file(path);  // validates the header; FormatError on a corrupt file
+  const auto& meta = file.metadata();
+  const auto it = meta.find("optimizer");
+  RS_CHECK(it != meta.end() && it->second == "adamw", FormatError, "adamw", path,
+           " is not an AdamW state (metadata \"optimizer\" is ", it == meta.end() ? "absent" : it->second, ")");
+  std::map<std::string, Tensor> state;
+  for (const auto& name : file.names()) state[name] = file.get(name);
+  load_state(state);  // copies out of the mapping
 }
 
 }  // namespace rscapret::nn

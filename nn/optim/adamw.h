@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,20 +32,27 @@ class AdamW {
   // One update of every parameter that has a gradient; lr = group lr * lr_factor. Runs without
   // recording. Parameters without a gradient are skipped (their step count does not advance).
   void step(double lr_factor = 1.0);
+  // The same with one factor per group (a schedule per group), in group order.
+  void step(std::span<const double> group_lr_factors);
   void zero_grad();
 
   int64_t steps_taken() const { return steps_; }
   const std::vector<ParamGroup>& groups() const { return groups_; }
 
-  // "exp_avg.NAME", "exp_avg_sq.NAME" tensors and "step.NAME" (i64 scalar), plus "step".
+  // "exp_avg.NAME", "exp_avg_sq.NAME" tensors and "step.NAME" (i64 scalar), plus "step". The
+  // moment tensors are the optimizer's own (not copies): save them, do not write to them.
   std::map<std::string, Tensor> state() const;
   // Validates names, shapes and dtypes against this optimizer's parameters; clear errors.
   void load_state(const std::map<std::string, Tensor>& state);
-  // Atomic safetensors file (hyper-parameters in the metadata).
+  // Atomic safetensors file; metadata "optimizer" = "adamw" and "groups" = the hyper-parameters
+  // of each group (JSON), for the record: load checks the former, and the groups' options stay
+  // those this optimizer was built with (as configured by the caller).
   void save(const std::string& path) const;
   void load(const std::string& path);
 
  private:
+  void update(const std::string& name, const Tensor& p, const AdamWOptions& o, double lr_factor);
+
   struct Slot {
     Tensor exp_avg, exp_avg_sq;
     int64_t step = 0;

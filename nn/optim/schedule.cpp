@@ -9,6 +9,8 @@ namespace rscapret::nn {
 
 double Schedule::factor(int64_t step) const {
   RS_CHECK(step >= 0, ValueError, "schedule", "step must be non-negative, got ", step);
+  RS_CHECK(warmup_steps >= 0 && min_factor >= 0 && min_factor <= 1 && gamma > 0, ValueError, "schedule",
+           "invalid schedule: warmup_steps ", warmup_steps, ", min_factor ", min_factor, ", gamma ", gamma);
   if (step < warmup_steps) return double(step + 1) / double(warmup_steps);
   const int64_t after = step - warmup_steps;
   switch (kind) {

@@ -28,12 +28,43 @@ TEST(ClipGradNorm, NormScalingAndNoOp) {
   EXPECT_THROW(clip_grad_norm({a}, 0.0), ValueError);
 }
 
+TEST(ClipGradNorm, FollowsPyTorchClampAtTheThreshold) {
+  // coef = max_norm / (norm + 1e-6) < 1 already when norm == max_norm: PyTorch scales then too.
+  const Tensor a = with_grad({3.0, 4.0});
+  EXPECT_DOUBLE_EQ(clip_grad_norm({a}, 5.0), 5.0);
+  EXPECT_NEAR(a.grad().to_vector<double>()[0], 3.0 * 5.0 / (5.0 + 1e-6), 1e-15);
+  const Tensor b = with_grad({3.0, 4.0});
+  clip_grad_norm({b}, 5.0 + 1e-6);  // coef exactly 1: untouched
+  EXPECT_EQ(b.grad().to_vector<double>()[0], 3.0);
+}
+
+TEST(ClipGradNorm, F32GradsSumInDoubleAnyLayout) {
+  // f32 grads are summed in double (no f32 rounding of the squares); a non-contiguous grad gives
+  // the norm of its contiguous copy (summed in its logical order: equal up to rounding).
+  Tensor p = Tensor::zeros({2, 3});
+  p.set_requires_grad(true);
+  const std::vector<float> g = {1e-3f, 2.0f, -3.0f, 0.5f, 7.0f, -1e4f};
+  p.set_grad(Tensor::from_vector(g, {2, 3}));
+  double want = 0;
+  for (float x : g) want += double(x) * double(x);
+  EXPECT_EQ(grad_norm({p}), std::sqrt(want));
+  Tensor q = Tensor::zeros({3, 2});
+  q.set_requires_grad(true);
+  q.set_grad(Tensor::from_vector(g, {2, 3}).transpose(0, 1));
+  EXPECT_DOUBLE_EQ(grad_norm({q}), std::sqrt(want));
+}
+
 TEST(ClipGradNorm, NonFiniteNormIsReportedNotApplied) {
   const Tensor a = with_grad({NAN, 1.0});
   EXPECT_TRUE(std::isnan(clip_grad_norm({a}, 1.0)));
   EXPECT_FALSE(grads_finite({a}));
   EXPECT_EQ(a.grad().to_vector<double>()[1], 1.0);
   EXPECT_TRUE(grads_finite({with_grad({1.0})}));
+  const Tensor inf = with_grad({1.0, -INFINITY});
+  EXPECT_TRUE(std::isinf(clip_grad_norm({inf}, 1.0)));
+  EXPECT_FALSE(grads_finite({with_grad({1.0}), inf}));
+  EXPECT_EQ(inf.grad().to_vector<double>()[0], 1.0);
+  EXPECT_EQ(grad_norm({}), 0.0);  // no gradients at all
 }
 
 TEST(Schedule, WarmupThenCosineStepOrConstant) {
@@ -56,7 +87,22 @@ TEST(Schedule, WarmupThenCosineStepOrConstant) {
   EXPECT_DOUBLE_EQ(st.factor(10), 0.5);
   EXPECT_DOUBLE_EQ(st.factor(25), 0.25);
   EXPECT_DOUBLE_EQ(Schedule{}.factor(12345), 1.0);
+  Schedule warm;  // FROMAGe's: warmup 100, then constant
+  warm.warmup_steps = 100;
+  EXPECT_DOUBLE_EQ(warm.factor(0), 0.01);
+  EXPECT_DOUBLE_EQ(warm.factor(49), 0.5);
+  EXPECT_DOUBLE_EQ(warm.factor(99), 1.0);
+  EXPECT_DOUBLE_EQ(warm.factor(100000), 1.0);
+  Schedule cold;  // cosine without warmup starts at 1
+  cold.kind = Schedule::Kind::cosine;
+  cold.total_steps = 10;
+  EXPECT_DOUBLE_EQ(cold.factor(0), 1.0);
+  EXPECT_NEAR(cold.factor(5), 0.5, 1e-15);
+  EXPECT_NEAR(cold.factor(10), 0.0, 1e-15);
   EXPECT_THROW(s.factor(-1), ValueError);
+  Schedule bad = s;
+  bad.min_factor = 1.5;
+  EXPECT_THROW(bad.factor(0), ValueError);
 }
 
 }  // namespace

@@ -2,6 +2,13 @@
 
 #include "kernels/cpu/adamw.h"
 
+// As in the SIMD kernel: no multiply-add contraction, so both give the same bits.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#else
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 namespace rscapret::kernels::ref {
 
 template <typename T>
