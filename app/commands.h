@@ -10,5 +10,6 @@ void add_selftest_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_score_command(CLI::App& app);
 void add_forward_command(CLI::App& app);
+void add_synth_command(CLI::App& app);
 
 }  // namespace rscapret::app

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   rscapret::app::add_tokenize_command(app);
   rscapret::app::add_score_command(app);
   rscapret::app::add_forward_command(app);
+  rscapret::app::add_synth_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
