@@ -10,6 +10,7 @@ packages=(
   libhwy-dev           # Highway: portable SIMD with run-time ISA dispatch
   libstb-dev           # image decode/resize/write (JPEG, PNG, BMP)
   libtiff-dev          # TIFF images (UCM and Sydney ship TIFF)
+  libjpeg-dev          # JPEG decoded bit-identically to PIL (CLIP's preprocessing); stb_image otherwise
   libxxhash-dev        # content hashes: checkpoints, determinism checks
   nlohmann-json3-dev   # JSON: configs, safetensors headers, datasets
   libcli11-dev         # command-line parsing
