@@ -135,11 +135,11 @@ TEST(Rope, MatchesHandComputedRotation) {
 }
 
 TEST(Matmul, SixteenBitWeightsAreConvertedPerTile) {
-  // K = 65536 makes the conversion tile 16 columns wide, so N = 40 spans three tiles (16+16+8).
+  // K = 2^18 makes the conversion tile (4M floats) 16 columns wide, so N = 40 spans three tiles.
   Generator g(9);
-  const Tensor a = g.normal({3, 65536}, 0, 0.1), w = g.normal({40, 65536}, 0, 0.1).to(DType::bf16);
+  const Tensor a = g.normal({3, 1 << 18}, 0, 0.1), w = g.normal({40, 1 << 18}, 0, 0.1).to(DType::bf16);
   const Tensor want = ops::matmul(a, w.to(DType::f32).transpose(0, 1));
-  // Same products, OpenBLAS on both sides, only the blocking differs: 65536-term sums.
+  // Same products, OpenBLAS on both sides, only the blocking differs: 2^18-term sums of ~1e-2 terms.
   expect_close("tiled bf16", ops::matmul(a, w.transpose(0, 1)), want, {1e-4, 1e-4});
   expect_close("tiled bf16 gemv", ops::matmul(a.narrow(0, 0, 1), w.transpose(0, 1)), want.narrow(0, 0, 1), {1e-4, 1e-4});
 }
