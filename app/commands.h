@@ -10,6 +10,10 @@ void add_selftest_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_score_command(CLI::App& app);
 void add_forward_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_caption_command(CLI::App& app);
+void add_index_command(CLI::App& app);
+void add_retrieve_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
 
 }  // namespace rscapret::app

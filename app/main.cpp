@@ -12,6 +12,10 @@ int main(int argc, char** argv) {
   rscapret::app::add_tokenize_command(app);
   rscapret::app::add_score_command(app);
   rscapret::app::add_forward_command(app);
+  rscapret::app::add_train_command(app);
+  rscapret::app::add_caption_command(app);
+  rscapret::app::add_index_command(app);
+  rscapret::app::add_retrieve_command(app);
   rscapret::app::add_synth_command(app);
   try {
     app.parse(argc, argv);

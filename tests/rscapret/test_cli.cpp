@@ -1,0 +1,103 @@
+// Smoke tests of `rscapret train bridge`, `caption`, `index` and `retrieve` on the tiny backbones:
+// a 4-image Karpathy dataset of random BMPs (plus one corrupt file that must be skipped).
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "tests/rscapret/rscapret_test_util.h"
+
+namespace rscapret::testing {
+namespace {
+namespace fs = std::filesystem;
+
+// A 24-bit uncompressed BMP (bottom-up rows; 32 px rows need no padding).
+void write_bmp(const fs::path& p, int w, int h, uint32_t seed) {
+  std::vector<uint8_t> px(size_t(w * h * 3));
+  for (auto& v : px) v = uint8_t((seed = seed * 1664525u + 1013904223u) >> 24);
+  std::ofstream f(p, std::ios::binary);
+  auto u32 = [&](uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };
+  auto u16 = [&](uint16_t v) { f.write(reinterpret_cast<const char*>(&v), 2); };
+  f.write("BM", 2);
+  u32(uint32_t(54 + px.size())); u32(0); u32(54);
+  u32(40); u32(uint32_t(w)); u32(uint32_t(h)); u16(1); u16(24); u32(0); u32(uint32_t(px.size()));
+  u32(2835); u32(2835); u32(0); u32(0);
+  f.write(reinterpret_cast<const char*>(px.data()), std::streamsize(px.size()));
+}
+
+std::pair<int, std::string> run(const std::string& args) {
+  const std::string cmd = std::string(RSCAPRET_BINARY_DIR) + "/app/rscapret " + args + " 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+  std::string out;
+  std::array<char, 4096> buf;
+  while (fgets(buf.data(), int(buf.size()), pipe.get())) out += buf.data();
+  const int status = pclose(pipe.release());
+  return {WEXITSTATUS(status), out};
+}
+
+TEST(RsCapRetCli, TrainCaptionIndexRetrieve) {
+  RSCAPRET_REQUIRE_TINY();
+  if (!fs::exists(fs::path(RSCAPRET_BINARY_DIR) / "app/rscapret")) GTEST_SKIP() << "rscapret binary not built";
+  const fs::path tmp = temp_dir("cli");
+  const fs::path images = tmp / "images";
+  fs::create_directories(images);
+  nlohmann::json ds = {{"dataset", "tiny"}, {"images", nlohmann::json::array()}};
+  const auto& caps = tiny_captions();
+  for (int i = 0; i < 4; ++i) {
+    write_bmp(images / (std::to_string(i) + ".bmp"), 32, 32, uint32_t(i + 1));
+    ds["images"].push_back({{"filename", std::to_string(i) + ".bmp"}, {"split", i < 3 ? "train" : "val"},
+                            {"imgid", i}, {"sentences", {{{"raw", caps[size_t(i)]}}}}});
+  }
+  std::ofstream(images / "broken.bmp") << "not an image";
+  ds["images"].push_back({{"filename", "broken.bmp"}, {"split", "train"}, {"imgid", 9},
+                          {"sentences", {{{"raw", "a broken file"}}}}});
+  std::ofstream(tmp / "data.json") << ds.dump();
+  const fs::path tok = write_tiny_tokenizer(tmp);
+  const std::string model = (tmp / "model").string();
+
+  const auto [rc, out] = run("train bridge --clip " + shared_path("fixtures/hf/clip_tiny").string() + " --llama " +
+                             shared_path("fixtures/hf/llama_tiny").string() + " --tokenizer " + tok.string() +
+                             " --backbone-dtype f32 --data " + (tmp / "data.json").string() + ":" + images.string() +
+                             " --out " + model + " --steps 4 --batch 2 --warmup 2 --retrieval-dim 16 --bleu-images 1");
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("skipping"), std::string::npos) << "the corrupt image is reported: " << out;
+  EXPECT_NE(out.find("t2i_r1"), std::string::npos) << out;
+  EXPECT_TRUE(fs::exists(fs::path(model) / "bridge.safetensors"));
+  EXPECT_TRUE(fs::exists(fs::path(model) / "log.csv"));
+
+  // Resume to 6 steps.
+  const auto [rc_r, out_r] = run("train bridge --clip " + shared_path("fixtures/hf/clip_tiny").string() + " --llama " +
+                                 shared_path("fixtures/hf/llama_tiny").string() + " --tokenizer " + tok.string() +
+                                 " --backbone-dtype f32 --data " + (tmp / "data.json").string() + ":" +
+                                 images.string() + " --out " + model +
+                                 " --steps 6 --batch 2 --warmup 2 --retrieval-dim 16 --bleu-images 1 --resume --quiet");
+  ASSERT_EQ(rc_r, 0) << out_r;
+  EXPECT_NE(out_r.find("resumed at step 4"), std::string::npos) << out_r;
+
+  const auto [rc_c, out_c] = run("caption " + (images / "0.bmp").string() + " " + (images / "1.bmp").string() +
+                                 " --model " + model + " --max-new-tokens 5");
+  ASSERT_EQ(rc_c, 0) << out_c;
+  EXPECT_NE(out_c.find("0.bmp\t"), std::string::npos) << out_c;
+  EXPECT_NE(out_c.find("1.bmp\t"), std::string::npos) << out_c;
+  const auto [rc_b, out_b] = run("caption " + (images / "0.bmp").string() + " --model " + model +
+                                 " --beam 2 --max-new-tokens 5");
+  ASSERT_EQ(rc_b, 0) << out_b;
+
+  const std::string index = (tmp / "index.safetensors").string();
+  const auto [rc_i, out_i] = run("index " + images.string() + " -o " + index + " --model " + model);
+  ASSERT_EQ(rc_i, 0) << out_i;
+  EXPECT_NE(out_i.find("indexed 4 images (1 skipped)"), std::string::npos) << out_i;
+  const auto [rc_q, out_q] = run("retrieve \"a red roof\" --index " + index + " -k 3");
+  ASSERT_EQ(rc_q, 0) << out_q;
+  int lines = 0;
+  for (char c : out_q) lines += c == '\n';
+  EXPECT_EQ(lines, 3) << out_q;
+  EXPECT_EQ(out_q.rfind("1\t", 0), 0u) << out_q;
+  fs::remove_all(tmp);
+}
+
+}  // namespace
+}  // namespace rscapret::testing
