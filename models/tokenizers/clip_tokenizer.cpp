@@ -211,20 +211,7 @@ ClipTokenizer ClipTokenizer::from_hf_json(std::string_view text, const std::stri
   for (size_t i = 0; i < t.tokens_.size(); ++i) t.vocab_.insert_or_assign(t.tokens_[i], static_cast<int32_t>(i));
   int32_t rank = 0;
   for (const auto& mg : m["merges"]) {
-    std::string a, b;
-    if (mg.is_string()) {
-      const std::string s = mg.get<std::string>();
-      const size_t sp = s.find(' ');
-      RS_CHECK(sp != std::string::npos, FormatError, "clip-tokenizer", name, ": merge ", rank,
-               " '", s, "' has no space");
-      a = s.substr(0, sp);
-      b = s.substr(sp + 1);
-    } else if (mg.is_array() && mg.size() == 2 && mg[0].is_string() && mg[1].is_string()) {
-      a = mg[0].get<std::string>();
-      b = mg[1].get<std::string>();
-    } else {
-      throw FormatError(cat("[clip-tokenizer] ", name, ": merge ", rank, " is malformed"));
-    }
+    const auto [a, b] = parse_json_merge(mg, rank, "clip-tokenizer", name);
     t.add_merge(rank++, a, b, name);
   }
   t.finalize();

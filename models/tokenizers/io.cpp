@@ -1,5 +1,7 @@
 #include "models/tokenizers/io.h"
 
+#include <nlohmann/json.hpp>
+
 #include <zlib.h>
 
 #include <cstdio>
@@ -39,6 +41,19 @@ std::string read_gzip_file(const std::filesystem::path& path) {
   const int rc = gzclose(f);
   RS_CHECK(rc == Z_OK, FormatError, "tokenizer", "truncated or corrupt gzip file ", path.string());
   return out;
+}
+
+std::pair<std::string, std::string> parse_json_merge(const nlohmann::json& mg, int32_t rank, const char* who,
+                                                     const std::string& name) {
+  if (mg.is_string()) {
+    const std::string s = mg.get<std::string>();
+    const size_t sp = s.find(' ');
+    RS_CHECK(sp != std::string::npos, FormatError, who, name, ": merge ", rank, " '", s, "' has no space");
+    return {s.substr(0, sp), s.substr(sp + 1)};
+  }
+  if (mg.is_array() && mg.size() == 2 && mg[0].is_string() && mg[1].is_string())
+    return {mg[0].get<std::string>(), mg[1].get<std::string>()};
+  throw FormatError(cat("[", who, "] ", name, ": merge ", rank, " is malformed"));
 }
 
 }  // namespace rscapret::tokenizers

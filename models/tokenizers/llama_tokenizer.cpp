@@ -356,20 +356,7 @@ LlamaTokenizer LlamaTokenizer::from_hf_json(std::string_view text, const std::st
   // Merges: "a b" strings or ["a", "b"] pairs; rank = position in the list.
   int32_t rank = 0;
   for (const auto& mg : m["merges"]) {
-    std::string a, b;
-    if (mg.is_string()) {
-      const std::string s = mg.get<std::string>();
-      const size_t sp = s.find(' ');
-      RS_CHECK(sp != std::string::npos, FormatError, "tokenizer.json", name, ": merge ", rank,
-               " '", s, "' has no space");
-      a = s.substr(0, sp);
-      b = s.substr(sp + 1);
-    } else if (mg.is_array() && mg.size() == 2 && mg[0].is_string() && mg[1].is_string()) {
-      a = mg[0].get<std::string>();
-      b = mg[1].get<std::string>();
-    } else {
-      throw FormatError(cat("[tokenizer.json] ", name, ": merge ", rank, " is malformed"));
-    }
+    const auto [a, b] = parse_json_merge(mg, rank, "tokenizer.json", name);
     const int32_t ia = t.piece_to_id(a), ib = t.piece_to_id(b), iab = t.piece_to_id(a + b);
     RS_CHECK(ia >= 0 && ib >= 0 && iab >= 0, FormatError, "tokenizer.json", name, ": merge ", rank,
              " '", a, " ", b, "' names a piece that is not in the vocab");
