@@ -134,8 +134,7 @@ double Tensor::at(std::initializer_list<int64_t> index) const {
   RS_CHECK(int(index.size()) == dim(), IndexError, "at", index.size(), " indices for ",
            format_shape(shape_));
   Tensor t = *this;
-  int d = 0;
-  for (int64_t i : index) t = t.select(0, i), ++d;
+  for (int64_t i : index) t = t.select(0, i);
   return t.item();
 }
 

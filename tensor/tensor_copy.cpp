@@ -30,7 +30,6 @@ void copy_typed(const Tensor& src, const Tensor& dst) {
   for (int64_t done = 0; done < n; done += inner) {
     for (int64_t i = 0; i < inner; ++i) {
       if constexpr (std::is_same_v<S, D>) dp[dof + i * ds] = sp[so + i * ss];
-      else if constexpr (std::is_same_v<S, float> && std::is_same_v<D, float>) dp[dof + i * ds] = sp[so + i * ss];
       else store_from_double(dp + dof + i * ds, load_as_double(sp + so + i * ss));
     }
     // Advance the outer index odometer.

@@ -43,19 +43,6 @@ void gather_blocks(const void* src, int64_t outer, int64_t n, int64_t inner, con
   });
 }
 
-void sum_middle(const float* x, float* out, int64_t outer, int64_t n, int64_t inner) {
-  constexpr int64_t kCols = 1024;  // columns per task: enough work, and the row slice stays in L1
-  const int64_t col_chunks = (inner + kCols - 1) / kCols;
-  parallel_for(0, outer * col_chunks, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t o = t / col_chunks, c0 = (t % col_chunks) * kCols, len = std::min(kCols, inner - c0);
-      float* dst = out + o * inner + c0;
-      std::fill(dst, dst + len, 0.0f);
-      for (int64_t j = 0; j < n; ++j) accumulate(dst, x + (o * n + j) * inner + c0, len);
-    }
-  });
-}
-
 void index_add(float* dst, int64_t outer, int64_t n, int64_t inner, const int64_t* idx, int64_t k, const float* src) {
   // Threads split the outer dim only: within one outer slice, rows are added in index order, so
   // repeated indices accumulate in the same order as the reference.

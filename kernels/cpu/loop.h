@@ -39,7 +39,7 @@ void for_each_row(const BroadcastLoop& loop, int operands, RowFn&& row) {
     });
     return;
   }
-  const int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(inner, 1));
+  const int64_t grain = row_grain(inner);
   parallel_for(0, rows, grain, [&](int64_t rb, int64_t re) {
     // Decompose the first row index into outer coordinates once, then step like an odometer.
     std::array<int64_t, kLoopMaxDims> idx{};

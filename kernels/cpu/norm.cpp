@@ -131,7 +131,6 @@ HWY_EXPORT(RopeHeadF32);
 
 namespace simd {
 
-static int64_t row_grain(int64_t n) { return std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(n, 1)); }
 
 void layer_norm(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd,
                 int64_t rows, int64_t cols, float eps) {

@@ -13,6 +13,9 @@ namespace rscapret::kernels {
 inline int num_threads() { return thread_pool::num_threads(); }
 inline void set_num_threads(int n) { thread_pool::set_num_threads(n); }
 
+// Rows per chunk for row-wise kernels: about 32 K elements of work per chunk.
+inline int64_t row_grain(int64_t row_length) { return std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(row_length, 1)); }
+
 template <typename Fn>
 void parallel_for(int64_t begin, int64_t end, int64_t grain, Fn&& fn) {
   const int64_t n = end - begin;

@@ -7,6 +7,7 @@
 #include <hwy/highway.h>
 #include <hwy/contrib/math/math-inl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -141,8 +142,6 @@ HWY_EXPORT(CrossEntropyRowsF32);
 
 namespace simd {
 
-// Enough rows per chunk for ~32K elements of work.
-static int64_t row_grain(int64_t n) { return std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(n, 1)); }
 
 void reduce_rows(ReduceOp op, const float* x, float* out, int64_t rows, int64_t n) {
   parallel_for(0, rows, row_grain(n), [&](int64_t b, int64_t e) {
@@ -163,6 +162,19 @@ void cross_entropy_rows(const float* logits, const int64_t* targets, float* loss
                         int64_t ignore_index) {
   parallel_for(0, rows, row_grain(V), [&](int64_t b, int64_t e) {
     HWY_DYNAMIC_DISPATCH(CrossEntropyRowsF32)(logits, targets, loss, b, e, V, ignore_index);
+  });
+}
+
+void sum_middle(const float* x, float* out, int64_t outer, int64_t n, int64_t inner) {
+  constexpr int64_t kCols = 1024;  // columns per task: enough work, and the row slice stays in L1
+  const int64_t col_chunks = (inner + kCols - 1) / kCols;
+  parallel_for(0, outer * col_chunks, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t o = t / col_chunks, c0 = (t % col_chunks) * kCols, len = std::min(kCols, inner - c0);
+      float* dst = out + o * inner + c0;
+      std::fill(dst, dst + len, 0.0f);
+      for (int64_t j = 0; j < n; ++j) accumulate(dst, x + (o * n + j) * inner + c0, len);
+    }
   });
 }
 
