@@ -91,7 +91,7 @@ void run_backward(const Tensor& root, const Tensor& cotangent, bool retain_graph
     RS_CHECK(node->vjp != nullptr, ValueError, "backward", "the graph through '", node->op,
              "' was already freed by an earlier backward (pass retain_graph = true to keep it)");
     VjpProfile* prof = vjp_profile();
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = prof ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     std::vector<Tensor> grads = node->vjp(g);
     if (prof) {
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
