@@ -10,6 +10,7 @@
 #include "app/commands.h"
 #include "models/rscapret/bundle.h"
 #include "train/bridge/dataset_batches.h"
+#include "train/bridge/prefetch.h"
 #include "train/bridge/trainer.h"
 
 namespace rscapret::app {
@@ -74,7 +75,9 @@ void add_train_bridge_command(CLI::App& train) {
       std::fprintf(stderr, "resumed at step %lld\n", (long long)trainer.step());
     }
     auto stats = std::make_shared<train::DatasetBatchStats>();
-    const auto batches = train::dataset_batches(tr, size, o->batch, o->t.grad_accum, o->t.seed, stats);
+    // Images are decoded one step ahead on a background thread (same batches, see prefetch.h).
+    const auto batches = train::prefetch_batches(
+        train::dataset_batches(tr, size, o->batch, o->t.grad_accum, o->t.seed, stats), o->t.grad_accum);
     std::optional<train::ValidationSet> val;
     if (!o->val_split.empty()) {
       const data::CaptionDataset vs = all.filter_split({o->val_split});
