@@ -70,9 +70,18 @@ RsCapRetBundle load_rscapret(const RsCapRetSpec& spec, const nn::Init& init) {
 
 void write_rscapret_spec(const fs::path& dir, const RsCapRetSpec& spec) {
   fs::create_directories(dir);
-  json j{{"clip", fs::absolute(spec.clip_dir).string()},
-         {"llama", fs::absolute(spec.llama_dir).string()},
-         {"tokenizer", spec.tokenizer.empty() ? std::string() : fs::absolute(spec.tokenizer).string()},
+  // Paths inside the folder are written relative to it, so a self-contained model folder (the
+  // embedded default in assets/) can be moved; others stay absolute.
+  const fs::path base = fs::weakly_canonical(fs::absolute(dir));
+  auto portable = [&](const fs::path& p) -> std::string {
+    if (p.empty()) return {};
+    const fs::path a = fs::weakly_canonical(fs::absolute(p));
+    const fs::path rel = a.lexically_relative(base);
+    return !rel.empty() && *rel.begin() != ".." ? rel.generic_string() : a.string();
+  };
+  json j{{"clip", portable(spec.clip_dir)},
+         {"llama", portable(spec.llama_dir)},
+         {"tokenizer", portable(spec.tokenizer)},
          {"backbone_dtype", spec.backbone_dtype},
          {"options", options_to_json(spec.options)}};
   const fs::path tmp = dir / "bridge.json.tmp";
