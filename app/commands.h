@@ -15,5 +15,6 @@ void add_caption_command(CLI::App& app);
 void add_index_command(CLI::App& app);
 void add_retrieve_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
+void add_pack_command(CLI::App& app);
 
 }  // namespace rscapret::app

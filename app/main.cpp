@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   rscapret::app::add_index_command(app);
   rscapret::app::add_retrieve_command(app);
   rscapret::app::add_synth_command(app);
+  rscapret::app::add_pack_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

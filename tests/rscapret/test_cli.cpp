@@ -96,6 +96,24 @@ TEST(RsCapRetCli, TrainCaptionIndexRetrieve) {
   for (char c : out_q) lines += c == '\n';
   EXPECT_EQ(lines, 3) << out_q;
   EXPECT_EQ(out_q.rfind("1\t", 0), 0u) << out_q;
+
+  // pack: a self-contained folder with a manifest, the corrupt image left out of the samples.
+  const fs::path assets = tmp / "assets";
+  const auto [rc_p, out_p] = run("pack --model " + model + " --out " + assets.string() + " --data " +
+                                 (tmp / "data.json").string() + ":" + images.string() + " --split train --samples 3");
+  ASSERT_EQ(rc_p, 0) << out_p;
+  EXPECT_NE(out_p.find("skipping broken.bmp"), std::string::npos) << out_p;
+  for (const char* f : {"MANIFEST.json", "model/bridge.json", "model/bridge.safetensors", "model/clip/model.safetensors",
+                        "model/llama/model.safetensors", "model/llama/tokenizer.json", "samples/samples.json"})
+    EXPECT_TRUE(fs::exists(assets / f)) << f;
+  const auto samples = nlohmann::json::parse(std::ifstream(assets / "samples/samples.json"));
+  EXPECT_EQ(samples["images"].size(), 3u);
+  EXPECT_EQ(samples["queries"].size(), 3u);
+  // The packed copy still captions, from its new place (relative backbone paths).
+  fs::rename(assets, tmp / "moved");
+  const auto [rc_m, out_m] = run("caption " + (images / "0.bmp").string() + " --model " + (tmp / "moved/model").string() +
+                                 " --max-new-tokens 5");
+  ASSERT_EQ(rc_m, 0) << out_m;
   fs::remove_all(tmp);
 }
 
