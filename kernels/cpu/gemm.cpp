@@ -144,7 +144,14 @@ void gemm(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, i
     for (int64_t n0 = 0; n0 < N; n0 += nt) {
       const int64_t nn = std::min(nt, N - n0);
       Dense b;
-      if (is_half(B.dtype)) {
+      if (is_half(B.dtype) && B.col_stride == 1 && nn > 1) {
+        // Row-major B (dX = dY W in a Linear's backward reads W itself): K rows of nn contiguous
+        // elements each, converted with SIMD; the transposed copy would gather column by column.
+        const char* base = static_cast<const char*>(B.data);
+        for (int64_t r = 0; r < K; ++r)
+          convert_to_f32(base + size_t(r * B.row_stride + n0) * 2, B.dtype, b_buf.data() + r * nn, nn);
+        b = {b_buf.data(), false, nn};
+      } else if (is_half(B.dtype)) {
         convert_cols(B, n0, nn, K, b_buf.data());  // nn rows of K: B's tile transposed
         b = {b_buf.data(), true, K};
       } else {

@@ -144,6 +144,20 @@ TEST(Matmul, SixteenBitWeightsAreConvertedPerTile) {
   expect_close("tiled bf16 gemv", ops::matmul(a.narrow(0, 0, 1), w.transpose(0, 1)), want.narrow(0, 0, 1), {1e-4, 1e-4});
 }
 
+TEST(Matmul, RowMajorSixteenBitRightOperand) {
+  // dX = dY W (a Linear's backward) reads a 16-bit W [N_out, K_in] as B row-major; K = 2^18 rows
+  // of 40 make several conversion tiles. The reference is the same product on f32 weights.
+  Generator g(10);
+  const Tensor dy = g.normal({5, 1 << 17}, 0, 0.1), w = g.normal({1 << 17, 40}, 0, 0.1).to(DType::bf16);
+  const Tensor want = ops::matmul(dy, w.to(DType::f32));
+  expect_close("row-major bf16 B", ops::matmul(dy, w), want, {1e-4, 1e-4});
+  expect_close("row-major f16 B", ops::matmul(dy, w.to(DType::f16)), ops::matmul(dy, w.to(DType::f16).to(DType::f32)),
+               {1e-4, 1e-4});
+  // A tile narrower than N: 2^17 x 100 bf16 columns -> tiles of 32 columns.
+  const Tensor w2 = g.normal({1 << 17, 100}, 0, 0.1).to(DType::bf16);
+  expect_close("row-major bf16 B, tiled N", ops::matmul(dy, w2), ops::matmul(dy, w2.to(DType::f32)), {1e-4, 1e-4});
+}
+
 TEST(Matmul, ErrorsNameOpAndShapes) {
   try {
     ops::matmul(Tensor::zeros({2, 3}), Tensor::zeros({4, 5}));

@@ -1,0 +1,85 @@
+// One RS-CapRet training step at full size on the CPU (issue: must fit in 24 GiB): a ViT-L/14 CLIP
+// vision tower and a LLaMA-2-7B-shaped decoder, both random and frozen in bf16 (the decoder mmapped
+// from the 13.5 GB file of bench/models/random_llama7b), batch 1, a 24-token caption, K = 1 visual
+// token, all three losses, backward into the trainable bridge, AdamW step. Reports the step time
+// (forward / backward split) and the peak RSS (which includes the page cache of the mapped weights
+// that the step touched, i.e. all of them).
+//   ./build/bench/rscapret/bench_full_step    (RSCAPRET_BENCH_LAYERS=N for a shorter decoder)
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+
+#include "autograd/autograd.h"
+#include "bench/models/random_llama7b.h"
+#include "models/rscapret/rscapret.h"
+#include "nn/optim/adamw.h"
+
+namespace {
+
+using namespace rscapret;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+void BM_FullSizeBridgeStep(benchmark::State& st) {
+  const auto dir = bench::model_dir();
+  bench::write_llama7b(dir);
+  auto llm = models::LlamaForCausalLM::from_pretrained(dir);  // frozen, bf16, mmapped
+  models::ClipConfig cc;  // ViT-L/14 at 224, vision tower only (CLIPVisionModel): pooled width 1024
+  cc.has_text = cc.has_text_projection = cc.has_logit_scale = cc.has_visual_projection = false;
+  cc.vision.hidden_size = 1024;
+  cc.vision.intermediate_size = 4096;
+  cc.vision.num_hidden_layers = 24;
+  cc.vision.num_attention_heads = 16;
+  cc.vision.patch_size = 14;
+  nn::Init frozen;
+  frozen.dtype = DType::bf16;
+  Generator g(1);
+  frozen.gen = &g;
+  auto clip = std::make_shared<models::ClipModel>(cc, frozen);
+  clip->freeze();
+  models::RsCapRetOptions opt;  // FROMAGe defaults: K 1, Q 256, L 24
+  nn::Init train_init;
+  train_init.gen = &g;
+  models::RsCapRet model(clip, llm, opt, train_init);
+  nn::ParamGroup group;
+  for (const auto& [n, p] : model.named_parameters())
+    if (p.requires_grad()) group.params.emplace_back(n, p);
+  nn::AdamW adamw({group});
+
+  const int64_t B = 1;
+  const Tensor pixels = g.normal({B, 3, 224, 224});
+  std::vector<std::vector<int64_t>> words(static_cast<size_t>(B));
+  for (auto& w : words)
+    for (int i = 0; i < 22; ++i) w.push_back(100 + 37 * i);
+  const models::CaptionTokens t = models::make_caption_tokens(words, 1, opt.max_len, model.ret_id(), opt.pad_id);
+
+  double fwd = 0, bwd = 0, total = 0, loss = 0;
+  for (auto _ : st) {
+    const auto t0 = Clock::now();
+    const Tensor pooled = model.encode_images(pixels);  // frozen CLIP, no graph
+    const models::RsCapRetLosses l = model.losses(pooled, t, /*concat=*/false);
+    fwd = seconds_since(t0);
+    const auto t1 = Clock::now();
+    autograd::backward(l.total);
+    bwd = seconds_since(t1);
+    adamw.step();
+    adamw.zero_grad();
+    model.renormalize_ret_embedding();
+    total = seconds_since(t0);
+    loss = l.total.item();
+    st.SetIterationTime(total);
+  }
+  st.counters["layers"] = double(bench::layers());
+  st.counters["forward_s"] = fwd;
+  st.counters["backward_s"] = bwd;
+  st.counters["step_s"] = total;
+  st.counters["loss"] = loss;
+  st.counters["peak_rss_GB"] = bench::peak_rss_gb();
+}
+
+BENCHMARK(BM_FullSizeBridgeStep)->Iterations(2)->UseManualTime()->Unit(benchmark::kSecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
