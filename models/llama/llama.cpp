@@ -121,6 +121,7 @@ LlamaOutput LlamaForCausalLM::forward(const LlamaInput& in) const {
                          : ops::ne(in.attention_mask.to(DType::i64), Tensor::zeros({}, DType::i64));
     args.key_keep = m;  // [B, Tk]
   }
+  if (in.position_ids.defined()) args.positions = in.position_ids.to(DType::i64);
   LlamaOutput out;
   const int64_t L = int64_t(model->layers->size());
   if (in.output_hidden_states) out.hidden_states.push_back(x);
@@ -150,26 +151,72 @@ Tensor causal_lm_loss(const Tensor& logits, const Tensor& labels) {
   return ops::cross_entropy(pred, target, -100);
 }
 
-Tensor LlamaDecoder::step(const Tensor& ids) {
+Tensor LlamaDecoder::run(LlamaInput in, int64_t T) {
   autograd::NoGradGuard no_grad;
-  LlamaInput in;
-  in.input_ids = ids;
   in.cache = &cache_;
   in.last_logits_only = true;
+  if (!pads_.empty()) {
+    const int64_t B = int64_t(pads_.size()), Tk = fed_ + T;
+    std::vector<uint8_t> keep(size_t(B * Tk));
+    std::vector<int64_t> pos(size_t(B * T));
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t j = 0; j < Tk; ++j) keep[size_t(b * Tk + j)] = j >= pads_[size_t(b)];
+      // Padded query positions get position 0; they attend to nothing and are never read.
+      for (int64_t t = 0; t < T; ++t) pos[size_t(b * T + t)] = std::max<int64_t>(fed_ + t - pads_[size_t(b)], 0);
+    }
+    in.attention_mask = Tensor::from_vector(keep, {B, Tk}).to(DType::boolean);
+    in.position_ids = Tensor::from_vector(pos, {B, T});
+  }
+  fed_ += T;
   return model_.forward(in).logits.select(1, 0);  // [B, V]
 }
 
+Tensor LlamaDecoder::step(const Tensor& ids) {
+  LlamaInput in;
+  in.input_ids = ids;
+  return run(in, ids.shape()[1]);
+}
+
 Tensor LlamaDecoder::step_embeds(const Tensor& embeds) {
-  autograd::NoGradGuard no_grad;
   LlamaInput in;
   in.inputs_embeds = embeds;
-  in.cache = &cache_;
-  in.last_logits_only = true;
-  return model_.forward(in).logits.select(1, 0);  // [B, V]
+  return run(in, embeds.shape()[1]);
 }
 
 void LlamaDecoder::select_rows(const std::vector<int64_t>& rows) {
   cache_.reorder(Tensor::from_vector(rows, {int64_t(rows.size())}));
+  if (!pads_.empty()) {
+    std::vector<int64_t> p;
+    for (int64_t r : rows) p.push_back(pads_.at(size_t(r)));
+    pads_ = std::move(p);
+  }
+}
+
+void LlamaDecoder::set_left_padding(std::vector<int64_t> pads) {
+  RS_CHECK(fed_ == 0, ValueError, "llama", "set_left_padding must come before the first step");
+  for (int64_t p : pads) RS_CHECK(p >= 0, ValueError, "llama", "negative padding ", p);
+  pads_ = std::move(pads);
+}
+
+GenerateResult generate_batch(const LlamaForCausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                              const GenerateOptions& opt, int64_t pad_id) {
+  RS_CHECK(!prompts.empty(), ValueError, "generate", "no prompts");
+  size_t T = 0;
+  for (const auto& p : prompts) {
+    RS_CHECK(!p.empty(), ValueError, "generate", "an empty prompt (give at least BOS)");
+    T = std::max(T, p.size());
+  }
+  const int64_t B = int64_t(prompts.size());
+  std::vector<int64_t> ids(size_t(B) * T, pad_id), pads;
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& p = prompts[size_t(b)];
+    pads.push_back(int64_t(T - p.size()));
+    std::copy(p.begin(), p.end(), ids.begin() + std::ptrdiff_t(size_t(b) * T + (T - p.size())));
+  }
+  LlamaDecoder dec(model);
+  const bool ragged = std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p > 0; });
+  if (ragged) dec.set_left_padding(pads);
+  return generate(dec, Tensor::from_vector(ids, {B, int64_t(T)}), opt);
 }
 
 }  // namespace rscapret::models

@@ -53,6 +53,7 @@ struct LlamaInput {
   Tensor input_ids;       // i32/i64 [B, T]; or
   Tensor inputs_embeds;   // float [B, T, C] (e.g. a visual prefix followed by token embeddings)
   Tensor attention_mask;  // optional bool/int [B, Tk] (Tk = cached + T): 0 masks a padded key
+  Tensor position_ids;    // optional i64 [B, T] or [T] rotary positions (default: cached .. cached + T - 1)
   nn::KVCache* cache = nullptr;  // appends this call's keys/values; positions continue after it
   bool output_hidden_states = false;
   bool logits = true;            // false: skip lm_head (hidden states only)
@@ -99,6 +100,10 @@ class LlamaForCausalLM : public nn::Module {
 Tensor causal_lm_loss(const Tensor& logits, const Tensor& labels);
 
 // Decoder for generation: a model plus its KV cache.
+//
+// Batched prompts of different lengths are left-padded (set_left_padding): row b's first pads[b]
+// positions are masked out as keys, and its rotary positions start at 0 on its first real token,
+// so every row computes what it would alone (HF's position_ids = cumsum(mask) - 1).
 class LlamaDecoder : public Decoder {
  public:
   explicit LlamaDecoder(const LlamaForCausalLM& model) : model_(model), cache_(model.new_cache()) {}
@@ -106,11 +111,21 @@ class LlamaDecoder : public Decoder {
   // Feeds embeddings [B, T, C] (a visual prefix) and returns the last position's logits [B, V].
   Tensor step_embeds(const Tensor& embeds);
   void select_rows(const std::vector<int64_t>& rows) override;
+  // Before the first step: per row, how many leading positions are padding.
+  void set_left_padding(std::vector<int64_t> pads);
   nn::KVCache& cache() { return cache_; }
 
  private:
+  Tensor run(LlamaInput in, int64_t T);
   const LlamaForCausalLM& model_;
   nn::KVCache cache_;
+  std::vector<int64_t> pads_;  // empty: no padding
+  int64_t fed_ = 0;            // positions fed so far (the cache length)
 };
+
+// Greedy / sampled / beam generation for prompts of different lengths in one batch: left-padded
+// with pad_id (never attended to). Row b of the result continues prompts[b].
+GenerateResult generate_batch(const LlamaForCausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                              const GenerateOptions& opt, int64_t pad_id = 0);
 
 }  // namespace rscapret::models
