@@ -161,7 +161,7 @@ void add_pack_command(CLI::App& app) {
     }
     const json samples{{"images", images},
                        {"queries", queries},
-                       {"chat", {{"image", 0}, {"questions", {"what is in this image?", "what else can you see?"}}}},
+                       {"chat", {{"image", 0}, {"questions", {"what is in this image?", "show me a similar image ."}}}},
                        {"source", {{"split", o->split}, {"model_xxh3", hash}}}};
     std::ofstream(out / "samples" / "samples.json") << samples.dump(2) << "\n";
     models::write_manifest(out);

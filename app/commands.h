@@ -6,6 +6,7 @@
 
 namespace rscapret::app {
 
+void add_demo_command(CLI::App& app);
 void add_selftest_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_score_command(CLI::App& app);
@@ -16,5 +17,7 @@ void add_index_command(CLI::App& app);
 void add_retrieve_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
 void add_pack_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
 
 }  // namespace rscapret::app

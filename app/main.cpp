@@ -8,6 +8,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"rscapret: remote-sensing captioning and text-to-image retrieval (RS-CapRet)"};
   app.require_subcommand(1);
+  rscapret::app::add_demo_command(app);
   rscapret::app::add_selftest_command(app);
   rscapret::app::add_tokenize_command(app);
   rscapret::app::add_score_command(app);
@@ -18,6 +19,8 @@ int main(int argc, char** argv) {
   rscapret::app::add_retrieve_command(app);
   rscapret::app::add_synth_command(app);
   rscapret::app::add_pack_command(app);
+  rscapret::app::add_eval_command(app);
+  rscapret::app::add_chat_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "tests/rscapret/rscapret_test_util.h"
@@ -114,6 +115,24 @@ TEST(RsCapRetCli, TrainCaptionIndexRetrieve) {
   const auto [rc_m, out_m] = run("caption " + (images / "0.bmp").string() + " --model " + (tmp / "moved/model").string() +
                                  " --max-new-tokens 5");
   ASSERT_EQ(rc_m, 0) << out_m;
+
+  // demo on the packed folder: captions, three queries, a two-turn chat, demo.html.
+  const fs::path html = tmp / "demo.html";
+  const auto [rc_d, out_d] = run("demo --assets " + (tmp / "moved").string() + " --html " + html.string() + " -k 2");
+  ASSERT_EQ(rc_d, 0) << out_d;
+  for (const char* want : {"== Captions (3 sample images)", "== Text -> image retrieval", "== Chat about", "Q: what is in this image?",
+                           "[RET]", "wrote "})
+    EXPECT_NE(out_d.find(want), std::string::npos) << want << " in\n" << out_d;
+  std::stringstream page;
+  page << std::ifstream(html).rdbuf();
+  EXPECT_EQ(page.str().rfind("<!doctype html>", 0), 0u);
+  EXPECT_NE(page.str().find("data:image/bmp;base64,"), std::string::npos);
+  EXPECT_NE(page.str().find("id=\"chat\""), std::string::npos);
+  // A damaged asset is refused with the manifest's complaint, not used.
+  std::ofstream(tmp / "moved/model/bridge.safetensors", std::ios::app) << "x";
+  const auto [rc_bad, out_bad] = run("demo --assets " + (tmp / "moved").string() + " --html " + html.string());
+  EXPECT_NE(rc_bad, 0);
+  EXPECT_NE(out_bad.find("hash or size differs: model/bridge.safetensors"), std::string::npos) << out_bad;
   fs::remove_all(tmp);
 }
 
