@@ -25,6 +25,7 @@
 #include "models/rscapret/chat.h"
 #include "models/rscapret/retrieval.h"
 #include "models/rscapret/manifest.h"
+#include "tensor/atomic_file.h"
 #include "train/bridge/dataset_batches.h"
 #include "train/data/clip_preprocess.h"
 
@@ -164,13 +165,7 @@ void add_demo_command(CLI::App& app) {
 
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const std::string page = render_demo_html(rep);
-    const fs::path tmp = o->html + ".tmp";
-    {
-      std::ofstream f(tmp, std::ios::binary);
-      RS_CHECK(f.good(), IOError, "demo", "cannot write ", tmp.string());
-      f << page;
-    }
-    fs::rename(tmp, o->html);
+    write_file_atomic(o->html, page, "demo");
     std::printf("\nwrote %s (%.1f s)\n", o->html.c_str(), rep.seconds);
   });
 }

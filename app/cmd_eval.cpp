@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "tensor/atomic_file.h"
 #include "models/rscapret/bundle.h"
 #include "train/eval/evaluate.h"
 
@@ -51,15 +52,7 @@ void add_eval_command(CLI::App& app) {
       std::fprintf(stderr, "rscapret eval: %zu image(s) could not be read and were skipped\n", r.skipped.size());
     std::fputs(train::format_eval_tables(r, o->eval.method).c_str(), stdout);
     if (!o->json.empty()) {
-      // Written beside and renamed, so a reader never sees half a report.
-      const fs::path out(o->json), tmp = fs::path(o->json + ".tmp");
-      {
-        std::ofstream f(tmp);
-        RS_CHECK(f.good(), IOError, "eval", "cannot write ", tmp.string());
-        f << train::eval_report_json(r).dump(1) << "\n";
-        RS_CHECK(f.good(), IOError, "eval", "failed writing ", tmp.string());
-      }
-      fs::rename(tmp, out);
+      write_file_atomic(o->json, train::eval_report_json(r).dump(1) + "\n", "eval");
       std::fprintf(stderr, "rscapret eval: report -> %s\n", o->json.c_str());
     }
   });

@@ -23,6 +23,7 @@
 #include "app/commands.h"
 #include "models/rscapret/bundle.h"
 #include "models/rscapret/manifest.h"
+#include "tensor/atomic_file.h"
 #include "tensor/safetensors.h"
 #include "train/bridge/dataset_batches.h"
 
@@ -163,7 +164,7 @@ void add_pack_command(CLI::App& app) {
                        {"queries", queries},
                        {"chat", {{"image", 0}, {"questions", {"what is in this image?", "show me a similar image ."}}}},
                        {"source", {{"split", o->split}, {"model_xxh3", hash}}}};
-    std::ofstream(out / "samples" / "samples.json") << samples.dump(2) << "\n";
+    write_file_atomic(out / "samples" / "samples.json", samples.dump(2) + "\n", "pack");
     models::write_manifest(out);
     std::uintmax_t bytes = 0;
     for (const auto& e : fs::recursive_directory_iterator(out))

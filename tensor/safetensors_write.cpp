@@ -1,15 +1,13 @@
 // Atomic safetensors writer: a reader sees either the old file or the complete new one, never a
 // torn write, even across a crash (temporary in the same folder, fsync, rename, fsync folder).
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
+#include "tensor/atomic_file.h"
 #include "tensor/safetensors.h"
 
 namespace rscapret {
@@ -20,31 +18,6 @@ namespace {
 using json = nlohmann::ordered_json;
 namespace fs = std::filesystem;
 
-[[noreturn]] void throw_io(const fs::path& path, const char* what, int err) {
-  throw IOError(cat("[safetensors] ", path.string(), ": ", what, ": ", std::strerror(err)));
-}
-
-void write_all(int fd, const void* data, size_t n, const fs::path& tmp) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, std::min(n, size_t(1) << 30));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) throw_io(tmp, "cannot write", w < 0 ? errno : EIO);
-    p += w;
-    n -= size_t(w);
-  }
-}
-
-// Makes the rename itself durable. Some filesystems cannot fsync a folder (EINVAL): the data is
-// already synced, so that is not an error.
-void sync_folder(const fs::path& dir) {
-  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw_io(dir, "cannot open folder to sync", errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0 && err != EINVAL) throw_io(dir, "cannot sync folder", err);
-}
 
 // The reference library orders data by dtype, in its enum order reversed, then by name. Its order
 // also sorts element sizes descending (8, 8, 8, 4, 4, 2, 2, 1, 1), which keeps every tensor aligned.
@@ -111,14 +84,13 @@ std::string build_header(const std::vector<Prepared>& ts, const std::map<std::st
   return text;
 }
 
-void write_file(int fd, const fs::path& tmp, const std::string& header, const std::vector<Prepared>& ts) {
+void write_file(AtomicFile& f, const std::string& header, const std::vector<Prepared>& ts) {
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(header.size()) >> (8 * i));  // little-endian
-  write_all(fd, len, 8, tmp);
-  write_all(fd, header.data(), header.size(), tmp);
+  f.write(len, 8);
+  f.write(header);
   for (const auto& p : ts)
-    if (p.host.numel() > 0) write_all(fd, p.host.raw_data(), size_t(p.host.numel()) * p.host.element_size(), tmp);
-  if (::fsync(fd) != 0) throw_io(tmp, "cannot sync", errno);
+    if (p.host.numel() > 0) f.write(p.host.raw_data(), size_t(p.host.numel()) * p.host.element_size());
 }
 
 }  // namespace
@@ -128,28 +100,9 @@ void save_safetensors(const fs::path& path, const std::vector<std::pair<std::str
   const std::vector<Prepared> ts = prepare(tensors);
   const std::string header = build_header(ts, metadata);
 
-  // Same folder as the target, so rename() is atomic (never across filesystems).
-  const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw_io(tmp, "cannot create", errno);
-  try {
-    write_file(fd, tmp, header, ts);
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0) {  // NFS and friends report deferred write errors here
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw_io(tmp, "cannot close", err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw_io(path, "cannot replace", err);
-  }
-  sync_folder(path.parent_path());
+  AtomicFile f(path, "safetensors");
+  write_file(f, header, ts);
+  f.commit();
 }
 
 }  // namespace rscapret

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tensor/atomic_file.h"
 #include "tensor/safetensors.h"
 
 namespace rscapret::models {
@@ -84,13 +85,7 @@ void write_rscapret_spec(const fs::path& dir, const RsCapRetSpec& spec) {
          {"tokenizer", portable(spec.tokenizer)},
          {"backbone_dtype", spec.backbone_dtype},
          {"options", options_to_json(spec.options)}};
-  const fs::path tmp = dir / "bridge.json.tmp";
-  {
-    std::ofstream f(tmp);
-    RS_CHECK(f.good(), IOError, "rscapret", "cannot write ", tmp.string());
-    f << j.dump(2) << "\n";
-  }
-  fs::rename(tmp, dir / "bridge.json");
+  write_file_atomic(dir / "bridge.json", j.dump(2) + "\n", "rscapret");
 }
 
 RsCapRetSpec read_rscapret_spec(const fs::path& dir) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 
 namespace rscapret::models {
@@ -57,15 +58,7 @@ void write_manifest(const fs::path& root) {
   for (const auto& rel : list_files(root))
     files[rel] = {{"xxh3", file_xxh3(root / rel)}, {"bytes", fs::file_size(root / rel)}};
   const json j{{"hash", "xxh3-64"}, {"files", files}};
-  const fs::path tmp = root / (std::string(kManifestName) + ".tmp");
-  {
-    std::ofstream f(tmp);
-    RS_CHECK(f.good(), IOError, "manifest", "cannot write ", tmp.string());
-    f << j.dump(2) << "\n";
-    f.flush();
-    RS_CHECK(f.good(), IOError, "manifest", "write error in ", tmp.string());
-  }
-  fs::rename(tmp, root / kManifestName);
+  write_file_atomic(root / kManifestName, j.dump(2) + "\n", "manifest");
 }
 
 ManifestCheck verify_manifest(const fs::path& root) {

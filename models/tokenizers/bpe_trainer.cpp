@@ -1,5 +1,7 @@
 #include "models/tokenizers/bpe_trainer.h"
 
+#include "tensor/atomic_file.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -447,40 +449,16 @@ ClipTokenizerFiles train_clip_tokenizer(std::span<const std::string> texts, cons
 
 // ---------------------------------------------------------------- writing
 
-void write_text_file_atomic(const std::filesystem::path& path, std::string_view content) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (path.has_parent_path()) {
-    fs::create_directories(path.parent_path(), ec);
-    RS_CHECK(!ec, IOError, "write", path.string(), ": cannot create its folder: ", ec.message());
-  }
-  // Same folder, so the rename cannot cross file systems; the pid keeps concurrent writers apart.
-  const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  RS_CHECK(f != nullptr, IOError, "write", tmp.string(), ": cannot open for writing");
-  const bool written = std::fwrite(content.data(), 1, content.size(), f) == content.size();
-  const bool flushed = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  const bool closed = std::fclose(f) == 0;
-  if (!(written && flushed && closed)) {
-    fs::remove(tmp, ec);
-    throw IOError(cat("[write] ", tmp.string(), ": write failed (disk full?)"));
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ec2;
-    fs::remove(tmp, ec2);
-    throw IOError(cat("[write] ", path.string(), ": cannot rename the temporary file into place: ", ec.message()));
-  }
-}
-
 void write_llama_tokenizer(const LlamaTokenizerFiles& files, const std::filesystem::path& dir) {
-  write_text_file_atomic(dir / "tokenizer.json", files.tokenizer_json);
+  std::filesystem::create_directories(dir);
+  write_file_atomic(dir / "tokenizer.json", files.tokenizer_json, "train tokenizer");
 }
 
 void write_clip_tokenizer(const ClipTokenizerFiles& files, const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
   // merges.txt first: a reader that finds the new vocab.json then finds its merges too.
-  write_text_file_atomic(dir / "merges.txt", files.merges_txt);
-  write_text_file_atomic(dir / "vocab.json", files.vocab_json);
+  write_file_atomic(dir / "merges.txt", files.merges_txt, "train tokenizer");
+  write_file_atomic(dir / "vocab.json", files.vocab_json, "train tokenizer");
 }
 
 }  // namespace rscapret::tokenizers

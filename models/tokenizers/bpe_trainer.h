@@ -70,6 +70,5 @@ ClipTokenizerFiles train_clip_tokenizer(std::span<const std::string> texts, cons
 // the target, so a reader never sees half a file. IOError when a file cannot be written.
 void write_llama_tokenizer(const LlamaTokenizerFiles& files, const std::filesystem::path& dir);  // dir/tokenizer.json
 void write_clip_tokenizer(const ClipTokenizerFiles& files, const std::filesystem::path& dir);    // vocab.json, merges.txt
-void write_text_file_atomic(const std::filesystem::path& path, std::string_view content);
 
 }  // namespace rscapret::tokenizers

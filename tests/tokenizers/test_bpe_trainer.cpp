@@ -1,6 +1,6 @@
 // BPE trainer (models/tokenizers/bpe_trainer.h): merges on a corpus small enough to work out by
 // hand, determinism, loading the written files with our own loaders, round trips, byte fallback,
-// the vocabulary limit, bad input, the atomic writer and `rscapret train tokenizer`.
+// the vocabulary limit, bad input, `rscapret train tokenizer`.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -343,16 +343,6 @@ TEST(BpeTrainer, BadInputIsAClearError) {
   EXPECT_EQ(train_clip_tokenizer(texts, opts(514)).stats.merges, 0);
   EXPECT_THROW(train_clip_tokenizer(texts, opts(600, -1, 0)), rscapret::ValueError);
   EXPECT_THROW(train_llama_tokenizer(texts, opts(-5)), rscapret::ValueError);
-}
-
-TEST(BpeTrainer, AtomicWriterErrors) {
-  const fs::path dir = fresh_dir("atomic");
-  std::ofstream(dir / "file") << "x";
-  EXPECT_THROW(write_text_file_atomic(dir / "file" / "sub" / "a.txt", "x"), rscapret::IOError);
-  write_text_file_atomic(dir / "new" / "a.txt", "first");
-  write_text_file_atomic(dir / "new" / "a.txt", "second");  // replaces
-  EXPECT_EQ(read_text(dir / "new" / "a.txt"), "second");
-  fs::remove_all(dir);
 }
 
 // ---------------------------------------------------------------- scale
