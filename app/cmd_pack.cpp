@@ -4,8 +4,8 @@
 //   ASSETS/model/bridge.json            backbones named relative to it
 //   ASSETS/model/bridge.safetensors     the trainable tensors only (no optimizer state)
 //   ASSETS/model/{clip,llama}/          config.json, tokenizer files, model.safetensors in bf16
-//                                       (the bridge runs its frozen backbones in bf16 anyway, so
-//                                       nothing the bridge was trained against changes)
+//                                       (--dtype; the bridge keeps its compute dtype, so backbones
+//                                       saved in bf16 before the bridge was trained are unchanged)
 //   ASSETS/samples/                     sample images (one per scene type, round robin) + samples.json
 //                                       with three queries written by images outside the gallery
 //   ASSETS/MANIFEST.json                xxh3 of every file
@@ -101,7 +101,8 @@ void add_pack_command(CLI::App& app) {
     spec.clip_dir = mdir / "clip";
     spec.llama_dir = mdir / "llama";
     spec.tokenizer = src.spec.tokenizer.empty() ? fs::path() : mdir / "llama" / src.spec.tokenizer.filename();
-    spec.backbone_dtype = o->dtype;
+    // The compute dtype stays the one the bridge was trained with (bf16 storage read as f32 is exact
+    // when the backbones were saved in bf16 to begin with, as scripts/pretrain_default.sh does).
     models::write_rscapret_spec(mdir, spec);
     models::save_bridge_weights(mdir / "bridge.safetensors", *src.model);
     const models::RsCapRetBundle packed = models::load_rscapret_dir(mdir);
