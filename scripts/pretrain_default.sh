@@ -36,7 +36,7 @@ stage tokenizer_clip $R train tokenizer --data "$DATA" --kind clip --vocab-size 
 # The backbones are saved in bf16 (the assets' storage) and the bridge computes on them in f32: the
 # values it is trained against are exactly those packed, and tiny GEMMs skip the per-tile conversion.
 stage clip $R train clip --data "$DATA" --tokenizer "$W/tok_clip/vocab.json" --out "$W/clip" --quiet \
-  --steps 2000 --batch 64 --augment --save-dtype bf16
+  --steps 1000 --batch 64 --augment --save-dtype bf16
 stage lm $R train lm --data "$DATA" --tokenizer "$W/tok_llama/tokenizer.json" --out "$W/llama" --quiet \
   --steps 1500 --batch 32 --save-dtype bf16
 # Four visual tokens (FROMAGe's released vis4 model; its paper model uses one) and no caption

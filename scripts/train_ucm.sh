@@ -26,11 +26,13 @@ stage() {
 T0=$SECONDS
 stage tokenizer_llama $R train tokenizer --data "$DATA" --kind llama --vocab-size 1024 --out "$W/tok_llama"
 stage tokenizer_clip $R train tokenizer --data "$DATA" --kind clip --vocab-size 0 --out "$W/tok_clip"
+# The same sizes and recipe as scripts/pretrain_default.sh (64 px CLIP, 192-wide decoder, K = 4);
+# override a stage with UCM_CLIP_ARGS / UCM_LM_ARGS / UCM_BRIDGE_ARGS.
 stage clip $R train clip --data "$DATA" --tokenizer "$W/tok_clip/vocab.json" --out "$W/clip" --quiet \
-  ${UCM_CLIP_ARGS:-}
+  ${UCM_CLIP_ARGS:---steps 1000 --batch 64 --augment --save-dtype bf16}
 stage lm $R train lm --data "$DATA" --tokenizer "$W/tok_llama/tokenizer.json" --out "$W/llama" --quiet \
-  ${UCM_LM_ARGS:-}
+  ${UCM_LM_ARGS:---steps 1500 --batch 32 --save-dtype bf16}
 stage bridge $R train bridge --clip "$W/clip" --llama "$W/llama" --data "$DATA" --out "$W/bridge" --quiet \
-  ${UCM_BRIDGE_ARGS:---steps 1500 --batch 32}
+  ${UCM_BRIDGE_ARGS:---backbone-dtype f32 --visual-tokens 4 --concat-prob 0 --steps 1200 --batch 32 --lr 1e-3 --val-images 210}
 stage eval $R eval --model "$W/bridge" --data "$DATA" --split test --json "$W/eval_test.json"
 echo "== total: $((SECONDS - T0)) s (stages in $W/times.txt)"
