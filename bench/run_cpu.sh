@@ -9,3 +9,6 @@ echo "== $(date -u) on $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$b/bench/cpu/bench_bandwidth" --benchmark_min_time=1 $rep | grep -E "median"
 "$b/bench/cpu/bench_matmul" --benchmark_min_time=1 $rep | grep -E "median"
 "$b/bench/cpu/bench_blocks" --benchmark_min_time=2 | grep -E "^BM_"
+# The embedded default model (needs assets/); the full-size step and the 7B decoder write a
+# 13.5 GB file and take minutes: run them by hand (bench/rscapret/bench_full_step, bench/models/bench_llama7b).
+"$b/bench/rscapret/bench_tiny" --benchmark_min_time=3 | grep -E "^BM_"
