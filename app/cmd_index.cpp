@@ -5,16 +5,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "app/commands.h"
 #include "autograd/autograd.h"
-#include "autograd/ops.h"
 #include "models/rscapret/bundle.h"
-#include "nn/losses.h"
-#include "tensor/safetensors.h"
+#include "models/rscapret/retrieval.h"
 #include "train/bridge/dataset_batches.h"
 #include "train/data/clip_preprocess.h"
 
@@ -46,8 +43,8 @@ void add_index_command(CLI::App& app) {
     }
     std::sort(files.begin(), files.end());
     RS_CHECK(!files.empty(), ValueError, "index", "no images in ", o->dir);
-    std::vector<Tensor> embs;
-    nlohmann::json paths = nlohmann::json::array();
+    std::vector<float> embs;  // [N, Q] row-major, normalised
+    std::vector<std::string> paths;
     int64_t skipped = 0;
     for (size_t i0 = 0; i0 < files.size(); i0 += size_t(o->batch)) {
       std::vector<Tensor> px;
@@ -62,15 +59,12 @@ void add_index_command(CLI::App& app) {
       }
       if (px.empty()) continue;
       const Tensor pooled = b.model->encode_images(data::stack_images(px));
-      embs.push_back(nn::l2_normalize(b.model->image_embeddings(pooled)).contiguous());  // [n, Q]
+      const std::vector<float> e = models::embed_pooled(*b.model, pooled);  // [n, Q]
+      embs.insert(embs.end(), e.begin(), e.end());
     }
     RS_CHECK(!embs.empty(), IOError, "index", "no image in ", o->dir, " could be read");
-    Tensor all = embs.size() == 1 ? embs[0] : ops::concat(embs, 0);
-    save_safetensors(o->out, {{"embeddings", all}},
-                     {{"paths", paths.dump()},
-                      {"model_xxh3", models::module_xxh3(*b.model)},
-                      {"model", fs::absolute(o->model).string()},
-                      {"skipped", std::to_string(skipped)}});
+    models::save_image_index(o->out, embs, b.model->options().retrieval_dim, paths, models::module_xxh3(*b.model),
+                             fs::absolute(o->model).string(), skipped);
     std::fprintf(stderr, "indexed %zu images (%lld skipped) -> %s\n", paths.size(), (long long)skipped, o->out.c_str());
   });
 }

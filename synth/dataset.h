@@ -1,5 +1,5 @@
 // The synthetic dataset on disk: DIR/images/NNNNNN.png and DIR/dataset_synth.json in the Karpathy
-// format of ../shared/data/ucm (images[].filename, imgid, split, sentids, sentences[].raw/tokens/
+// format of the UCM-Captions release (images[].filename, imgid, split, sentids, sentences[].raw/tokens/
 // imgid/sentid), plus per image the ground truth "scene" and "objects" for evaluation scripts.
 #pragma once
 

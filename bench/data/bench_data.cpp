@@ -90,7 +90,7 @@ void images_per_second(benchmark::State& state, int64_t per_iteration) {
 
 void decode_preprocess(benchmark::State& state, const std::vector<std::vector<uint8_t>>& files, JpegDecoder jpeg,
                        bool preprocess) {
-  if (files.empty()) return state.SkipWithError("needs ../shared/data/ucm");
+  if (files.empty()) return state.SkipWithError("needs data/ucm of the shared files (set RSCAPRET_SHARED)");
   DecodeLimits lim;
   lim.jpeg = jpeg;
   std::vector<float> out(3 * 224 * 224);
@@ -126,7 +126,7 @@ void BM_RealTiffFileDecodePreprocess(benchmark::State& state) {
 
 // Preprocessing alone (resize 256 -> 224, crop, normalise), from a decoded image.
 void BM_PreprocessOnly(benchmark::State& state) {
-  if (ucm().tiff_bytes.empty()) return state.SkipWithError("needs ../shared/data/ucm");
+  if (ucm().tiff_bytes.empty()) return state.SkipWithError("needs data/ucm of the shared files (set RSCAPRET_SHARED)");
   const Image img = decode_image(ucm().tiff_bytes[0]);
   std::vector<float> out(3 * 224 * 224);
   for (auto _ : state) {
@@ -138,7 +138,7 @@ void BM_PreprocessOnly(benchmark::State& state) {
 
 // The DataLoader over the 210 TIFF files: batches of 30, arg = decoding threads.
 void BM_LoaderTiffFiles(benchmark::State& state) {
-  if (!ucm().ok) return state.SkipWithError("needs ../shared/data/ucm");
+  if (!ucm().ok) return state.SkipWithError("needs data/ucm of the shared files (set RSCAPRET_SHARED)");
   LoaderOptions o;
   o.batch_size = 30;
   o.num_threads = int(state.range(0));

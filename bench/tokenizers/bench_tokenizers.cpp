@@ -1,6 +1,6 @@
 // Tokens per second of both tokenizers on all UCM captions (10,500 sentences), and of Debian's
 // libsentencepiece on the same text for LLaMA. The shared folder comes from RSCAPRET_SHARED or
-// ../shared.
+// the build's RSCAPRET_DEFAULT_SHARED.
 //   ./build/bench/tokenizers/bench_tokenizers
 #include <benchmark/benchmark.h>
 

@@ -22,21 +22,14 @@
 #include <vector>
 
 #include "tests/common/shared_dir.h"
+#include "tests/common/run_cli.h"
 #include "tests/pretrain/pretrain_test_util.h"
 
 namespace rscapret {
 namespace {
 namespace fs = std::filesystem;
 
-std::pair<int, std::string> run(const std::string& args) {
-  const std::string cmd = std::string(RSCAPRET_BINARY_DIR) + "/app/rscapret " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 4096> buf;
-  while (fgets(buf.data(), int(buf.size()), pipe.get())) out += buf.data();
-  const int status = pclose(pipe.release());
-  return {WEXITSTATUS(status), out};
-}
+const auto run = testing::run_rscapret;
 
 // The last row of a CSV log as name -> value.
 std::map<std::string, std::string> last_row(const fs::path& csv) {

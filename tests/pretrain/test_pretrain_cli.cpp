@@ -11,21 +11,14 @@
 
 #include "models/rscapret/bundle.h"
 #include "synth/dataset.h"
+#include "tests/common/run_cli.h"
 #include "tests/pretrain/pretrain_test_util.h"
 
 namespace rscapret {
 namespace {
 namespace fs = std::filesystem;
 
-std::pair<int, std::string> run(const std::string& args) {
-  const std::string cmd = std::string(RSCAPRET_BINARY_DIR) + "/app/rscapret " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 4096> buf;
-  while (fgets(buf.data(), int(buf.size()), pipe.get())) out += buf.data();
-  const int status = pclose(pipe.release());
-  return {WEXITSTATUS(status), out};
-}
+const auto run = testing::run_rscapret;
 
 TEST(PretrainCli, ClipAndLmFoldersFeedTheBridge) {
   if (!fs::exists(fs::path(RSCAPRET_BINARY_DIR) / "app/rscapret")) GTEST_SKIP() << "rscapret binary not built";

@@ -2,6 +2,8 @@
 // Karpathy dataset of PNGs written by synth's encoder, and running the CLI.
 #pragma once
 
+#include "tests/common/run_cli.h"
+
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -95,20 +97,13 @@ inline std::filesystem::path make_tiny_dataset(const std::filesystem::path& root
 
 // Runs the built program; (exit status, stdout + stderr).
 inline std::pair<int, std::string> run_cli(const std::string& args, const std::string& stdin_text = "") {
-  std::string cmd = std::string(RSCAPRET_BINARY_DIR) + "/app/rscapret " + args + " 2>&1";
-  std::string in_file;
-  if (!stdin_text.empty()) {
-    in_file = (std::filesystem::temp_directory_path() / ("rscapret_stdin_" + std::to_string(::getpid()))).string();
-    std::ofstream(in_file) << stdin_text;
-    cmd += " < " + in_file;
-  }
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 4096> buf;
-  while (fgets(buf.data(), int(buf.size()), pipe.get())) out += buf.data();
-  const int status = pclose(pipe.release());
-  if (!in_file.empty()) std::filesystem::remove(in_file);
-  return {WEXITSTATUS(status), out};
+  if (stdin_text.empty()) return run_rscapret(args);
+  const std::string in_file =
+      (std::filesystem::temp_directory_path() / ("rscapret_stdin_" + std::to_string(::getpid()))).string();
+  std::ofstream(in_file) << stdin_text;
+  auto r = run_rscapret(args + " < " + in_file);
+  std::filesystem::remove(in_file);
+  return r;
 }
 
 inline bool have_cli() { return std::filesystem::exists(std::filesystem::path(RSCAPRET_BINARY_DIR) / "app/rscapret"); }

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "tests/common/run_cli.h"
 #include "tests/rscapret/rscapret_test_util.h"
 
 namespace rscapret::testing {
@@ -29,15 +30,8 @@ void write_bmp(const fs::path& p, int w, int h, uint32_t seed) {
   f.write(reinterpret_cast<const char*>(px.data()), std::streamsize(px.size()));
 }
 
-std::pair<int, std::string> run(const std::string& args) {
-  const std::string cmd = std::string(RSCAPRET_BINARY_DIR) + "/app/rscapret " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 4096> buf;
-  while (fgets(buf.data(), int(buf.size()), pipe.get())) out += buf.data();
-  const int status = pclose(pipe.release());
-  return {WEXITSTATUS(status), out};
-}
+using testing::run_rscapret;
+const auto run = run_rscapret;
 
 TEST(RsCapRetCli, TrainCaptionIndexRetrieve) {
   RSCAPRET_REQUIRE_TINY();

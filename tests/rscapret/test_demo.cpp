@@ -14,20 +14,14 @@
 #include <unistd.h>
 
 #include "models/rscapret/manifest.h"
+#include "tests/common/run_cli.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 const fs::path kAssets = fs::path(RSCAPRET_SOURCE_DIR) / "assets";
 
-std::pair<int, std::string> sh(const std::string& cmd) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen((cmd + " 2>&1").c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 4096> buf;
-  while (fgets(buf.data(), int(buf.size()), pipe.get())) out += buf.data();
-  const int status = pclose(pipe.release());
-  return {WEXITSTATUS(status), out};
-}
+const auto sh = rscapret::testing::run_shell;
 
 std::string find_chromium() {
   for (const char* c : {"chromium", "chromium-browser", "google-chrome"})

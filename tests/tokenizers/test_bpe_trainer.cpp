@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/tokenizers/bpe_trainer.h"
+#include "tests/common/run_cli.h"
 #include "models/tokenizers/clip_tokenizer.h"
 #include "models/tokenizers/llama_tokenizer.h"
 #include "tensor/error.h"
@@ -376,17 +377,7 @@ TEST(BpeTrainer, HundredThousandCaptions) {
 
 // ---------------------------------------------------------------- the CLI
 
-namespace {
-std::pair<int, std::string> run_cli(const std::string& args) {
-  const std::string cmd = std::string(RSCAPRET_BINARY_DIR) + "/app/rscapret " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 4096> buf;
-  while (fgets(buf.data(), int(buf.size()), pipe.get())) out += buf.data();
-  const int status = pclose(pipe.release());
-  return {WEXITSTATUS(status), out};
-}
-}  // namespace
+const auto run_cli = rscapret::testing::run_rscapret;
 
 TEST(BpeTrainer, Cli) {
   const fs::path bin = fs::path(RSCAPRET_BINARY_DIR) / "app/rscapret";
