@@ -346,13 +346,7 @@ void ClipTrainer::save_checkpoint(const fs::path& path) const {
   save_train_checkpoint(path, model_, *adamw_, step_, {{"kind", "clip"}, {"seed", std::to_string(opt_.seed)}});
 }
 
-void ClipTrainer::resume(const fs::path& path) {
-  std::map<std::string, std::string> meta;
-  step_ = load_train_checkpoint(path, model_, *adamw_, "clip", &meta);
-  if (meta.count("seed") && meta.at("seed") != std::to_string(opt_.seed))
-    std::fprintf(stderr, "warning: resuming a run of seed %s with seed %llu: the data order changes\n",
-                 meta.at("seed").c_str(), (unsigned long long)opt_.seed);
-}
+void ClipTrainer::resume(const fs::path& path) { step_ = load_train_checkpoint(path, model_, *adamw_, "clip", opt_.seed); }
 
 void ClipTrainer::save_all() const {
   if (opt_.out_dir.empty()) return;

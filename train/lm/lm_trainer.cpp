@@ -177,13 +177,7 @@ void LmTrainer::save_checkpoint(const fs::path& path) const {
   save_train_checkpoint(path, model_, *adamw_, step_, {{"kind", "lm"}, {"seed", std::to_string(opt_.seed)}});
 }
 
-void LmTrainer::resume(const fs::path& path) {
-  std::map<std::string, std::string> meta;
-  step_ = load_train_checkpoint(path, model_, *adamw_, "lm", &meta);
-  if (meta.count("seed") && meta.at("seed") != std::to_string(opt_.seed))
-    std::fprintf(stderr, "warning: resuming a run of seed %s with seed %llu: the data order changes\n",
-                 meta.at("seed").c_str(), (unsigned long long)opt_.seed);
-}
+void LmTrainer::resume(const fs::path& path) { step_ = load_train_checkpoint(path, model_, *adamw_, "lm", opt_.seed); }
 
 void LmTrainer::save_all() const {
   if (opt_.out_dir.empty()) return;

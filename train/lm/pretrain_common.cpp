@@ -57,7 +57,7 @@ void save_train_checkpoint(const fs::path& path, const nn::Module& m, const nn::
 }
 
 int64_t load_train_checkpoint(const fs::path& path, nn::Module& m, nn::AdamW& opt, const std::string& kind,
-                              std::map<std::string, std::string>* meta_out) {
+                              uint64_t seed) {
   RS_CHECK(fs::exists(path), IOError, "train", "no checkpoint to resume from: ", path.string());
   SafetensorsCheckpoint ck(path);
   std::map<std::string, std::string> meta = ck.metadata();
@@ -79,7 +79,9 @@ int64_t load_train_checkpoint(const fs::path& path, nn::Module& m, nn::AdamW& op
   for (auto& [name, t] : state) t = t.clone();
   opt.load_state(state);
   RS_CHECK(meta.count("step"), FormatError, "train", path.string(), ": no step in the metadata");
-  if (meta_out) *meta_out = meta;
+  if (meta.count("seed") && meta.at("seed") != std::to_string(seed))
+    std::fprintf(stderr, "warning: resuming a run of seed %s with seed %llu: the data order changes\n",
+                 meta.at("seed").c_str(), (unsigned long long)seed);
   return std::stoll(meta.at("step"));
 }
 

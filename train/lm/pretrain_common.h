@@ -32,9 +32,9 @@ void reinit_normal(nn::Module& m, Generator& gen,
 void save_train_checkpoint(const std::filesystem::path& path, const nn::Module& m, const nn::AdamW& opt,
                            int64_t step, std::map<std::string, std::string> meta);
 // Loads the weights (strict) and the AdamW state, checks the hash and `kind`, returns the step;
-// fills meta when given.
+// warns when the checkpoint's seed differs from `seed` (the data order then changes).
 int64_t load_train_checkpoint(const std::filesystem::path& path, nn::Module& m, nn::AdamW& opt,
-                              const std::string& kind, std::map<std::string, std::string>* meta = nullptr);
+                              const std::string& kind, uint64_t seed);
 
 // Appends one row to a CSV file, writing `header` first when the file is new.
 void append_csv(const std::filesystem::path& path, const std::string& header, const std::string& row);
