@@ -22,6 +22,16 @@ int default_threads() {
   return hw ? int(hw) : 1;
 }
 
+// One parallel job. It lives on the caller's stack; a worker only reaches it through job_ under
+// mu_, and counts itself in busy_ while it holds the pointer, so run() can wait until no worker
+// can touch the job before returning.
+struct Job {
+  const std::function<void(int64_t)>* fn;
+  int64_t chunks;
+  std::atomic<int64_t> next{0};     // next chunk to claim
+  std::atomic<int64_t> pending{0};  // chunks not finished
+};
+
 class Pool {
  public:
   explicit Pool(int threads) { resize(threads); }
@@ -37,29 +47,29 @@ class Pool {
 
   void run(int64_t chunks, const std::function<void(int64_t)>& fn) {
     std::lock_guard<std::mutex> one_job(job_mu_);  // one parallel job at a time
+    Job job{&fn, chunks};
+    job.pending.store(chunks);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      fn_ = &fn;
-      chunks_ = chunks;
-      next_.store(0);
-      pending_.store(chunks);
+      job_ = &job;
       ++generation_;
     }
     cv_.notify_all();
-    work();
+    work(job);
     // Wait for chunks still running on workers: spin a little, they are usually nearly done.
-    for (int spin = 0; pending_.load() > 0 && spin < 20000; ++spin) std::this_thread::yield();
+    for (int spin = 0; job.pending.load() > 0 && spin < 20000; ++spin) std::this_thread::yield();
     std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [this] { return pending_.load() == 0; });
-    fn_ = nullptr;
+    job_ = nullptr;  // a worker waking from now on finds no job
+    // Workers that took the job leave it as soon as they find no chunk left to claim.
+    done_cv_.wait(lock, [&] { return job.pending.load() == 0 && busy_ == 0; });
   }
 
  private:
-  void work() {
+  void work(Job& job) {
     t_in_chunk = true;
-    for (int64_t c; (c = next_.fetch_add(1)) < chunks_;) {
-      (*fn_)(c);
-      if (pending_.fetch_sub(1) == 1) {
+    for (int64_t c; (c = job.next.fetch_add(1)) < job.chunks;) {
+      (*job.fn)(c);
+      if (job.pending.fetch_sub(1) == 1) {
         std::lock_guard<std::mutex> lock(mu_);
         done_cv_.notify_all();
       }
@@ -70,13 +80,19 @@ class Pool {
   void worker_loop() {
     uint64_t seen = 0;
     for (;;) {
+      Job* job = nullptr;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
         if (stop_) return;
         seen = generation_;
+        if (!job_) continue;  // woke after the job was over
+        job = job_;
+        ++busy_;
       }
-      work();
+      work(*job);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--busy_ == 0) done_cv_.notify_all();
     }
   }
 
@@ -91,13 +107,11 @@ class Pool {
   }
 
   std::mutex job_mu_;
-  std::mutex mu_;
+  std::mutex mu_;  // guards job_, busy_, generation_, stop_
   std::condition_variable cv_, done_cv_;
   std::vector<std::thread> workers_;
-  const std::function<void(int64_t)>* fn_ = nullptr;
-  int64_t chunks_ = 0;
-  std::atomic<int64_t> next_{0};
-  std::atomic<int64_t> pending_{0};
+  Job* job_ = nullptr;
+  int busy_ = 0;  // workers inside work() on job_
   uint64_t generation_ = 0;
   bool stop_ = false;
 };
