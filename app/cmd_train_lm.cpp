@@ -33,6 +33,12 @@ data::CaptionSource text_source(const std::string& d) {
   return data::parse_caption_source(spec);
 }
 
+std::vector<std::vector<std::string>> captions_per_image(const data::CaptionDataset& ds) {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& s : ds.samples()) out.push_back(s.captions);
+  return out;
+}
+
 std::vector<std::string> all_captions(const data::CaptionDataset& ds) {
   std::vector<std::string> out;
   for (const auto& s : ds.samples())
@@ -69,6 +75,10 @@ void add_train_lm_command(CLI::App& train) {
   cmd->add_option("--max-len", o->max_len, "tokens per caption incl. <s> and </s> (default 32)");
   cmd->add_option("--steps", o->t.steps, "optimizer steps (default 2000)");
   cmd->add_option("--batch", o->t.batch, "captions per step (default 32)");
+  cmd->add_option("--captions-per-row", o->t.captions_per_row,
+                  "captions of one image packed into a training row (default 2; 1: lone captions)");
+  cmd->add_flag("!--no-bos-target", o->t.append_bos,
+                "train on '<s> caption </s>' rows, without the final <s> target that RS-CapRet needs");
   cmd->add_option("--lr", o->t.adamw.lr, "peak learning rate (default 1e-3)");
   cmd->add_option("--min-lr-factor", o->t.min_lr_factor, "cosine floor as a fraction of lr (default 0.1)");
   cmd->add_option("--warmup", o->t.warmup_steps, "linear warmup steps (default 100)");
@@ -90,7 +100,8 @@ void add_train_lm_command(CLI::App& train) {
     const data::CaptionDataset all = data::CaptionDataset::load(sources);
     const data::CaptionDataset tr = all.filter_split({o->train_split});
     RS_CHECK(!tr.empty(), ValueError, "train lm", "no images in split '", o->train_split, "'");
-    const train::TokenSeqs train_seqs = train::tokenize_captions_lm(tok, all_captions(tr), o->max_len);
+    train::CaptionDocs docs;
+    const train::TokenSeqs train_seqs = train::tokenize_caption_docs(tok, captions_per_image(tr), o->max_len, &docs);
     train::TokenSeqs val_seqs;
     if (!o->val_split.empty()) {
       auto caps = all_captions(all.filter_split({o->val_split}));
@@ -107,7 +118,7 @@ void add_train_lm_command(CLI::App& train) {
     init.gen = &gen;
     models::LlamaForCausalLM model(cfg, init);
     train::hf_init_llama(model, gen);
-    train::LmTrainer trainer(model, train_seqs, o->t);
+    train::LmTrainer trainer(model, train_seqs, o->t, docs);
     if (o->resume) {
       trainer.resume(out / "checkpoint.safetensors");
       std::fprintf(stderr, "resumed at step %lld\n", (long long)trainer.step());

@@ -3,11 +3,13 @@
 // must overfit them: greedy captions reproduce the references (BLEU-4 >= 0.9) and text->image R@1 =
 // 1.0 on the 16. One caption per image, because with five different captions per image no model
 // can reproduce them.
-// The caption loss does not reach 0: it levels off near 0.29 (measured) while the greedy captions
-// become exact. Our reading: its first target is BOS, predicted from the last visual position
-// (METHOD.md §1.3), and a frozen LLaMA never learned to emit BOS (only ever an input), so that one
-// target keeps costing ~3 nats out of ~11 targets per caption. The test bounds the loss at 0.45 and
-// checks the words through BLEU-4.
+// The caption loss comes down to ~0.055 (measured at 1,500 steps with LM seeds 0-3: 0.052-0.058,
+// from 0.133 for the decoder alone, which cannot know which caption comes). Its first target is BOS
+// predicted from the last visual position (METHOD.md §1.3), so `train lm` ends its rows with BOS;
+// without that the loss levels off at 0.29 (the BOS target alone costs ~3 nats per caption).
+// What remains is mostly the choice of the first words, which the image must impose on a frozen
+// decoder: at 600 steps 2 of 16 captions sometimes took another image's opening (BLEU-4 0.86-0.95
+// over seeds), at 1,500 steps BLEU-4 was 0.91-0.95 (0.95 = every caption exact up to --max-len 24).
 // Skipped when ../shared/data/ucm is absent.
 #include <gtest/gtest.h>
 
@@ -85,11 +87,11 @@ TEST(OverfitUcm, SixteenImagesAreLearnedByTheWholePipeline) {
                      "--lr 3e-3 --samples 0 --quiet")));
   const auto bridge = run("train bridge --clip " + t + "/clip --llama " + t + "/lm --data " + data + " --out " + t +
                           "/bridge --val-split train --val-images 16 --bleu-images 16 --backbone-dtype f32 "
-                          "--visual-tokens 4 --concat-prob 0 --steps 600 --batch 16 --warmup 10 --lr 3e-3 --quiet");
+                          "--visual-tokens 4 --concat-prob 0 --steps 1500 --batch 16 --warmup 10 --lr 3e-3 --quiet");
   ASSERT_TRUE(ok(bridge));
   const auto row = last_row(fs::path(t) / "bridge" / "log.csv");
   ASSERT_TRUE(row.count("caption") && row.count("val_t2i_r1")) << bridge.second;
-  EXPECT_LT(std::stod(row.at("caption")), 0.45) << "caption loss of the last step (floor: see the top)";
+  EXPECT_LT(std::stod(row.at("caption")), 0.08) << "caption loss of the last step (see the top)";
   EXPECT_GE(std::stod(row.at("val_bleu4")), 0.9) << bridge.second;
   EXPECT_EQ(std::stod(row.at("val_t2i_r1")), 1.0) << bridge.second;
   fs::remove_all(tmp);

@@ -45,6 +45,27 @@ TEST(PretrainCli, ClipAndLmFoldersFeedTheBridge) {
                         "log.csv"})
     EXPECT_TRUE(fs::exists(tmp / "clip" / f)) << f;
 
+  // Fine-tuning, the CLIP-Cap-4 step: --init the folder just written, two named datasets together.
+  // Sizes come from the init's config, the tokenizer from its folder, and both towers move.
+  std::tie(rc, out) = run("train clip --init " + (tmp / "clip").string() + " --data a=" + data + " --data b=" + data +
+                          " --out " + (tmp / "clip_ft").string() +
+                          " --batch 4 --steps 2 --warmup 1 --lr 1e-3 --val-split '' --quiet");
+  ASSERT_EQ(rc, 0) << out;
+  {
+    const auto before = models::ClipModel::from_pretrained(tmp / "clip");
+    const auto after = models::ClipModel::from_pretrained(tmp / "clip_ft");
+    EXPECT_EQ(after->config().vision.image_size, 32);
+    EXPECT_EQ(after->config().vision.hidden_size, 32);
+    EXPECT_TRUE(fs::exists(tmp / "clip_ft" / "vocab.json"));
+    const auto a = before->state_dict(), b = after->state_dict();
+    ASSERT_EQ(a.size(), b.size());
+    for (const char* name : {"vision_model.encoder.layers.0.mlp.fc1.weight", "text_model.encoder.layers.0.mlp.fc1.weight",
+                             "visual_projection.weight", "text_projection.weight"}) {
+      ASSERT_TRUE(a.count(name) && b.count(name)) << name;
+      EXPECT_NE(a.at(name).to_vector<float>(), b.at(name).to_vector<float>()) << name << " did not move";
+    }
+  }
+
   const std::string lm_args = "train lm --data " + json.string() + " --tokenizer " + llama_tok.string() + " --out " +
                               (tmp / "lm").string() + " --batch 4 --hidden 32 --layers 1 --heads 2 --warmup 1 --quiet";
   std::tie(rc, out) = run(lm_args + " --steps 3 --samples 2");

@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <set>
 
+#include "autograd/autograd.h"
 #include "models/rscapret/bundle.h"
 #include "nn/losses.h"
 #include "tests/pretrain/pretrain_test_util.h"
@@ -99,6 +101,70 @@ TEST(TrainLm, MemorisesSentences) {
   EXPECT_EQ(s.at(0), testing::tiny_captions()[0]);
 }
 
+// Training rows: a caption, up to per_row - 1 other captions of the same image, then <s>.
+TEST(TrainLm, RowsPackCaptionsOfOneImageAndEndWithBos) {
+  const LmFixture f = lm_fixture("lm_rows");
+  const train::CaptionDocs docs = {{0, 1, 2}, {3}, {4, 5}};
+  const std::vector<int64_t> doc_of = {0, 0, 0, 1, 2, 2};
+  auto cat = [&](std::initializer_list<int64_t> ids, bool bos) {
+    std::vector<int32_t> r;
+    for (int64_t i : ids) r.insert(r.end(), f.seqs[size_t(i)].begin(), f.seqs[size_t(i)].end());
+    if (bos) r.push_back(1);
+    return r;
+  };
+  // One per row: the caption alone, with or without the final <s>.
+  EXPECT_EQ(train::training_rows(f.seqs, docs, doc_of, {1}, 1, true, 1, 0).at(0), cat({1}, true));
+  EXPECT_EQ(train::training_rows(f.seqs, docs, doc_of, {1}, 1, false, 1, 0).at(0), cat({1}, false));
+  // Two per row: the partner is another caption of the same image; an image with one caption
+  // gives a row of one; the partners vary with the salt and cover the image's other captions.
+  std::set<std::vector<int32_t>> seen;
+  for (uint64_t salt = 0; salt < 32; ++salt) {
+    const auto rows = train::training_rows(f.seqs, docs, doc_of, {1, 3, 4}, 2, true, 1, salt);
+    ASSERT_EQ(rows.size(), 3u);
+    EXPECT_TRUE(rows[0] == cat({1, 0}, true) || rows[0] == cat({1, 2}, true));
+    seen.insert(rows[0]);
+    EXPECT_EQ(rows[1], cat({3}, true));
+    EXPECT_EQ(rows[2], cat({4, 5}, true));
+  }
+  EXPECT_EQ(seen.size(), 2u);
+  // Three per row of a three-caption image: all of them, each once.
+  const auto r3 = train::training_rows(f.seqs, docs, doc_of, {2}, 3, false, 1, 5).at(0);
+  EXPECT_TRUE(r3 == cat({2, 0, 1}, false) || r3 == cat({2, 1, 0}, false));
+  // Labels: the inner and the final <s> are targets.
+  const train::TokenSeqs rows = train::training_rows(f.seqs, docs, doc_of, {4}, 2, true, 1, 0);
+  const train::LmBatch b = train::make_lm_batch(rows, {0}, 2);
+  const auto labels = b.labels.to_vector<int64_t>();
+  EXPECT_EQ(labels.at(f.seqs[4].size()), 1) << "the second caption's <s>";
+  EXPECT_EQ(labels.back(), 1) << "the final <s>";
+  EXPECT_EQ(b.targets, int64_t(rows[0].size()) - 1);
+}
+
+TEST(TrainLm, BosIsATargetAfterEos) {
+  const LmFixture f = lm_fixture("lm_bos");
+  // So trained, the model predicts <s> after </s>; without the final <s> it never sees <s> as a
+  // target and gives it almost no probability.
+  auto p_bos_after_eos = [&](bool append_bos) {
+    auto m = fresh_model(f.cfg, 0);
+    LmTrainOptions o = quick_options(150);
+    o.append_bos = append_bos;
+    o.captions_per_row = 1;
+    LmTrainer t(*m, f.seqs, o);
+    t.fit();
+    autograd::NoGradGuard no_grad;
+    m->eval();
+    const auto& s = f.seqs[0];  // "<s> ... </s>"
+    models::LlamaInput in;
+    in.input_ids = Tensor::from_vector(std::vector<int64_t>(s.begin(), s.end()), {1, int64_t(s.size())});
+    const auto logits = m->forward(in).logits.to_vector<float>();  // [1, T, V]
+    const size_t V = size_t(f.cfg.vocab_size), last = (s.size() - 1) * V;
+    double z = 0;
+    for (size_t v = 0; v < V; ++v) z += std::exp(double(logits[last + v]));
+    return std::exp(double(logits[last + 1])) / z;
+  };
+  EXPECT_GT(p_bos_after_eos(true), 0.9);
+  EXPECT_LT(p_bos_after_eos(false), 0.01);
+}
+
 TEST(TrainLm, DeterministicFromSeed) {
   const LmFixture f = lm_fixture("lm_det");
   auto hash_after = [&](uint64_t seed) {
@@ -184,6 +250,7 @@ TEST(TrainLm, Errors) {
   LmTrainOptions o = quick_options(1);
   o.batch = 0;
   EXPECT_THROW(LmTrainer(*m, f.seqs, o), ValueError);
+
   LmTrainer t(*m, f.seqs, quick_options(1));
   EXPECT_THROW(t.resume(f.dir / "missing.safetensors"), IOError);
 }

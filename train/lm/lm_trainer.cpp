@@ -78,13 +78,74 @@ LmBatch make_lm_batch(const TokenSeqs& seqs, const std::vector<int64_t>& rows, i
   return b;
 }
 
-LmTrainer::LmTrainer(models::LlamaForCausalLM& model, TokenSeqs train, LmTrainOptions opt)
-    : model_(model), train_(std::move(train)), opt_(std::move(opt)) {
+TokenSeqs tokenize_caption_docs(const tokenizers::LlamaTokenizer& tok,
+                                const std::vector<std::vector<std::string>>& per_image, int64_t max_len,
+                                CaptionDocs* docs) {
+  TokenSeqs out;
+  for (const auto& caps : per_image) {
+    TokenSeqs seqs = tokenize_captions_lm(tok, caps, max_len);
+    if (seqs.empty()) continue;
+    std::vector<int64_t> doc;
+    for (auto& s : seqs) {
+      doc.push_back(int64_t(out.size()));
+      out.push_back(std::move(s));
+    }
+    if (docs) docs->push_back(std::move(doc));
+  }
+  return out;
+}
+
+TokenSeqs training_rows(const TokenSeqs& seqs, const CaptionDocs& docs, const std::vector<int64_t>& doc_of,
+                        const std::vector<int64_t>& captions, int64_t per_row, bool append_bos, int32_t bos_id,
+                        uint64_t salt) {
+  RS_CHECK(per_row >= 1, ValueError, "train lm", "captions per row must be >= 1, got ", per_row);
+  TokenSeqs rows;
+  rows.reserve(captions.size());
+  for (size_t i = 0; i < captions.size(); ++i) {
+    const int64_t c = captions[i];
+    std::vector<int32_t> row = seqs.at(size_t(c));
+    const auto& doc = docs.at(size_t(doc_of.at(size_t(c))));
+    const int64_t n = int64_t(doc.size());
+    if (per_row > 1 && n > 1) {
+      const int64_t self = int64_t(std::find(doc.begin(), doc.end(), c) - doc.begin());
+      // The partners: n - 1 other captions, rotated to start at a point drawn from (salt, i).
+      uint64_t h = (salt + 0x9E3779B97F4A7C15ull * (i + 1)) ^ (salt >> 29);
+      h = (h ^ (h >> 31)) * 0xBF58476D1CE4E5B9ull;
+      h ^= h >> 27;
+      const int64_t start = int64_t(h % uint64_t(n - 1));
+      for (int64_t j = 0; j < std::min(per_row - 1, n - 1); ++j) {
+        const int64_t other = doc[size_t((self + 1 + (start + j) % (n - 1)) % n)];
+        const auto& s = seqs[size_t(other)];
+        row.insert(row.end(), s.begin(), s.end());
+      }
+    }
+    if (append_bos) row.push_back(bos_id);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+LmTrainer::LmTrainer(models::LlamaForCausalLM& model, TokenSeqs train, LmTrainOptions opt, CaptionDocs docs)
+    : model_(model), train_(std::move(train)), opt_(std::move(opt)), docs_(std::move(docs)) {
   RS_CHECK(!train_.empty(), ValueError, "train lm", "no training captions");
   RS_CHECK(opt_.batch >= 1 && opt_.steps >= 0, ValueError, "train lm", "batch must be >= 1 and steps >= 0 (got ",
            opt_.batch, ", ", opt_.steps, ")");
+
   RS_CHECK(opt_.adamw.lr > 0 && std::isfinite(opt_.adamw.lr), ValueError, "train lm", "lr must be positive");
   RS_CHECK(opt_.warmup_steps >= 0, ValueError, "train lm", "warmup must be >= 0");
+  RS_CHECK(opt_.captions_per_row >= 1, ValueError, "train lm", "captions per row must be >= 1, got ",
+           opt_.captions_per_row);
+  if (docs_.empty())
+    for (size_t i = 0; i < train_.size(); ++i) docs_.push_back({int64_t(i)});
+  doc_of_.assign(train_.size(), -1);
+  for (size_t d = 0; d < docs_.size(); ++d)
+    for (int64_t c : docs_[d]) {
+      RS_CHECK(c >= 0 && size_t(c) < train_.size() && doc_of_[size_t(c)] < 0, ValueError, "train lm",
+               "caption ", c, " of image ", d, " is out of range or listed twice");
+      doc_of_[size_t(c)] = int64_t(d);
+    }
+  RS_CHECK(std::find(doc_of_.begin(), doc_of_.end(), -1) == doc_of_.end(), ValueError, "train lm",
+           "a caption belongs to no image");
   schedule_.kind = nn::Schedule::Kind::cosine;
   schedule_.warmup_steps = opt_.warmup_steps;
   schedule_.total_steps = opt_.steps;
@@ -121,7 +182,12 @@ LmStepStats LmTrainer::train_step() {
   model_.train(true);
   adamw_->zero_grad();
   LmStepStats s;
-  const LmBatch b = make_lm_batch(train_, rows_for(step_), pad_id_);
+  const TokenSeqs rows = training_rows(train_, docs_, doc_of_, rows_for(step_), opt_.captions_per_row,
+                                       opt_.append_bos, int32_t(model_.config().bos_token_id),
+                                       opt_.seed * 1000003u + uint64_t(step_));
+  std::vector<int64_t> all(rows.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = int64_t(i);
+  const LmBatch b = make_lm_batch(rows, all, pad_id_);
   models::LlamaInput in;
   in.input_ids = b.input_ids;
   const Tensor logits = model_.forward(in).logits;              // [B, T, V]
