@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -22,9 +23,9 @@ int default_threads() {
   return hw ? int(hw) : 1;
 }
 
-// One parallel job. It lives on the caller's stack; a worker only reaches it through job_ under
-// mu_, and counts itself in busy_ while it holds the pointer, so run() can wait until no worker
-// can touch the job before returning.
+// One parallel job, with its own chunk counters. Workers hold it through a shared_ptr, so one that
+// wakes after the job ended still reads live counters, finds no chunk left to claim and never calls
+// fn (which dies with run()'s frame); run() only waits for the chunks claimed.
 struct Job {
   const std::function<void(int64_t)>* fn;
   int64_t chunks;
@@ -47,26 +48,28 @@ class Pool {
 
   void run(int64_t chunks, const std::function<void(int64_t)>& fn) {
     std::lock_guard<std::mutex> one_job(job_mu_);  // one parallel job at a time
-    Job job{&fn, chunks};
-    job.pending.store(chunks);
+    auto job = std::make_shared<Job>();
+    job->fn = &fn;
+    job->chunks = chunks;
+    job->pending.store(chunks);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      job_ = &job;
+      job_ = job;
       ++generation_;
     }
     cv_.notify_all();
-    work(job);
+    work(*job);
     // Wait for chunks still running on workers: spin a little, they are usually nearly done.
-    for (int spin = 0; job.pending.load() > 0 && spin < 20000; ++spin) std::this_thread::yield();
+    for (int spin = 0; job->pending.load() > 0 && spin < 20000; ++spin) std::this_thread::yield();
     std::unique_lock<std::mutex> lock(mu_);
-    job_ = nullptr;  // a worker waking from now on finds no job
-    // Workers that took the job leave it as soon as they find no chunk left to claim.
-    done_cv_.wait(lock, [&] { return job.pending.load() == 0 && busy_ == 0; });
+    done_cv_.wait(lock, [&] { return job->pending.load() == 0; });
+    job_.reset();
   }
 
  private:
   void work(Job& job) {
     t_in_chunk = true;
+    // A chunk is claimed only below job.chunks, so after the last claim nobody calls job.fn again.
     for (int64_t c; (c = job.next.fetch_add(1)) < job.chunks;) {
       (*job.fn)(c);
       if (job.pending.fetch_sub(1) == 1) {
@@ -80,19 +83,15 @@ class Pool {
   void worker_loop() {
     uint64_t seen = 0;
     for (;;) {
-      Job* job = nullptr;
+      std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
         if (stop_) return;
         seen = generation_;
-        if (!job_) continue;  // woke after the job was over
         job = job_;
-        ++busy_;
       }
-      work(*job);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--busy_ == 0) done_cv_.notify_all();
+      if (job) work(*job);  // null: woke after the job was over
     }
   }
 
@@ -107,11 +106,10 @@ class Pool {
   }
 
   std::mutex job_mu_;
-  std::mutex mu_;  // guards job_, busy_, generation_, stop_
+  std::mutex mu_;  // guards job_, generation_, stop_
   std::condition_variable cv_, done_cv_;
   std::vector<std::thread> workers_;
-  Job* job_ = nullptr;
-  int busy_ = 0;  // workers inside work() on job_
+  std::shared_ptr<Job> job_;
   uint64_t generation_ = 0;
   bool stop_ = false;
 };

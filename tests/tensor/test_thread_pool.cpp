@@ -4,8 +4,10 @@
 // through a stale counter (it compared an old job's counter with the new job's chunk count, read
 // without synchronisation), and count it as done; run() could then return while a chunk still
 // ran on the caller's dead frame. It crashed `train lm` in a `where` kernel after ~1,000 steps, at
-// a different step each run. The window is nanoseconds wide and these loops did not hit it on the
-// old pool; they check the contract on every job, with more threads than cores to vary the timing.
+// a different step each run. The window is nanoseconds wide: plain runs of these loops never hit it
+// on the old pool, but built with ThreadSanitizer (test_thread_pool_tsan, tests/tensor/CMakeLists)
+// they report the old pool's race at once (checked) and the current pool's none. Every job's
+// contract is checked too, with more threads than cores to vary the timing.
 #include <gtest/gtest.h>
 
 #include <atomic>
