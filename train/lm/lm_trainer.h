@@ -83,8 +83,10 @@ struct LmTrainOptions {
   bool append_bos = true;
   // Captions of the same image packed into one row ("<s> a </s> <s> b </s>"). The bridge later puts
   // the image where `a` is, so the decoder must have learned to read what precedes <s> to choose the
-  // next caption; trained on lone captions it never sees anything before <s>. Random captions from
-  // different images would teach the opposite (that what precedes <s> is noise).
+  // next caption; trained on lone captions it never sees anything before <s>. Measured on the
+  // synthetic test split, 1 -> 2: BLEU-4 0.568 -> 0.742, scene named 79% -> 99% (bench/RESULTS.md).
+  // Random captions from different images should teach the opposite, that what precedes <s> is
+  // noise (reasoning, not measured).
   int64_t captions_per_row = 2;
   nn::AdamWOptions adamw{1e-3, 0.9, 0.95, 1e-8, 0.1};
   int64_t warmup_steps = 100;
