@@ -20,14 +20,7 @@ rm -rf "$W"
 mkdir -p "$W"
 DATA="$W/synth/dataset_synth.json:$W/synth/images"
 
-stage() {  # stage NAME COMMAND...: runs, logs, and times one stage
-  local name=$1
-  shift
-  local t0=$SECONDS
-  echo "== $name: $*"
-  "$@" 2>&1 | tee "$W/$name.log"
-  echo "== $name: $((SECONDS - t0)) s" | tee -a "$W/times.txt"
-}
+source scripts/pipeline_common.sh
 
 T0=$SECONDS
 stage synth $R synth --out "$W/synth" --count 2000 --size 64 --seed 0
@@ -44,11 +37,6 @@ stage lm $R train lm --data "$DATA" --tokenizer "$W/tok_llama/tokenizer.json" --
 # this data: test BLEU-4 0.10 and CIDEr 0.24 vs 0.57 and 2.0; bench/RESULTS.md).
 stage bridge $R train bridge --clip "$W/clip" --llama "$W/llama" --data "$DATA" --out "$W/bridge" --quiet \
   --backbone-dtype f32 --visual-tokens 4 --concat-prob 0 --steps 1200 --batch 32 --lr 1e-3 --val-images 200
-# METEOR needs its word lists (the shared reference files' metrics/meteor-data, or
-# $RSCAPRET_METEOR_DATA); without them the table says NA. SPICE needs the official jar (NA here).
-METEOR_DATA=${RSCAPRET_METEOR_DATA:-${RSCAPRET_SHARED:-../shared}/metrics/meteor-data}
-METEOR_ARGS=()
-[ -d "$METEOR_DATA" ] && METEOR_ARGS=(--meteor-data "$METEOR_DATA")
 stage eval $R eval --model "$W/bridge" --data "$DATA" --split test --json "$W/eval_test.json" "${METEOR_ARGS[@]}"
 if command -v python3 >/dev/null; then
   stage scene_accuracy python3 tools/synth/scene_accuracy.py --dataset "$W/synth/dataset_synth.json" \

@@ -14,14 +14,7 @@ rm -rf "$W"
 mkdir -p "$W"
 DATA="$UCM/dataset_ucm.json:$UCM/images"
 
-stage() {
-  local name=$1
-  shift
-  local t0=$SECONDS
-  echo "== $name: $*"
-  "$@" 2>&1 | tee "$W/$name.log"
-  echo "== $name: $((SECONDS - t0)) s" | tee -a "$W/times.txt"
-}
+source scripts/pipeline_common.sh
 
 T0=$SECONDS
 stage tokenizer_llama $R train tokenizer --data "$DATA" --kind llama --vocab-size 1024 --out "$W/tok_llama"
@@ -34,10 +27,5 @@ stage lm $R train lm --data "$DATA" --tokenizer "$W/tok_llama/tokenizer.json" --
   ${UCM_LM_ARGS:---steps 1500 --batch 32 --save-dtype bf16}
 stage bridge $R train bridge --clip "$W/clip" --llama "$W/llama" --data "$DATA" --out "$W/bridge" --quiet \
   ${UCM_BRIDGE_ARGS:---backbone-dtype f32 --visual-tokens 4 --concat-prob 0 --steps 1200 --batch 32 --lr 1e-3 --val-images 210}
-# METEOR needs its word lists (the shared reference files' metrics/meteor-data, or
-# $RSCAPRET_METEOR_DATA); without them the table says NA. SPICE needs the official jar (NA here).
-METEOR_DATA=${RSCAPRET_METEOR_DATA:-${RSCAPRET_SHARED:-../shared}/metrics/meteor-data}
-METEOR_ARGS=()
-[ -d "$METEOR_DATA" ] && METEOR_ARGS=(--meteor-data "$METEOR_DATA")
 stage eval $R eval --model "$W/bridge" --data "$DATA" --split test --json "$W/eval_test.json" "${METEOR_ARGS[@]}"
 echo "== total: $((SECONDS - T0)) s (stages in $W/times.txt)"

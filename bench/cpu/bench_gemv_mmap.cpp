@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/common/read_words.h"
 #include "kernels/cpu/gemv_half.h"
-#include "kernels/cpu/parallel.h"
 #include "tensor/dtype.h"
 #include "tensor/rng.h"
 
@@ -75,21 +75,7 @@ Weights& weights() {
 void BM_Read(benchmark::State& st, bool mapped) {
   Weights& w = weights();
   const uint64_t* p = reinterpret_cast<const uint64_t*>(mapped ? w.mapped : w.anon.data());
-  const int64_t words = kN * kK / 4;
-  for (auto _ : st) {
-    std::vector<uint64_t> sums(size_t(words / (1 << 20)), 0);
-    kernels::parallel_for(0, words, 1 << 20, [&](int64_t b, int64_t e) {
-      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (int64_t i = b; i < e; i += 4) {
-        s0 += p[i];
-        s1 += p[i + 1];
-        s2 += p[i + 2];
-        s3 += p[i + 3];
-      }
-      sums[size_t(b >> 20)] = s0 + s1 + s2 + s3;
-    });
-    benchmark::DoNotOptimize(sums.data());
-  }
+  for (auto _ : st) benchmark::DoNotOptimize(bench::parallel_word_sum(p, kN * kK / 4));
   st.SetBytesProcessed(int64_t(st.iterations()) * kN * kK * 2);
 }
 

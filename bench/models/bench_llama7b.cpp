@@ -17,9 +17,9 @@
 
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
-#include "kernels/cpu/parallel.h"
 #include "models/llama/llama.h"
 #include "tensor/dtype.h"
+#include "bench/common/read_words.h"
 #include "bench/models/random_llama7b.h"
 
 namespace {
@@ -63,20 +63,7 @@ WeightSpans weight_spans(const models::LlamaForCausalLM& model) {
 double mapped_read_pass(const WeightSpans& w) {
   uint64_t total = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  for (const auto& [ptr, n] : w.spans) {
-    std::vector<uint64_t> sums(size_t(n / (1 << 18) + 1), 0);
-    kernels::parallel_for(0, n, 1 << 18, [&, ptr = ptr](int64_t b, int64_t e) {
-      uint64_t s0 = 0, s1 = 0;
-      int64_t i = b;
-      for (; i + 1 < e; i += 2) {
-        s0 += ptr[i];
-        s1 += ptr[i + 1];
-      }
-      if (i < e) s0 += ptr[i];
-      sums[size_t(b >> 18)] = s0 + s1;
-    });
-    for (uint64_t v : sums) total += v;
-  }
+  for (const auto& [ptr, n] : w.spans) total += parallel_word_sum(ptr, n);
   benchmark::DoNotOptimize(total);
   return w.bytes / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e9;
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <numeric>
 
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
@@ -186,7 +187,7 @@ LmStepStats LmTrainer::train_step() {
                                        opt_.append_bos, int32_t(model_.config().bos_token_id),
                                        opt_.seed * 1000003u + uint64_t(step_));
   std::vector<int64_t> all(rows.size());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = int64_t(i);
+  std::iota(all.begin(), all.end(), 0);
   const LmBatch b = make_lm_batch(rows, all, pad_id_);
   models::LlamaInput in;
   in.input_ids = b.input_ids;
