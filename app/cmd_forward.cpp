@@ -1,4 +1,5 @@
-// `rscapret forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--max-new-tokens N]`:
+// `rscapret forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--max-new-tokens N]
+// [--device cuda]`:
 // our parity tool. Runs a Hugging Face checkpoint (CLIP or LLaMA, any size, f32/f16/bf16) or a
 // llama2.c .bin on the inputs of a reference dump and writes every output under the reference's
 // names (models/checkpoint/forward_dump.h lists them), as float32 (int64 for ids).
@@ -17,6 +18,7 @@ void add_forward_command(CLI::App& app) {
   struct Opts {
     std::string model, inputs, output;
     models::ForwardOptions fwd;
+    std::string device = "cpu";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--model", o->model, "Hugging Face model folder (config.json + safetensors) or llama2.c .bin")
@@ -26,7 +28,9 @@ void add_forward_command(CLI::App& app) {
       ->required();
   cmd->add_option("--output", o->output, "safetensors to write the outputs to")->required();
   cmd->add_option("--max-new-tokens", o->fwd.max_new_tokens, "greedy tokens after greedy_prompt (default 10)");
+  cmd->add_option("--device", o->device, "cpu (default) or cuda[:N]: where the model runs");
   cmd->callback([o] {
+    o->fwd.device = Device::parse(o->device);
     const auto inputs = load_safetensors(o->inputs);
     const auto outputs = models::run_forward(o->model, inputs, o->fwd);
     std::vector<std::pair<std::string, Tensor>> list(outputs.begin(), outputs.end());

@@ -15,14 +15,31 @@ ReferenceKernelsGuard::~ReferenceKernelsGuard() { g_force_reference = previous_;
 namespace detail {
 
 Device common_device(const char* op, std::initializer_list<const Tensor*> ts) {
+  // A 0-d host tensor joins a device computation (a scalar such as eps or 1.0): it travels as
+  // part of the launch. Anything larger must already be on the device.
   const Tensor* first = nullptr;
+  for (const Tensor* t : ts)
+    if (t->defined() && t->device().is_cuda()) { first = t; break; }
   for (const Tensor* t : ts) {
     if (!t->defined()) continue;
     if (!first) { first = t; continue; }
+    if (t->dim() == 0 && t->device().is_cpu()) continue;
     RS_CHECK(t->device() == first->device(), DeviceError, op, "inputs on different devices: ",
              first->describe(), " vs ", t->describe());
   }
   return first ? first->device() : Device::cpu();
+}
+
+DType cuda_compute_dtype(const char* op, std::initializer_list<const Tensor*> ts) {
+  const DType ct = compute_dtype(op, ts);
+  RS_CHECK(ct == DType::f32, DTypeError, op, "f64 runs on the CPU only (the gradient checks); CUDA computes in f32");
+  return ct;
+}
+
+Tensor on_device(const Tensor& x, DType dtype, Device device) {
+  if (!x.defined()) return x;
+  if (x.device() == device) return as_dtype(x, dtype);
+  return as_dtype(x, dtype).contiguous().to(device);
 }
 
 DType compute_dtype(const char* op, std::initializer_list<const Tensor*> ts) {
@@ -84,13 +101,13 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
 }
 
 Tensor scatter_into_zeros(const Shape& shape, const Tensor& g, const std::function<Tensor(const Tensor&)>& region) {
-  Tensor z = Tensor::zeros(shape, g.dtype());
+  Tensor z = Tensor::zeros(shape, g.dtype(), g.device());
   region(z).copy_from(g);
   return z;
 }
 
 void no_cuda_kernel(const char* op) {
-  throw DeviceError(cat("[", op, "] has no CUDA kernel yet: move the inputs to the CPU"));
+  throw DeviceError(cat("[", op, "] has no CUDA kernel: move the inputs to the CPU"));
 }
 
 }  // namespace detail

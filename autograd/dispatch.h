@@ -26,8 +26,13 @@ class ReferenceKernelsGuard {
 
 namespace detail {
 
-// Throws unless every defined tensor lives on the same device; returns that device.
+// Throws unless every defined tensor lives on the same device; returns that device. A 0-d host
+// tensor may join a CUDA computation (scalars such as eps); the op moves it with on_device.
 Device common_device(const char* op, std::initializer_list<const Tensor*> ts);
+// compute_dtype for a CUDA op: f32, or DTypeError for f64 (the f64 path is the CPU's).
+DType cuda_compute_dtype(const char* op, std::initializer_list<const Tensor*> ts);
+// x converted to dtype and placed on device (a no-op when it already is).
+Tensor on_device(const Tensor& x, DType dtype, Device device);
 // f64 when any input is f64, else f32 (16-bit inputs compute in f32). Throws DTypeError for
 // non-floating inputs.
 DType compute_dtype(const char* op, std::initializer_list<const Tensor*> ts);

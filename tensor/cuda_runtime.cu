@@ -1,63 +1,115 @@
-// CUDA memory for Tensor storage: allocate, free, copy. Every CUDA call is checked.
-#include <cuda_runtime.h>
+// Devices, their streams, and host<->device copies through pinned staging buffers.
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
 
+#include "tensor/cuda_check.cuh"
 #include "tensor/device_backend.h"
-#include "tensor/error.h"
 
 namespace rscapret::cuda_runtime {
 
+using detail::check;
+
 namespace {
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) throw DeviceError(cat("[cuda] ", what, ": ", cudaGetErrorString(err)));
+
+// Two pinned buffers per device: while the copy engine moves one, the host fills or drains the other.
+constexpr size_t kStagingBytes = size_t(8) << 20;
+
+struct DeviceState {
+  std::once_flag init;
+  cudaStream_t stream = nullptr;
+  void* staging[2] = {nullptr, nullptr};
+  cudaEvent_t staged[2] = {nullptr, nullptr};  // recorded after the copy that last read/wrote staging[i]
+  std::mutex copy_mutex;                       // the staging buffers are shared by all host threads
+};
+
+std::vector<std::unique_ptr<DeviceState>>& states() {
+  // Leaked on purpose, as the allocator's cache: copies may run during static destruction.
+  static auto* s = [] {
+    auto* v = new std::vector<std::unique_ptr<DeviceState>>;
+    for (int i = 0; i < device_count(); ++i) v->push_back(std::make_unique<DeviceState>());
+    return v;
+  }();
+  return *s;
 }
-void set_device(int device) {
-  const int n = device_count();
-  RS_CHECK(device >= 0 && device < n, DeviceError, "cuda", "device cuda:", device, " requested but ",
-           n, " device(s) present");
+
+DeviceState& state(int device) {
+  auto& s = states();
+  RS_CHECK(device >= 0 && size_t(device) < s.size(), DeviceError, "cuda", "device cuda:", device,
+           " requested but ", s.size(), " device(s) present");
   check(cudaSetDevice(device), "cudaSetDevice");
+  DeviceState& st = *s[size_t(device)];
+  std::call_once(st.init, [&] {
+    check(cudaStreamCreateWithFlags(&st.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    for (int i = 0; i < 2; ++i) {
+      check(cudaMallocHost(&st.staging[i], kStagingBytes), "cudaMallocHost (staging)");
+      check(cudaEventCreateWithFlags(&st.staged[i], cudaEventDisableTiming), "cudaEventCreate");
+    }
+  });
+  return st;
 }
+
 }  // namespace
 
 bool available() { return device_count() > 0; }
 
 int device_count() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no device" error
-    return 0;
-  }
+  static const int n = [] {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+      cudaGetLastError();  // clear the sticky "no device" error
+      return 0;
+    }
+    return count;
+  }();
   return n;
 }
 
-void* allocate(size_t nbytes, int device) {
-  set_device(device);
-  void* p = nullptr;
-  if (nbytes == 0) return nullptr;
-  check(cudaMalloc(&p, nbytes), "cudaMalloc");
-  return p;
-}
-
-void release(void* ptr, int device) noexcept {
-  if (!ptr) return;
-  cudaSetDevice(device);
-  cudaFree(ptr);
-}
+void* stream(int device) { return state(device).stream; }
 
 void copy_host_to_device(void* dst, const void* src, size_t nbytes, int device) {
-  set_device(device);
-  check(cudaMemcpy(dst, src, nbytes, cudaMemcpyHostToDevice), "cudaMemcpy H2D");
+  if (nbytes == 0) return;
+  DeviceState& st = state(device);
+  std::lock_guard<std::mutex> lock(st.copy_mutex);
+  const auto* from = static_cast<const unsigned char*>(src);
+  auto* to = static_cast<unsigned char*>(dst);
+  for (size_t done = 0, i = 0; done < nbytes; done += kStagingBytes, i ^= 1) {
+    const size_t n = std::min(kStagingBytes, nbytes - done);
+    check(cudaEventSynchronize(st.staged[i]), "cudaEventSynchronize (H2D staging)");  // buffer free again
+    std::memcpy(st.staging[i], from + done, n);
+    check(cudaMemcpyAsync(to + done, st.staging[i], n, cudaMemcpyHostToDevice, st.stream), "cudaMemcpyAsync H2D");
+    check(cudaEventRecord(st.staged[i], st.stream), "cudaEventRecord");
+  }
 }
+
 void copy_device_to_host(void* dst, const void* src, size_t nbytes, int device) {
-  set_device(device);
-  check(cudaMemcpy(dst, src, nbytes, cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
+  if (nbytes == 0) return;
+  DeviceState& st = state(device);
+  std::lock_guard<std::mutex> lock(st.copy_mutex);
+  const auto* from = static_cast<const unsigned char*>(src);
+  auto* to = static_cast<unsigned char*>(dst);
+  const size_t chunks = (nbytes + kStagingBytes - 1) / kStagingBytes;
+  auto issue = [&](size_t c) {
+    const size_t off = c * kStagingBytes, n = std::min(kStagingBytes, nbytes - off);
+    check(cudaMemcpyAsync(st.staging[c & 1], from + off, n, cudaMemcpyDeviceToHost, st.stream), "cudaMemcpyAsync D2H");
+    check(cudaEventRecord(st.staged[c & 1], st.stream), "cudaEventRecord");
+  };
+  issue(0);
+  for (size_t c = 0; c < chunks; ++c) {
+    if (c + 1 < chunks) issue(c + 1);  // the next chunk moves while this one is drained
+    check(cudaEventSynchronize(st.staged[c & 1]), "cudaEventSynchronize (D2H)");
+    const size_t off = c * kStagingBytes, n = std::min(kStagingBytes, nbytes - off);
+    std::memcpy(to + off, st.staging[c & 1], n);
+  }
 }
+
 void copy_device_to_device(void* dst, const void* src, size_t nbytes, int device) {
-  set_device(device);
-  check(cudaMemcpy(dst, src, nbytes, cudaMemcpyDeviceToDevice), "cudaMemcpy D2D");
+  if (nbytes == 0) return;
+  DeviceState& st = state(device);
+  check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, st.stream), "cudaMemcpyAsync D2D");
 }
-void synchronize(int device) {
-  set_device(device);
-  check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
-}
+
+void synchronize(int device) { check(cudaStreamSynchronize(state(device).stream), "cudaStreamSynchronize"); }
 
 }  // namespace rscapret::cuda_runtime

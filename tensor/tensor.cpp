@@ -2,6 +2,8 @@
 // tensor_views.cpp, copies in tensor_copy.cpp.
 #include "tensor/tensor.h"
 
+#include "kernels/cuda/cuda_kernels.h"
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -50,12 +52,18 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  if (device.is_cuda()) return full(shape, 0.0, dtype, device);
   Tensor t = empty(shape, dtype, Device::cpu());
   std::memset(t.raw_data(), 0, size_t(t.numel()) * t.element_size());
   return device.is_cpu() ? t : t.to(device);
 }
 
 Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  if (device.is_cuda()) {
+    Tensor t = empty(shape, dtype, device);
+    kernels::cuda::fill(t.raw_data(), dtype, t.numel(), value, device.index);
+    return t;
+  }
   Tensor t = empty(shape, dtype, Device::cpu());
   visit_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cuda/cuda_kernels.h"
 #include "tensor/device_backend.h"
 #include "tensor/element.h"
 #include "tensor/tensor.h"
@@ -10,6 +11,20 @@
 namespace rscapret {
 
 namespace {
+
+// src into dst (same shape, both on the same CUDA device, any strides and dtypes) in one kernel:
+// operand 0 of the loop reads src, operand 1 addresses dst.
+void copy_strided_device(const Tensor& src, const Tensor& dst) {
+  if (src.numel() == 0) return;
+  kernels::BroadcastLoop loop;
+  loop.ndim = src.dim();
+  for (int d = 0; d < src.dim(); ++d) {
+    loop.shape[d] = src.shape()[d];
+    loop.strides[0][d] = src.strides()[d];
+    loop.strides[1][d] = dst.strides()[d];
+  }
+  kernels::cuda::strided_copy(src.raw_data(), src.dtype(), dst.raw_data(), dst.dtype(), loop, dst.device().index);
+}
 
 template <typename S, typename D>
 void copy_typed(const Tensor& src, const Tensor& dst) {
@@ -94,7 +109,11 @@ void copy_strided_host(const Tensor& src, const Tensor& dst) {
 
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
-  if (!device().is_cpu()) return to(Device::cpu()).to(device());
+  if (device().is_cuda()) {
+    Tensor out = empty(shape_, dtype_, device());
+    copy_strided_device(*this, out);
+    return out;
+  }
   Tensor out = empty(shape_, dtype_);
   copy_strided_host(*this, out);
   return out;
@@ -115,8 +134,11 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return *this;
-  RS_CHECK(device().is_cpu(), DeviceError, "to", "dtype conversion of ", describe(),
-           " needs the cast op on that device");
+  if (device().is_cuda()) {
+    Tensor out = empty(shape_, dtype, device());
+    copy_strided_device(*this, out);
+    return out;
+  }
   Tensor out = empty(shape_, dtype);
   copy_strided_host(*this, out);
   return out;
@@ -155,10 +177,8 @@ void Tensor::copy_from(const Tensor& src) {
     copy_strided_host(src.to(Device::cpu()), *this);
     return;
   }
-  RS_CHECK(is_contiguous(), DeviceError, "copy_from", "non-contiguous device destination");
-  Tensor s = src.to(dtype_).contiguous().to(device());
-  cuda_runtime::copy_device_to_device(raw_data(), s.raw_data(), size_t(numel()) * element_size(),
-                                      device().index);
+  // A host source travels in its own dtype (fewest bytes); the kernel converts and scatters.
+  copy_strided_device(src.device() == device() ? src : src.contiguous().to(device()), *this);
 }
 
 }  // namespace rscapret

@@ -8,6 +8,7 @@
 #include "autograd/registry.h"
 #include "kernels/cpu/ref/ref_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
+#include "kernels/cuda/cuda_kernels.h"
 
 namespace rscapret::ops {
 
@@ -20,8 +21,7 @@ struct AttnShape {
 
 AttnShape check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt) {
   const char* op = "attention";
-  const Device dev = detail::common_device(op, {&q, &k, &v, &opt.key_keep});
-  if (!dev.is_cpu()) detail::no_cuda_kernel(op);
+  detail::common_device(op, {&q, &k, &v});  // key_keep may be a host mask: it travels with the launch
   RS_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, ShapeError, op, "q, k, v must be 4-D [B, H, T, D], got ",
            format_shape(q.shape()), ", ", format_shape(k.shape()), ", ", format_shape(v.shape()));
   AttnShape s{q.shape()[0], q.shape()[1], k.shape()[1], q.shape()[2], k.shape()[2], q.shape()[3], v.shape()[3], 0};
@@ -56,14 +56,15 @@ Tensor attention_probs(const Tensor& q, const Tensor& K, const AttnShape& s, con
   Tensor scores = mul(matmul(q, transpose(K, -2, -1)), s.scale);  // [B, H, Tq, Tk]
   // visible[b, 0, i, j] = 1 when query i may see key j (causal and padding), else 0.
   const DType ct = scores.dtype();
-  Tensor visible = Tensor::ones({s.B, 1, s.Tq, s.Tk}, ct);
+  const Device dev = q.device();
+  Tensor visible = Tensor::full({s.B, 1, s.Tq, s.Tk}, 1.0, ct, dev);
   if (opt.causal) {
-    const Tensor qpos = add(Tensor::arange(s.Tq, ct), double(s.Tk - s.Tq)).view({s.Tq, 1});
-    const Tensor kpos = Tensor::arange(s.Tk, ct).view({1, s.Tk});
+    const Tensor qpos = add(Tensor::arange(s.Tq, ct).to(dev), double(s.Tk - s.Tq)).view({s.Tq, 1});
+    const Tensor kpos = Tensor::arange(s.Tk, ct).to(dev).view({1, s.Tk});
     visible = mul(visible, where(le(kpos, qpos), Tensor::scalar(1.0, ct), Tensor::scalar(0.0, ct)));
   }
   if (opt.key_keep.defined())
-    visible = mul(visible, where(opt.key_keep.view({s.B, 1, 1, s.Tk}), Tensor::scalar(1.0, ct),
+    visible = mul(visible, where(opt.key_keep.to(dev).view({s.B, 1, 1, s.Tk}), Tensor::scalar(1.0, ct),
                                  Tensor::scalar(0.0, ct)));
   scores = masked_fill(scores, eq(visible, Tensor::scalar(0.0, ct)), -std::numeric_limits<double>::infinity());
   const Tensor probs = softmax(scores, -1);
@@ -74,14 +75,46 @@ Tensor attention_probs(const Tensor& q, const Tensor& K, const AttnShape& s, con
 
 using Grads = std::vector<Tensor>;
 
+// The CUDA path: the flash-style kernel writes out and the log-sum-exp per query; the backward
+// kernel recomputes the weights from them (nothing of size Tq x Tk is stored).
+Tensor cuda_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt,
+                      const AttnShape& s) {
+  const Device dev = q.device();
+  const DType ct = detail::cuda_compute_dtype("attention", {&q, &k, &v});
+  const Tensor Q = detail::as_dtype(q, ct).contiguous(), K = detail::as_dtype(k, ct).contiguous(),
+               V = detail::as_dtype(v, ct).contiguous();
+  const Tensor keep = opt.key_keep.defined() ? detail::on_device(opt.key_keep, DType::boolean, dev).contiguous()
+                                             : Tensor();
+  Tensor out = Tensor::empty({s.B, s.H, s.Tq, s.Dv}, ct, dev);
+  Tensor lse = Tensor::empty({s.B, s.H, s.Tq}, ct, dev);
+  const bool* kp = keep.defined() ? keep.data<bool>() : nullptr;
+  kernels::cuda::attention_forward(Q.data<float>(), K.data<float>(), V.data<float>(), kp, out.data<float>(),
+                                   lse.data<float>(), s.B, s.H, s.Hkv, s.Tq, s.Tk, s.D, s.Dv, float(s.scale),
+                                   opt.causal, dev.index);
+  if (!autograd::needs_grad({&q, &k, &v})) return out;
+  return autograd::record("attention", out, {&q, &k, &v},
+                          [Q = detach(Q), K = detach(K), V = detach(V), O = out, lse, keep, s, causal = opt.causal](
+                              const Tensor& g) {
+    const Tensor dO = g.contiguous();
+    Tensor dQ = Tensor::empty(Q.shape(), DType::f32, Q.device()), dK = Tensor::empty(K.shape(), DType::f32, Q.device()),
+           dV = Tensor::empty(V.shape(), DType::f32, Q.device());
+    kernels::cuda::attention_backward(Q.data<float>(), K.data<float>(), V.data<float>(),
+                                      keep.defined() ? keep.data<bool>() : nullptr, O.data<float>(), dO.data<float>(),
+                                      lse.data<float>(), dQ.data<float>(), dK.data<float>(), dV.data<float>(), s.B,
+                                      s.H, s.Hkv, s.Tq, s.Tk, s.D, s.Dv, float(s.scale), causal, Q.device().index);
+    return Grads{dQ, dK, dV};
+  });
+}
+
 }  // namespace
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt) {
   const AttnShape s = check_attention(q, k, v, opt);
+  if (q.device().is_cuda()) return cuda_attention(q, k, v, opt, s);
   const DType ct = detail::compute_dtype("attention", {&q, &k, &v});
   const Tensor Q = detail::as_dtype(q, ct).contiguous(), K = detail::as_dtype(k, ct).contiguous(),
                V = detail::as_dtype(v, ct).contiguous();
-  const Tensor keep = opt.key_keep.defined() ? opt.key_keep.contiguous() : Tensor();
+  const Tensor keep = opt.key_keep.defined() ? opt.key_keep.to(Device::cpu()).contiguous() : Tensor();
   const bool* kp = keep.defined() ? keep.data<bool>() : nullptr;
   Tensor out = Tensor::empty({s.B, s.H, s.Tq, s.Dv}, ct);
   if (ct == DType::f64)
@@ -121,7 +154,7 @@ Tensor attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, con
 }
 
 void register_attention_ops(std::vector<OpInfo>& out) {
-  out.push_back({"attention", "attention", true, true, false});
+  out.push_back({"attention", "attention", true, true, true});
 }
 
 }  // namespace rscapret::ops

@@ -17,7 +17,13 @@ namespace {
 
 Tensor unary_op(UnaryOp op, const char* name, const Tensor& x, double param = 0.0) {
   const Device dev = detail::common_device(name, {&x});
-  if (!dev.is_cpu()) detail::no_cuda_kernel(name);
+  if (dev.is_cuda()) {
+    const DType ct = detail::cuda_compute_dtype(name, {&x});
+    const Tensor in = detail::as_dtype(x, ct).contiguous();
+    Tensor out = Tensor::empty(x.shape(), ct, dev);
+    kernels::cuda::unary(op, in.data<float>(), out.data<float>(), in.numel(), float(param), dev.index);
+    return out;
+  }
   const DType ct = detail::compute_dtype(name, {&x});
   const Tensor in = detail::as_dtype(x, ct).contiguous();
   Tensor out = Tensor::empty(x.shape(), ct);
@@ -38,12 +44,11 @@ Tensor binary_op(BinaryOp op, const char* name, const Tensor& a, const Tensor& b
   const Tensor A = detail::as_dtype(a, ct), B = detail::as_dtype(b, ct);
   const Shape shape = broadcast_shapes(A.shape(), B.shape(), name);
   if (dev.is_cuda()) {
-    // The CUDA plug: same-shape contiguous f32 only, until the CUDA issue brings broadcasting.
-    RS_CHECK(ct == DType::f32 && A.shape() == B.shape() && A.is_contiguous() && B.is_contiguous(),
-             DeviceError, name, "CUDA supports same-shape contiguous f32 so far, got ", A.describe(), " and ",
-             B.describe());
+    detail::cuda_compute_dtype(name, {&a, &b});
+    const Tensor Ad = detail::on_device(A, ct, dev), Bd = detail::on_device(B, ct, dev);
     Tensor out = Tensor::empty(shape, ct, dev);
-    kernels::cuda::binary_f32(op, A.data<float>(), B.data<float>(), out.data<float>(), out.numel(), dev.index);
+    kernels::cuda::binary(op, Ad.data<float>(), Bd.data<float>(), out.data<float>(),
+                          detail::broadcast_loop(shape, {&Ad, &Bd}), dev.index);
     return out;
   }
   Tensor out = Tensor::empty(shape, ct);
@@ -61,13 +66,23 @@ bool is_integer(DType t) { return t == DType::i32 || t == DType::i64; }
 
 Tensor compare_op(CompareOp op, const char* name, const Tensor& a, const Tensor& b) {
   const Device dev = detail::common_device(name, {&a, &b});
-  if (!dev.is_cpu()) detail::no_cuda_kernel(name);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = Tensor::empty(shape, DType::boolean);
-  if (is_integer(a.dtype()) || is_integer(b.dtype())) {
+  Tensor out = Tensor::empty(shape, DType::boolean, dev);
+  const bool ints = is_integer(a.dtype()) || is_integer(b.dtype());
+  RS_CHECK(!ints || (is_integer(a.dtype()) && is_integer(b.dtype())), DTypeError, name,
+           "cannot compare integer and floating tensors: ", a.describe(), " vs ", b.describe());
+  if (dev.is_cuda()) {
+    const DType ct = ints ? DType::i64 : detail::cuda_compute_dtype(name, {&a, &b});
+    const Tensor A = detail::on_device(a, ct, dev), B = detail::on_device(b, ct, dev);
+    const kernels::BroadcastLoop loop = detail::broadcast_loop(shape, {&A, &B});
+    if (ints)
+      kernels::cuda::compare_i64(op, A.data<int64_t>(), B.data<int64_t>(), out.data<bool>(), loop, dev.index);
+    else
+      kernels::cuda::compare(op, A.data<float>(), B.data<float>(), out.data<bool>(), loop, dev.index);
+    return out;
+  }
+  if (ints) {
     // Ids compare exactly as i64 (scalar loop: masks over ids are small).
-    RS_CHECK(is_integer(a.dtype()) && is_integer(b.dtype()), DTypeError, name,
-             "cannot compare integer and floating tensors: ", a.describe(), " vs ", b.describe());
     const Tensor A = a.to(DType::i64), B = b.to(DType::i64);
     kernels::ref::compare<int64_t>(op, A.data<int64_t>(), B.data<int64_t>(), out.data<bool>(),
                                    detail::broadcast_loop(shape, {&A, &B}));
@@ -217,12 +232,18 @@ Tensor ge(const Tensor& a, const Tensor& b) { return compare_op(CompareOp::ge, "
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const Device dev = detail::common_device("where", {&cond, &a, &b});
-  if (!dev.is_cpu()) detail::no_cuda_kernel("where");
   RS_CHECK(cond.dtype() == DType::boolean, DTypeError, "where", "condition must be bool, got ", cond.describe());
   const DType ct = detail::compute_dtype("where", {&a, &b});
   const Tensor A = detail::as_dtype(a, ct), B = detail::as_dtype(b, ct);
   const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), A.shape(), "where"), B.shape(), "where");
-  Tensor out = Tensor::empty(shape, ct);
+  Tensor out = Tensor::empty(shape, ct, dev);
+  if (dev.is_cuda()) {
+    detail::cuda_compute_dtype("where", {&a, &b});
+    const Tensor C = detail::on_device(cond, DType::boolean, dev);
+    const Tensor Ad = detail::on_device(A, ct, dev), Bd = detail::on_device(B, ct, dev);
+    kernels::cuda::where(C.data<bool>(), Ad.data<float>(), Bd.data<float>(), out.data<float>(),
+                         detail::broadcast_loop(shape, {&C, &Ad, &Bd}), dev.index);
+  } else {
   const kernels::BroadcastLoop loop = detail::broadcast_loop(shape, {&cond, &A, &B});
   if (ct == DType::f64)
     kernels::ref::where<double>(cond.data<bool>(), A.data<double>(), B.data<double>(), out.data<double>(), loop);
@@ -230,6 +251,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     kernels::ref::where<float>(cond.data<bool>(), A.data<float>(), B.data<float>(), out.data<float>(), loop);
   else
     kernels::simd::where(cond.data<bool>(), A.data<float>(), B.data<float>(), out.data<float>(), loop);
+  }
   if (!autograd::needs_grad({&a, &b})) return out;
   return autograd::record("where", out, {&cond, &a, &b}, [c = detach(cond), sa = a.shape(), sb = b.shape(),
                                                            wa = wants(a), wb = wants(b)](const Tensor& g) {
@@ -259,10 +281,10 @@ void register_elementwise_ops(std::vector<OpInfo>& out) {
   for (const char* n : {"neg", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "gelu_erf", "gelu_tanh",
                         "quick_gelu", "silu", "pow_scalar", "gelu_erf_grad", "gelu_tanh_grad", "quick_gelu_grad",
                         "silu_grad"})
-    out.push_back({n, "elementwise", true, true, false, std::string(n).find("_grad") == std::string::npos});
+    out.push_back({n, "elementwise", true, true, true, std::string(n).find("_grad") == std::string::npos});
   for (const char* n : {"add", "sub", "mul", "div"}) out.push_back({n, "elementwise", true, true, true});
-  for (const char* n : {"eq", "ne", "lt", "le", "gt", "ge"}) out.push_back({n, "elementwise", true, true, false, false});
-  for (const char* n : {"where", "masked_fill"}) out.push_back({n, "elementwise", true, true, false});
+  for (const char* n : {"eq", "ne", "lt", "le", "gt", "ge"}) out.push_back({n, "elementwise", true, true, true, false});
+  for (const char* n : {"where", "masked_fill"}) out.push_back({n, "elementwise", true, true, true});
 }
 
 }  // namespace rscapret::ops

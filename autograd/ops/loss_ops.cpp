@@ -9,6 +9,7 @@
 #include "autograd/registry.h"
 #include "kernels/cpu/ref/ref_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
+#include "kernels/cuda/cuda_kernels.h"
 
 namespace rscapret::ops {
 
@@ -21,20 +22,22 @@ struct CeInputs {
 };
 
 CeInputs prepare(const char* op, const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
-  const Device dev = detail::common_device(op, {&logits, &targets});
-  if (!dev.is_cpu()) detail::no_cuda_kernel(op);
+  const Device dev = logits.device();  // targets may be a host tensor: checked there, then moved
   RS_CHECK(logits.dim() >= 1, ShapeError, op, "logits need a vocabulary dim, got ", format_shape(logits.shape()));
   Shape expect(logits.shape().begin(), logits.shape().end() - 1);
   RS_CHECK(targets.shape() == expect, ShapeError, op, "targets ", format_shape(targets.shape()),
            " must match logits ", format_shape(logits.shape()), " without the last dim");
   RS_CHECK(targets.dtype() == DType::i64 || targets.dtype() == DType::i32, DTypeError, op,
            "targets must be i32 or i64, got ", targets.describe());
-  const DType ct = detail::compute_dtype(op, {&logits});
+  const DType ct = dev.is_cuda() ? detail::cuda_compute_dtype(op, {&logits}) : detail::compute_dtype(op, {&logits});
   const int64_t V = logits.shape().back();
   CeInputs in;
   in.logits = detail::as_dtype(logits, ct).contiguous().reshape({-1, V});
-  in.targets = targets.to(DType::i64).contiguous().reshape({-1});
-  const int64_t* t = in.targets.data<int64_t>();
+  in.targets = targets.to(DType::i64).contiguous().reshape({-1}).to(dev);
+  // Targets are checked on the host (a device copy comes back; targets are small): a kernel
+  // must never index outside the vocabulary.
+  const Tensor host_targets = in.targets.to(Device::cpu());
+  const int64_t* t = host_targets.data<int64_t>();
   for (int64_t i = 0; i < in.targets.numel(); ++i) {
     if (t[i] == ignore_index) continue;
     RS_CHECK(t[i] >= 0 && t[i] < V, IndexError, op, "target ", t[i], " out of range [0, ", V,
@@ -44,10 +47,38 @@ CeInputs prepare(const char* op, const Tensor& logits, const Tensor& targets, in
   return in;
 }
 
+// The CUDA path: one fused kernel streams each row's vocabulary for loss and log-sum-exp; the
+// backward writes (softmax - onehot) * g / valid from the saved lse without a [R, V] temporary
+// beyond the gradient itself.
+Tensor cuda_cross_entropy(const Tensor& logits, const CeInputs& in, int64_t ignore_index) {
+  const Device dev = in.logits.device();
+  const int64_t R = in.targets.numel(), V = in.logits.shape()[1];
+  Tensor per_row = Tensor::empty({R}, DType::f32, dev), lse = Tensor::empty({R}, DType::f32, dev);
+  kernels::cuda::cross_entropy_forward(in.logits.data<float>(), in.targets.data<int64_t>(), per_row.data<float>(),
+                                       lse.data<float>(), R, V, ignore_index, dev.index);
+  const double inv_valid = in.valid ? 1.0 / double(in.valid) : std::numeric_limits<double>::quiet_NaN();
+  Tensor loss;
+  {
+    autograd::NoGradGuard no_grad;
+    loss = mul(sum(per_row, 0), inv_valid);
+  }
+  if (!autograd::needs_grad({&logits})) return loss;
+  return autograd::record("cross_entropy", loss, {&logits},
+                          [L = in.logits, t = in.targets, lse, inv_valid, shape = logits.shape(), ignore_index](
+                              const Tensor& g) {
+    const Tensor scale = detail::on_device(mul(g, inv_valid), DType::f32, L.device()).contiguous();
+    Tensor d = Tensor::empty(L.shape(), DType::f32, L.device());
+    kernels::cuda::cross_entropy_backward(L.data<float>(), t.data<int64_t>(), lse.data<float>(), scale.data<float>(),
+                                          d.data<float>(), L.shape()[0], L.shape()[1], ignore_index, L.device().index);
+    return std::vector<Tensor>{d.reshape(shape)};
+  });
+}
+
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
   const CeInputs in = prepare("cross_entropy", logits, targets, ignore_index);
+  if (in.logits.device().is_cuda()) return cuda_cross_entropy(logits, in, ignore_index);
   const int64_t R = in.targets.numel(), V = logits.shape().back();
   const DType ct = in.logits.dtype();
   Tensor per_row = Tensor::empty({R}, ct);
@@ -85,15 +116,16 @@ Tensor cross_entropy_composed(const Tensor& logits, const Tensor& targets, int64
   const int64_t V = logits.shape().back();
   const DType ct = in.logits.dtype();
   // Differentiable all the way: log_softmax, a one-hot pick, a masked mean.
+  const Device dev = in.logits.device();
   const Tensor logp = log_softmax(reshape(logits.dtype() == ct ? logits : cast(logits, ct), {-1, V}), -1);
   const Tensor t2 = in.targets.view({-1, 1});
-  const Tensor onehot = where(eq(Tensor::arange(V).view({1, -1}), t2), Tensor::scalar(1.0, ct), Tensor::scalar(0.0, ct));
+  const Tensor onehot = where(eq(Tensor::arange(V).to(dev).view({1, -1}), t2), Tensor::scalar(1.0, ct), Tensor::scalar(0.0, ct));
   const Tensor picked = sum(mul(logp, onehot), -1);  // [R]
-  const Tensor valid = ne(in.targets, Tensor::from_vector(std::vector<int64_t>{ignore_index}, {1}));
+  const Tensor valid = ne(in.targets, Tensor::from_vector(std::vector<int64_t>{ignore_index}, {1}).to(dev));
   const Tensor total = sum_all(where(valid, picked, Tensor::scalar(0.0, ct)));
   return div(neg(total), Tensor::scalar(in.valid ? double(in.valid) : std::numeric_limits<double>::quiet_NaN(), ct));
 }
 
-void register_loss_ops(std::vector<OpInfo>& out) { out.push_back({"cross_entropy", "loss", true, true, false}); }
+void register_loss_ops(std::vector<OpInfo>& out) { out.push_back({"cross_entropy", "loss", true, true, true}); }
 
 }  // namespace rscapret::ops

@@ -6,6 +6,7 @@
 #include "autograd/registry.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/ref/ref_kernels.h"
+#include "kernels/cuda/cuda_kernels.h"
 
 namespace rscapret::ops {
 
@@ -32,12 +33,62 @@ void reference_batches(const Tensor& A, const Tensor& B, Tensor& out, const Shap
                             out.data<T>() + b * M * N, M, K, N);
 }
 
+// The stride s with batch_offset(t, batch, b) == b * s for every b, or -1 when the expanded
+// batch dims do not collapse to one stride (then the batches are launched one by one).
+int64_t uniform_batch_stride(const Tensor& t, const Shape& batch, int64_t nb) {
+  if (nb <= 1) return 0;
+  const int64_t s = batch_offset(t, batch, 1);
+  for (int64_t b = 2; b < nb; ++b)
+    if (batch_offset(t, batch, b) != b * s) return -1;
+  return s;
+}
+
+// A [batch.., M, K] @ B [batch.., K, N] -> out [batch.., M, N] f32 on the device.
+// - With a bf16 operand (bf16 weights): our bf16 tensor-core GEMM, the other operand rounded to
+//   bf16 first, as PyTorch's bf16 autocast does (the CPU instead computes such products in f32,
+//   so the two differ by bf16 rounding of that operand: about 1e-3 relative).
+// - Otherwise exact f32 (no TF32), operands converted to f32 on the device.
+void cuda_matmul(const Tensor& a_in, const Tensor& b_in, Tensor& out, const Shape& a_full, const Shape& b_full,
+                 const Shape& batch, int64_t M, int64_t K, int64_t N) {
+  const int r = int(a_full.size());
+  const int64_t nb = shape_numel(batch);
+  const int device = out.device().index;
+  if (a_in.dtype() == DType::bf16 || b_in.dtype() == DType::bf16) {
+    const Tensor a = a_in.to(DType::bf16), b = b_in.to(DType::bf16);
+    Tensor A = a.expand(a_full), B = b.expand(b_full);
+    if (A.strides()[r - 1] != 1) A = a.contiguous().expand(a_full);
+    const bool b_nk = B.strides()[r - 2] == 1 && B.strides()[r - 1] >= K;  // B^T of a dense [N, K]
+    if (!b_nk && B.strides()[r - 1] != 1) B = b.contiguous().expand(b_full);
+    const int64_t lda = A.strides()[r - 2], ldb = b_nk ? B.strides()[r - 1] : B.strides()[r - 2];
+    const auto* pa = static_cast<const uint16_t*>(A.raw_data());  // bf16 bit patterns
+    const auto* pb = static_cast<const uint16_t*>(B.raw_data());
+    for (int64_t i = 0; i < nb; ++i)
+      kernels::cuda::gemm_bf16(pa + batch_offset(A, batch, i), lda, pb + batch_offset(B, batch, i), ldb, b_nk,
+                               out.data<float>() + i * M * N,
+                               DType::f32, N, nullptr, kernels::cuda::GemmActivation::none, M, N, K, device);
+    return;
+  }
+  const Tensor A = detail::as_dtype(a_in, DType::f32).expand(a_full), B = detail::as_dtype(b_in, DType::f32).expand(b_full);
+  const int64_t sab = uniform_batch_stride(A, batch, nb), sbb = uniform_batch_stride(B, batch, nb);
+  if (sab >= 0 && sbb >= 0) {
+    kernels::cuda::matmul_f32(A.data<float>(), A.strides()[r - 2], A.strides()[r - 1], sab, B.data<float>(),
+                              B.strides()[r - 2], B.strides()[r - 1], sbb, out.data<float>(), M, K, N, nb, device);
+    return;
+  }
+  for (int64_t i = 0; i < nb; ++i)
+    kernels::cuda::matmul_f32(A.data<float>() + batch_offset(A, batch, i), A.strides()[r - 2], A.strides()[r - 1], 0,
+                              B.data<float>() + batch_offset(B, batch, i), B.strides()[r - 2], B.strides()[r - 1], 0,
+                              out.data<float>() + i * M * N, M, K, N, 1, device);
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   const Device dev = detail::common_device("matmul", {&a_in, &b_in});
-  if (!dev.is_cpu()) detail::no_cuda_kernel("matmul");
-  const DType ct = detail::compute_dtype("matmul", {&a_in, &b_in});
+  RS_CHECK(a_in.device() == b_in.device(), DeviceError, "matmul", "operands on different devices: ",
+           a_in.describe(), " vs ", b_in.describe());
+  const DType ct = dev.is_cuda() ? detail::cuda_compute_dtype("matmul", {&a_in, &b_in})
+                                 : detail::compute_dtype("matmul", {&a_in, &b_in});
   RS_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, ShapeError, "matmul", "needs at least 1-D operands, got ",
            format_shape(a_in.shape()), " and ", format_shape(b_in.shape()));
   // NumPy rules for vectors: a [K] is [1, K]; b [K] is [K, 1]; the added dim is dropped at the end.
@@ -53,10 +104,12 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   a_full.insert(a_full.end(), {M, K});
   b_full.insert(b_full.end(), {K, N});
   out_shape.insert(out_shape.end(), {M, N});
-  Tensor out = Tensor::empty(out_shape, ct);
+  Tensor out = Tensor::empty(out_shape, ct, dev);
   const int64_t nb = shape_numel(batch);
 
-  if (ct == DType::f64 || reference_kernels_forced()) {
+  if (dev.is_cuda()) {
+    if (out.numel() > 0) cuda_matmul(a, b, out, a_full, b_full, batch, M, K, N);
+  } else if (ct == DType::f64 || reference_kernels_forced()) {
     const Tensor A = detail::as_dtype(a, ct).expand(a_full), B = detail::as_dtype(b, ct).expand(b_full);
     if (ct == DType::f64) reference_batches<double>(A, B, out, batch, M, K, N);
     else reference_batches<float>(A, B, out, batch, M, K, N);
@@ -111,6 +164,6 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   });
 }
 
-void register_matmul_ops(std::vector<OpInfo>& out) { out.push_back({"matmul", "matmul", true, true, false}); }
+void register_matmul_ops(std::vector<OpInfo>& out) { out.push_back({"matmul", "matmul", true, true, true}); }
 
 }  // namespace rscapret::ops

@@ -5,6 +5,7 @@
 #include "autograd/registry.h"
 #include "kernels/cpu/ref/ref_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
+#include "kernels/cuda/cuda_kernels.h"
 
 namespace rscapret::ops {
 
@@ -35,15 +36,54 @@ Tensor norm_input_grad(const Tensor& gh, const Tensor& xhat, const Tensor& rstd,
   return mul(rstd, inner);
 }
 
+// LayerNorm (centered) or RMSNorm on the GPU: the forward keeps mean/rstd per row, the backward is
+// one fused kernel (dx, and dw/db as deterministic column sums) instead of the composed ops.
+Tensor cuda_norm(const char* op, bool centered, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                 double eps) {
+  const Device dev = x.device();
+  const DType ct = detail::cuda_compute_dtype(op, {&x, &weight, &bias});
+  const int64_t C = x.shape().back();
+  const Tensor X = detail::as_dtype(x, ct).contiguous();
+  const Tensor W = weight.defined() ? detail::on_device(weight, ct, dev).contiguous() : Tensor();
+  const Tensor B = bias.defined() ? detail::on_device(bias, ct, dev).contiguous() : Tensor();
+  const int64_t rows = C ? X.numel() / C : 0;
+  Tensor y = Tensor::empty(x.shape(), ct, dev);
+  Tensor mean = centered ? Tensor::empty({rows}, ct, dev) : Tensor(), rstd = Tensor::empty({rows}, ct, dev);
+  if (centered)
+    kernels::cuda::layer_norm(X.data<float>(), ptr_or_null<float>(W), ptr_or_null<float>(B), y.data<float>(),
+                              mean.data<float>(), rstd.data<float>(), rows, C, float(eps), dev.index);
+  else
+    kernels::cuda::rms_norm(X.data<float>(), ptr_or_null<float>(W), y.data<float>(), rstd.data<float>(), rows, C,
+                            float(eps), dev.index);
+  if (!autograd::needs_grad({&x, &weight, &bias})) return y;
+  return autograd::record(op, y, {&x, &weight, &bias},
+                          [X = detach(X), W = detach(W), mean, rstd, centered, rows, C, ww = wants(weight),
+                           wb = wants(bias)](const Tensor& g) {
+    const Tensor dY = g.contiguous();
+    const Device d = dY.device();
+    Tensor dx = Tensor::empty(X.shape(), DType::f32, d);
+    Tensor dw = ww ? Tensor::empty({C}, DType::f32, d) : Tensor(), db = wb ? Tensor::empty({C}, DType::f32, d) : Tensor();
+    if (centered)
+      kernels::cuda::layer_norm_backward(dY.data<float>(), X.data<float>(), ptr_or_null<float>(W),
+                                         mean.data<float>(), rstd.data<float>(), dx.data<float>(),
+                                         dw.defined() ? dw.data<float>() : nullptr,
+                                         db.defined() ? db.data<float>() : nullptr, rows, C, d.index);
+    else
+      kernels::cuda::rms_norm_backward(dY.data<float>(), X.data<float>(), ptr_or_null<float>(W), rstd.data<float>(),
+                                       dx.data<float>(), dw.defined() ? dw.data<float>() : nullptr, rows, C, d.index);
+    return Grads{dx, dw, db};
+  });
+}
+
 }  // namespace
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   const Device dev = detail::common_device("layer_norm", {&x, &weight, &bias});
-  if (!dev.is_cpu()) detail::no_cuda_kernel("layer_norm");
   RS_CHECK(x.dim() >= 1, ShapeError, "layer_norm", "needs at least one dimension");
   const int64_t C = x.shape().back();
   check_param("layer_norm", "weight", weight, C);
   check_param("layer_norm", "bias", bias, C);
+  if (dev.is_cuda()) return cuda_norm("layer_norm", true, x, weight, bias, eps);
   const DType ct = detail::compute_dtype("layer_norm", {&x, &weight, &bias});
   const Tensor X = detail::as_dtype(x, ct).contiguous();
   const Tensor W = weight.defined() ? detail::as_dtype(weight, ct).contiguous() : Tensor();
@@ -73,10 +113,10 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
 
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
   const Device dev = detail::common_device("rms_norm", {&x, &weight});
-  if (!dev.is_cpu()) detail::no_cuda_kernel("rms_norm");
   RS_CHECK(x.dim() >= 1, ShapeError, "rms_norm", "needs at least one dimension");
   const int64_t C = x.shape().back();
   check_param("rms_norm", "weight", weight, C);
+  if (dev.is_cuda()) return cuda_norm("rms_norm", false, x, weight, Tensor(), eps);
   const DType ct = detail::compute_dtype("rms_norm", {&x, &weight});
   const Tensor X = detail::as_dtype(x, ct).contiguous();
   const Tensor W = weight.defined() ? detail::as_dtype(weight, ct).contiguous() : Tensor();
@@ -100,8 +140,7 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
 
 Tensor rope(const Tensor& x, const Tensor& positions, double theta, RopeLayout layout, int64_t rotary_dim,
             bool inverse) {
-  const Device dev = detail::common_device("rope", {&x, &positions});
-  if (!dev.is_cpu()) detail::no_cuda_kernel("rope");
+  const Device dev = x.device();  // positions may be a host tensor: they travel with the launch
   RS_CHECK(x.dim() == 4, ShapeError, "rope", "x must be [B, T, H, D], got ", format_shape(x.shape()));
   const int64_t B = x.shape()[0], T = x.shape()[1], H = x.shape()[2], D = x.shape()[3];
   if (rotary_dim < 0) rotary_dim = D;
@@ -114,11 +153,14 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, RopeLayout l
            ShapeError, "rope", "positions must be [T] or [B, T] = [", B, ", ", T, "], got ",
            format_shape(positions.shape()));
   RS_CHECK(theta > 0, ValueError, "rope", "theta must be positive, got ", theta);
-  const Tensor pos = positions.to(DType::i64).expand({B, T}).contiguous();
-  const DType ct = detail::compute_dtype("rope", {&x});
+  const Tensor pos = detail::on_device(positions, DType::i64, dev).expand({B, T}).contiguous();
+  const DType ct = dev.is_cuda() ? detail::cuda_compute_dtype("rope", {&x}) : detail::compute_dtype("rope", {&x});
   const Tensor X = detail::as_dtype(x, ct).contiguous();
-  Tensor y = Tensor::empty(x.shape(), ct);
-  if (ct == DType::f64)
+  Tensor y = Tensor::empty(x.shape(), ct, dev);
+  if (dev.is_cuda())
+    kernels::cuda::rope(X.data<float>(), y.data<float>(), pos.data<int64_t>(), B, T, H, D, rotary_dim, theta, layout,
+                        inverse, dev.index);
+  else if (ct == DType::f64)
     kernels::ref::rope<double>(X.data<double>(), y.data<double>(), pos.data<int64_t>(), B, T, H, D, rotary_dim, theta,
                                layout, inverse);
   else if (reference_kernels_forced())
@@ -135,7 +177,7 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, RopeLayout l
 }
 
 void register_norm_ops(std::vector<OpInfo>& out) {
-  for (const char* n : {"layer_norm", "rms_norm", "rope"}) out.push_back({n, "norm", true, true, false});
+  for (const char* n : {"layer_norm", "rms_norm", "rope"}) out.push_back({n, "norm", true, true, true});
 }
 
 }  // namespace rscapret::ops

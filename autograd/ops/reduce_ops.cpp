@@ -6,6 +6,7 @@
 #include "autograd/registry.h"
 #include "kernels/cpu/ref/ref_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
+#include "kernels/cuda/cuda_kernels.h"
 
 namespace rscapret::ops {
 
@@ -21,7 +22,7 @@ struct Rows {
 };
 
 Rows to_rows(const char* name, const Tensor& x, int dim, DType ct) {
-  if (!x.device().is_cpu()) detail::no_cuda_kernel(name);
+  if (x.device().is_cuda()) detail::cuda_compute_dtype(name, {&x});
   const int d = x.wrap_dim(dim, name);
   RS_CHECK(x.dim() > 0, ShapeError, name, "needs at least one dimension, got ", format_shape(x.shape()));
   Rows r;
@@ -71,8 +72,10 @@ Tensor reduce_op(ReduceOp op, const char* name, const Tensor& x, int dim, bool k
   Rows r = to_rows(name, x, dim, ct);
   RS_CHECK(r.n > 0 || op == ReduceOp::sum, ShapeError, name, "cannot reduce an empty axis of ",
            format_shape(x.shape()));
-  Tensor out = Tensor::empty(r.kept, ct);
-  if (ct == DType::f64)
+  Tensor out = Tensor::empty(r.kept, ct, x.device());
+  if (x.device().is_cuda())
+    kernels::cuda::reduce_rows(op, r.block.data<float>(), out.data<float>(), r.rows, r.n, x.device().index);
+  else if (ct == DType::f64)
     kernels::ref::reduce_rows<double>(op, r.block.data<double>(), out.data<double>(), r.rows, r.n);
   else if (reference_kernels_forced())
     kernels::ref::reduce_rows<float>(op, r.block.data<float>(), out.data<float>(), r.rows, r.n);
@@ -84,9 +87,11 @@ Tensor reduce_op(ReduceOp op, const char* name, const Tensor& x, int dim, bool k
 Tensor softmax_op(const char* name, const Tensor& x, int dim, bool log) {
   const DType ct = detail::compute_dtype(name, {&x});
   Rows r = to_rows(name, x, dim, ct);
-  Tensor out = Tensor::empty(r.block.shape(), ct);
+  Tensor out = Tensor::empty(r.block.shape(), ct, x.device());
   if (r.n > 0) {
-    if (ct == DType::f64)
+    if (x.device().is_cuda())
+      kernels::cuda::softmax_rows(r.block.data<float>(), out.data<float>(), r.rows, r.n, log, x.device().index);
+    else if (ct == DType::f64)
       kernels::ref::softmax_rows<double>(r.block.data<double>(), out.data<double>(), r.rows, r.n, log);
     else if (reference_kernels_forced())
       kernels::ref::softmax_rows<float>(r.block.data<float>(), out.data<float>(), r.rows, r.n, log);
@@ -137,7 +142,7 @@ Tensor max(const Tensor& x, int dim, bool keepdim) {
     const Tensor idx = argmax(xs, d, true);
     Shape iota_shape(size_t(xs.dim()), 1);
     iota_shape[size_t(d)] = xs.shape()[size_t(d)];
-    const Tensor iota = Tensor::arange(xs.shape()[size_t(d)]).view(iota_shape);
+    const Tensor iota = Tensor::arange(xs.shape()[size_t(d)]).view(iota_shape).to(xs.device());
     const Tensor hit = eq(iota, idx);
     return Grads{where(hit, expand_back(g, xs.shape(), d, keepdim), Tensor::scalar(0.0, g.dtype()))};
   });
@@ -175,8 +180,10 @@ Tensor argmax(const Tensor& x, int dim, bool keepdim) {
   const DType ct = detail::compute_dtype("argmax", {&x});
   Rows r = to_rows("argmax", x, dim, ct);
   RS_CHECK(r.n > 0, ShapeError, "argmax", "cannot reduce an empty axis of ", format_shape(x.shape()));
-  Tensor out = Tensor::empty(r.kept, DType::i64);
-  if (ct == DType::f64)
+  Tensor out = Tensor::empty(r.kept, DType::i64, x.device());
+  if (x.device().is_cuda())
+    kernels::cuda::argmax_rows(r.block.data<float>(), out.data<int64_t>(), r.rows, r.n, x.device().index);
+  else if (ct == DType::f64)
     kernels::ref::argmax_rows<double>(r.block.data<double>(), out.data<int64_t>(), r.rows, r.n);
   else if (reference_kernels_forced())
     kernels::ref::argmax_rows<float>(r.block.data<float>(), out.data<int64_t>(), r.rows, r.n);
@@ -189,8 +196,8 @@ Tensor sum_all(const Tensor& x) { return sum(reshape(x, {-1}), 0); }
 
 void register_reduce_ops(std::vector<OpInfo>& out) {
   for (const char* n : {"sum", "mean", "max", "logsumexp", "softmax", "log_softmax"})
-    out.push_back({n, "reduce", true, true, false});
-  out.push_back({"argmax", "reduce", true, true, false, false});
+    out.push_back({n, "reduce", true, true, true});
+  out.push_back({"argmax", "reduce", true, true, true, false});
 }
 
 }  // namespace rscapret::ops

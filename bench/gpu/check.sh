@@ -1,21 +1,57 @@
 #!/usr/bin/env bash
-# One-call GPU check for a session with a lent GPU: builds with CUDA, runs every test (the CUDA
-# ones no longer skip), and prints a short summary table. Usage (on the GPU machine):
-#   bash bench/gpu/check.sh
-# Keep it under 5 minutes on an H100: it builds only what the tests need.
+# One-call GPU check for a session with a lent GPU: every CUDA test, then the kernel labs, and a
+# short summary table at the end. Full logs go to $OUT (or ./gpu-logs) when set.
+#   on the GPU machine:  bash bench/gpu/check.sh [--full]
+# With .gpu/pack.tar.xz present (bench/gpu/pack.sh, built on a machine without a GPU) it runs the
+# packed binaries; otherwise it builds here with CUDA (needs the build dependencies installed).
+# Sized to finish in under 5 minutes on an H100.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "nvidia-smi failed"
-arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d .)
-arch=${arch:-90}
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSCAPRET_CUDA=ON -DRSCAPRET_BENCH=OFF \
-  -DCMAKE_CUDA_ARCHITECTURES="$arch" > build-gpu.log 2>&1 || { tail -30 build-gpu.log; exit 1; }
-cmake --build build-gpu -j "$(nproc)" >> build-gpu.log 2>&1 || { grep -E "error" build-gpu.log | head -30; exit 1; }
-(cd build-gpu && ctest -j "$(nproc)" --output-on-failure -R "Cuda|cuda" 2>&1 | tail -25)
-(cd build-gpu && ctest -j "$(nproc)" 2>&1 | grep -E "tests passed|tests failed" )
+out=${OUT:-gpu-logs}
+mkdir -p "$out"
+quick=--quick
+[ "${1:-}" = "--full" ] && quick=
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader || echo "nvidia-smi failed"
+
+if [ -f .gpu/pack.tar.xz ]; then
+  rm -rf /tmp/rsgpu && mkdir -p /tmp/rsgpu && tar -C /tmp/rsgpu -xJf .gpu/pack.tar.xz
+  bin=/tmp/rsgpu/bin
+  # The CUDA math libraries: the machine's toolkit, or the ones PyTorch's wheels bring.
+  cudalibs=$(dirname "$(find /usr/local/cuda*/ /usr/lib /opt -name 'libcublasLt.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
+  export LD_LIBRARY_PATH=/tmp/rsgpu/lib:${cudalibs}:${LD_LIBRARY_PATH:-}
+  [ -d /tmp/rsgpu/shared ] && export RSCAPRET_SHARED=/tmp/rsgpu/shared
+  echo "packed binaries; cuBLAS from: ${cudalibs:-not found}"
+else
+  arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d .)
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSCAPRET_CUDA=ON -DRSCAPRET_BENCH=ON \
+    -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
+  cmake --build build-gpu -j "$(nproc)" --target test_cuda gemm_lab attention_lab >> "$out/build.log" 2>&1 ||
+    { grep -E "error" "$out/build.log" | head -30; exit 1; }
+  bin=/tmp/rsgpu-bin && mkdir -p $bin
+  cp build-gpu/tests/cuda/test_cuda build-gpu/bench/cuda/gemm_lab build-gpu/bench/cuda/attention_lab $bin/
+fi
+
+echo "== CUDA tests"
+timeout 240 "$bin/test_cuda" --gtest_brief=1 > "$out/test_cuda.log" 2>&1
+tests_rc=$?
+grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED|Failure|error" "$out/test_cuda.log" | head -60
+tail -3 "$out/test_cuda.log"
+
+echo "== GEMM lab"
+timeout 150 "$bin/gemm_lab" all $quick > "$out/gemm_lab.log" 2>&1
+gemm_rc=$?
+tail -25 "$out/gemm_lab.log"
+
+echo "== attention lab"
+timeout 150 "$bin/attention_lab" $quick > "$out/attention_lab.log" 2>&1
+attn_rc=$?
+tail -25 "$out/attention_lab.log"
+
+echo
 echo "| check | result |"
 echo "|---|---|"
-echo "| build (sm_$arch) | ok |"
-echo "| CUDA tests | $(cd build-gpu && ctest -R 'Cuda|cuda' 2>&1 | grep -E 'tests passed' | head -1) |"
+echo "| CUDA tests | rc $tests_rc; $(grep -cE '^\[       OK|^\[  PASSED' "$out/test_cuda.log" 2>/dev/null) ok lines, $(grep -c '^\[  FAILED' "$out/test_cuda.log" 2>/dev/null) failed lines |"
+echo "| gemm_lab | rc $gemm_rc |"
+echo "| attention_lab | rc $attn_rc |"
 echo "| wall time | $(( $(date +%s) - start )) s |"

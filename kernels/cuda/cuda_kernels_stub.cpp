@@ -1,12 +1,84 @@
-// CPU-only build: the CUDA kernel entry points exist but report that CUDA is not built in.
+// CPU-only build: the CUDA kernel entry points exist but report that CUDA is not built in
+// (strided_copy and fill live with the tensor library's stub). No
+// tensor can live on a CUDA device in such a build, so the op layer never reaches these; they keep
+// the op code free of #ifdefs.
 #include "kernels/cuda/cuda_kernels.h"
 
 #include "tensor/error.h"
 
 namespace rscapret::kernels::cuda {
 
-void binary_f32(BinaryOp, const float*, const float*, float*, int64_t, int) {
-  throw DeviceError("[cuda] this build of rscapret has no CUDA backend");
+namespace {
+[[noreturn]] void no_cuda() { throw DeviceError("[cuda] this build of rscapret has no CUDA backend"); }
+}  // namespace
+
+void unary(UnaryOp, const float*, float*, int64_t, float, int) { no_cuda(); }
+void binary(BinaryOp, const float*, const float*, float*, const BroadcastLoop&, int) { no_cuda(); }
+void compare(CompareOp, const float*, const float*, bool*, const BroadcastLoop&, int) { no_cuda(); }
+void compare_i64(CompareOp, const int64_t*, const int64_t*, bool*, const BroadcastLoop&, int) { no_cuda(); }
+void where(const bool*, const float*, const float*, float*, const BroadcastLoop&, int) { no_cuda(); }
+void reduce_rows(ReduceOp, const float*, float*, int64_t, int64_t, int) { no_cuda(); }
+void argmax_rows(const float*, int64_t*, int64_t, int64_t, int) { no_cuda(); }
+void softmax_rows(const float*, float*, int64_t, int64_t, bool, int) { no_cuda(); }
+void sum_all(const float*, float*, int64_t, int) { no_cuda(); }
+void index_select(const float*, const int64_t*, float*, int64_t, int64_t, int64_t, int64_t, int) { no_cuda(); }
+void index_add(float*, const int64_t*, const float*, int64_t, int64_t, int64_t, int64_t, int) { no_cuda(); }
+void embedding(const void*, DType, const int64_t*, float*, int64_t, int64_t, int) { no_cuda(); }
+void layer_norm(const float*, const float*, const float*, float*, float*, float*, int64_t, int64_t, float, int) {
+  no_cuda();
+}
+void layer_norm_backward(const float*, const float*, const float*, const float*, const float*, float*, float*,
+                         float*, int64_t, int64_t, int) {
+  no_cuda();
+}
+void rms_norm(const float*, const float*, float*, float*, int64_t, int64_t, float, int) { no_cuda(); }
+void rms_norm_backward(const float*, const float*, const float*, const float*, float*, float*, int64_t, int64_t,
+                       int) {
+  no_cuda();
+}
+void rope(const float*, float*, const int64_t*, int64_t, int64_t, int64_t, int64_t, int64_t, double, RopeLayout, bool,
+          int) {
+  no_cuda();
+}
+void cross_entropy_forward(const float*, const int64_t*, float*, float*, int64_t, int64_t, int64_t, int) {
+  no_cuda();
+}
+void cross_entropy_backward(const float*, const int64_t*, const float*, const float*, float*, int64_t, int64_t,
+                            int64_t, int) {
+  no_cuda();
+}
+void adamw_update(const AdamWTensor*, int, const AdamWStep&, int) { no_cuda(); }
+void attention_forward(const float*, const float*, const float*, const bool*, float*, float*, int64_t, int64_t,
+                       int64_t, int64_t, int64_t, int64_t, int64_t, float, bool, int) {
+  no_cuda();
+}
+void attention_backward(const float*, const float*, const float*, const bool*, const float*, const float*,
+                        const float*, float*, float*, float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                        int64_t, float, bool, int) {
+  no_cuda();
+}
+void flash_attention_bf16_forward(const uint16_t*, const uint16_t*, const uint16_t*, uint16_t*, float*, int64_t,
+                                  int64_t, int64_t, int64_t, int64_t, int64_t, float, bool, int) {
+  no_cuda();
+}
+void flash_attention_bf16_backward(const uint16_t*, const uint16_t*, const uint16_t*, const uint16_t*,
+                                   const uint16_t*, const float*, uint16_t*, uint16_t*, uint16_t*, int64_t, int64_t,
+                                   int64_t, int64_t, int64_t, int64_t, float, bool, int) {
+  no_cuda();
+}
+GemmBackend gemm_backend() { return GemmBackend::ours; }
+void set_gemm_backend(GemmBackend) {}
+void matmul_f32(const float*, int64_t, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, float*, int64_t,
+                int64_t, int64_t, int64_t, int) {
+  no_cuda();
+}
+void gemm_bf16(const uint16_t*, int64_t, const uint16_t*, int64_t, bool, void*, DType, int64_t, const float*,
+               GemmActivation, int64_t, int64_t, int64_t, int) {
+  no_cuda();
+}
+void gemm_bf16_cublas(const uint16_t*, int64_t, const uint16_t*, int64_t, bool, void*, DType, int64_t, const float*,
+                      GemmActivation, int64_t, int64_t, int64_t, int) {
+  no_cuda();
 }
 
 }  // namespace rscapret::kernels::cuda

@@ -17,10 +17,11 @@ const Tensor* find(const TensorMap& m, const std::string& name) {
   return it == m.end() ? nullptr : &it->second;
 }
 
-Tensor as_float(const Tensor& t, const std::string& name) {
+// Float inputs go to the model's device; ids stay on the host (the gathers check them there).
+Tensor as_float(const Tensor& t, const std::string& name, Device device) {
   RS_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64, DTypeError, "forward", name,
            " must be f32 or f64, got ", dtype_name(t.dtype()));
-  return t.to(DType::f32).contiguous();
+  return t.to(DType::f32).contiguous().to(device);
 }
 
 Tensor as_ids(const Tensor& t, const std::string& name) {
@@ -30,18 +31,18 @@ Tensor as_ids(const Tensor& t, const std::string& name) {
   return t.to(DType::i64).contiguous();
 }
 
-// Outputs are written as f32 (a detached copy: no autograd state, no view of a mapping).
-Tensor out_f32(const Tensor& t) { return ops::detach(t).to(DType::f32).contiguous(); }
+// Outputs are written as f32 host tensors (a detached copy: no autograd state, no view of a mapping).
+Tensor out_f32(const Tensor& t) { return ops::detach(t).to(DType::f32).contiguous().to(Device::cpu()); }
 
 // As transformers' forward of each class: CLIPModel returns L2-normalised image/text embeds (the
 // fixture's are unit vectors, whatever its README says), CLIPVisionModelWithProjection the raw
 // projection.
-void run_clip(const ClipModel& m, const TensorMap& in, TensorMap& out) {
+void run_clip(const ClipModel& m, const TensorMap& in, TensorMap& out, Device device) {
   autograd::NoGradGuard no_grad;
   const bool normalise = m.config().has_text && m.config().has_vision;
   Tensor image_embeds, text_embeds;
   if (const Tensor* px = find(in, "pixel_values")) {
-    const ClipVisionOutput v = m.encode_image(as_float(*px, "pixel_values"), true);
+    const ClipVisionOutput v = m.encode_image(as_float(*px, "pixel_values", device), true);
     for (size_t i = 0; i < v.hidden_states.size(); ++i)
       out["vision_hidden_states." + std::to_string(i)] = out_f32(v.hidden_states[i]);
     out["vision_last_hidden_state"] = out_f32(v.last_hidden_state);
@@ -75,7 +76,7 @@ void run_llama(const LlamaForCausalLM& m, const TensorMap& in, TensorMap& out, c
       out["hidden_states." + std::to_string(i)] = out_f32(o.hidden_states[i]);
   }
   if (const Tensor* e = find(in, "inputs_embeds")) {
-    Tensor embeds = as_float(*e, "inputs_embeds").clone();  // a fresh leaf
+    Tensor embeds = as_float(*e, "inputs_embeds", opt.device).clone();  // a fresh leaf
     const Tensor* labels = find(in, "labels");
     if (labels) embeds.set_requires_grad(true);
     LlamaInput x;
@@ -117,14 +118,20 @@ std::map<std::string, Tensor> run_forward(const std::filesystem::path& model, co
                                           const ForwardOptions& opt) {
   TensorMap out;
   if (std::filesystem::is_regular_file(model)) {  // a llama2.c legacy checkpoint
-    run_llama(*LlamaForCausalLM::from_llama2c(model), inputs, out, opt);
+    auto m = LlamaForCausalLM::from_llama2c(model);
+    m->to(opt.device);
+    run_llama(*m, inputs, out, opt);
     return out;
   }
   const ModelConfig cfg = load_model_config(model);
   if (cfg.is_clip()) {
-    run_clip(*ClipModel::from_pretrained(model), inputs, out);
+    auto m = ClipModel::from_pretrained(model);
+    m->to(opt.device);
+    run_clip(*m, inputs, out, opt.device);
   } else {
-    run_llama(*LlamaForCausalLM::from_pretrained(model), inputs, out, opt);
+    auto m = LlamaForCausalLM::from_pretrained(model);
+    m->to(opt.device);
+    run_llama(*m, inputs, out, opt);
   }
   RS_CHECK(!out.empty(), ValueError, "forward", "none of the inputs applies to this ", architecture_name(cfg.architecture),
            " (CLIP: pixel_values, input_ids; LLaMA: input_ids, inputs_embeds, labels, greedy_prompt)");

@@ -14,7 +14,7 @@ namespace {
 // Host copy of logits [R, V] as f32 rows.
 std::vector<std::vector<float>> logits_rows(const Tensor& logits) {
   RS_CHECK(logits.dim() == 2, ShapeError, "generate", "logits must be [R, V], got ", format_shape(logits.shape()));
-  const Tensor l = logits.to(DType::f32).contiguous();
+  const Tensor l = logits.to(DType::f32).contiguous().to(Device::cpu());
   const int64_t R = l.shape()[0], V = l.shape()[1];
   const float* p = l.data<float>();
   std::vector<std::vector<float>> rows(R);
@@ -191,7 +191,7 @@ GenerateResult generate_beam(Decoder& dec, Tensor logits, const GenerateOptions&
 }  // namespace
 
 int64_t argmax_row(const Tensor& logits, int64_t r) {
-  const Tensor row = logits.select(0, r).to(DType::f32).contiguous();
+  const Tensor row = logits.select(0, r).to(DType::f32).contiguous().to(Device::cpu());
   const float* p = row.data<float>();
   int64_t best = 0;
   for (int64_t v = 1; v < row.numel(); ++v)

@@ -25,7 +25,7 @@ RowStats row_stats(const Tensor& table) {
   constexpr int64_t kChunk = 1024;
   for (int64_t r0 = 0; r0 < V; r0 += kChunk) {
     const int64_t n = std::min(kChunk, V - r0);
-    const Tensor chunk = table.narrow(0, r0, n).to(DType::f64).contiguous();
+    const Tensor chunk = table.narrow(0, r0, n).to(DType::f64).contiguous().to(Device::cpu());
     const double* p = chunk.data<double>();
     for (int64_t r = 0; r < n; ++r) {
       double sq = 0.0;
@@ -117,7 +117,7 @@ Tensor RsCapRet::embed_tokens(const Tensor& ids) const {
   Tensor e = llm_->embed(Tensor::from_vector(v, ids.shape()));  // [B, T, C]
   if (!any) return e;
   Tensor mask = Tensor::from_vector(std::vector<int64_t>(is_ret.begin(), is_ret.end()), {ids.shape()[0], ids.shape()[1], 1});
-  mask = ops::ne(mask, Tensor::zeros({}, DType::i64));        // bool [B, T, 1]
+  mask = ops::ne(mask.to(e.device()), Tensor::zeros({}, DType::i64));  // bool [B, T, 1]
   return ops::where(mask, ret_input_embedding, e);            // [B, T, C]
 }
 
@@ -163,7 +163,7 @@ RsCapRetLosses RsCapRet::losses(const Tensor& pooled, const CaptionTokens& t, bo
           if (s.kind == ConcatSegment::Kind::visual) parts.push_back(ops::select(vis, 0, s.row));  // [K, C]
           else if (s.kind == ConcatSegment::Kind::tokens)
             parts.push_back(ops::narrow(ops::select(txt, 0, s.row), 0, s.begin, s.end - s.begin));
-          else parts.push_back(Tensor::zeros({s.end - s.begin, txt.shape()[2]}, txt.dtype()));  // ignored tail
+          else parts.push_back(Tensor::zeros({s.end - s.begin, txt.shape()[2]}, txt.dtype(), txt.device()));  // ignored tail
         }
         rows.push_back(ops::concat(parts, 0));   // [2 (K + L), C]
       }
@@ -213,7 +213,8 @@ GenerateResult RsCapRet::caption_tokens(const Tensor& pooled, GenerateOptions op
   auto user = opt.logits_processor;
   opt.logits_processor = [ret, user](Tensor& l) {  // FROMAGe: no [RET] while captioning
     if (user) user(l);
-    if (!l.is_contiguous() || l.dtype() != DType::f32) l = l.to(DType::f32).contiguous();
+    if (!l.is_contiguous() || l.dtype() != DType::f32 || !l.device().is_cpu())
+      l = l.to(DType::f32).contiguous().to(Device::cpu());  // sampling reads the host copy anyway
     float* p = l.data<float>();
     const int64_t R = l.shape()[0], V = l.shape()[1];
     for (int64_t r = 0; r < R; ++r) p[r * V + ret] = -std::numeric_limits<float>::infinity();

@@ -8,6 +8,7 @@
 
 #include "autograd/autograd.h"
 #include "kernels/cpu/adamw.h"
+#include "kernels/cuda/cuda_kernels.h"
 #include "tensor/safetensors.h"
 
 namespace rscapret::nn {
@@ -25,14 +26,24 @@ AdamW::AdamW(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
       RS_CHECK(p.defined() && p.is_leaf(), ValueError, "adamw", "parameter '", name, "' must be a leaf tensor");
       RS_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, DTypeError, "adamw", "parameter '", name,
                "' must be f32 or f64 to be trained, got ", p.describe());
-      RS_CHECK(p.is_contiguous() && p.device().is_cpu(), ValueError, "adamw", "parameter '", name,
-               "' must be a dense CPU tensor, got ", p.describe());
+      RS_CHECK(p.is_contiguous(), ValueError, "adamw", "parameter '", name, "' must be dense, got ", p.describe());
+      RS_CHECK(p.device().is_cpu() || p.dtype() == DType::f32, DTypeError, "adamw", "parameter '", name,
+               "': CUDA parameters are trained in f32, got ", p.describe());
       RS_CHECK(!p.storage()->read_only(), ValueError, "adamw", "parameter '", name,
                "' is read-only (memory-mapped weights): copy it before training it");
-      slots_[name] = Slot{Tensor::zeros(p.shape(), p.dtype()), Tensor::zeros(p.shape(), p.dtype()), 0};
+      slots_[name] = Slot{Tensor::zeros(p.shape(), p.dtype(), p.device()),
+                          Tensor::zeros(p.shape(), p.dtype(), p.device()), 0};
     }
   }
 }
+
+namespace {
+bool same_step(const kernels::AdamWStep& a, const kernels::AdamWStep& b) {
+  return a.lr == b.lr && a.beta1 == b.beta1 && a.beta2 == b.beta2 && a.eps == b.eps &&
+         a.weight_decay == b.weight_decay && a.bias_correction1 == b.bias_correction1 &&
+         a.bias_correction2 == b.bias_correction2;
+}
+}  // namespace
 
 void AdamW::update(const std::string& name, const Tensor& p, const AdamWOptions& o, double lr_factor) {
   const Tensor g = p.grad();
@@ -43,13 +54,34 @@ void AdamW::update(const std::string& name, const Tensor& p, const AdamWOptions&
   ++s.step;
   const kernels::AdamWStep k{o.lr * lr_factor, o.beta1, o.beta2, o.eps, o.weight_decay,
                              1.0 - std::pow(o.beta1, double(s.step)), 1.0 - std::pow(o.beta2, double(s.step))};
+  RS_CHECK(g.device() == p.device(), DeviceError, "adamw", "gradient of '", name, "' is on ", g.device().str(),
+           ", parameter on ", p.device().str());
   const Tensor gc = g.to(p.dtype()).contiguous();  // no copy for the usual dense grad of p's dtype
+  if (p.device().is_cuda()) {
+    // Queued: consecutive CUDA parameters with the same hyper-parameters go in one launch.
+    if (pending_.empty() || pending_device_ != p.device().index || !same_step(pending_step_, k)) {
+      flush_cuda();
+      pending_device_ = p.device().index;
+      pending_step_ = k;
+    }
+    pending_grads_.push_back(gc);  // keeps a converted gradient alive until the launch
+    pending_.push_back({p.data<float>(), gc.data<float>(), s.exp_avg.data<float>(), s.exp_avg_sq.data<float>(),
+                        p.numel()});
+    return;
+  }
   if (p.dtype() == DType::f64)  // f64 is for tests and checks: the scalar reference is enough
     kernels::ref::adamw_update<double>(p.data<double>(), gc.data<double>(), s.exp_avg.data<double>(),
                                        s.exp_avg_sq.data<double>(), p.numel(), k);
   else
     kernels::simd::adamw_update(p.data<float>(), gc.data<float>(), s.exp_avg.data<float>(),
                                 s.exp_avg_sq.data<float>(), p.numel(), k);
+}
+
+void AdamW::flush_cuda() {
+  if (!pending_.empty())
+    kernels::cuda::adamw_update(pending_.data(), int(pending_.size()), pending_step_, pending_device_);
+  pending_.clear();
+  pending_grads_.clear();  // safe: the stream orders the launch before any reuse of their memory
 }
 
 void AdamW::step(double lr_factor) {
@@ -66,6 +98,7 @@ void AdamW::step(std::span<const double> group_lr_factors) {
   autograd::NoGradGuard no_grad;
   for (size_t gi = 0; gi < groups_.size(); ++gi)
     for (const auto& [name, p] : groups_[gi].params) update(name, p, groups_[gi].options, group_lr_factors[gi]);
+  flush_cuda();
   ++steps_;
 }
 
@@ -128,6 +161,9 @@ void AdamW::load_state(const std::map<std::string, Tensor>& state) {
     const auto [lo, bad] = min_and_nan(n.exp_avg_sq);
     RS_CHECK(!bad && lo >= 0, FormatError, "adamw", "state 'exp_avg_sq.", name, "' has ",
              bad ? "NaN" : "negative", " entries: damaged optimizer state");
+    // The moments live where the parameter lives.
+    n.exp_avg = n.exp_avg.to(s.exp_avg.device());
+    n.exp_avg_sq = n.exp_avg_sq.to(s.exp_avg_sq.device());
     loaded[name] = n;
   }
   const int64_t steps = int64_t(get("step", {}, DType::i64).item());

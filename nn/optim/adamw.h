@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cuda/cuda_kernels.h"
 #include "tensor/tensor.h"
 
 namespace rscapret::nn {
@@ -52,6 +53,7 @@ class AdamW {
 
  private:
   void update(const std::string& name, const Tensor& p, const AdamWOptions& o, double lr_factor);
+  void flush_cuda();  // launches the queued CUDA updates (one fused multi-tensor kernel)
 
   struct Slot {
     Tensor exp_avg, exp_avg_sq;
@@ -60,6 +62,11 @@ class AdamW {
   std::vector<ParamGroup> groups_;
   std::map<std::string, Slot> slots_;
   int64_t steps_ = 0;
+  // CUDA parameters queued by update() for one multi-tensor launch.
+  std::vector<kernels::cuda::AdamWTensor> pending_;
+  std::vector<Tensor> pending_grads_;
+  kernels::AdamWStep pending_step_{};
+  int pending_device_ = -1;
 };
 
 }  // namespace rscapret::nn

@@ -1,0 +1,130 @@
+// flash_attention_bf16_forward / _backward: checks the arguments, picks the tile configuration
+// for the head dim and launches the kernels of flash_attention_bf16_kernels.cuh on the device's
+// stream. The backward's delta scratch comes from the caching allocator and is released right
+// after the launches (the allocator's reuse is ordered after them on the same stream).
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <limits>
+
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/flash_attention_bf16_kernels.cuh"
+#include "kernels/cuda/launch.cuh"
+
+namespace rscapret::kernels::cuda {
+
+namespace {
+
+using flash::BwdParams;
+using flash::FwdParams;
+using flash::Launch;
+using flash::Shape;
+
+// Tile configurations (head dim, warps, keys or queries per tile, blocks per SM). Registers per
+// thread grow with D (output / gradient accumulators) and with the tile width (score
+// accumulators); the blocks-per-SM figure caps registers where shared memory allows more blocks:
+//   forward  4 warps x 16 query rows, K/V tiles of 64 keys (46 KB / 87 KB of shared memory);
+//   dq       the same geometry plus a dO tile (55 KB / 104 KB);
+//   dk/dv    4 warps x 16 keys, query tiles of 64 (D = 64) or 32 (D = 128) rows (56 KB / 70 KB);
+//            2 blocks per SM at D = 64 (a cap of 168 registers spilled).
+template <int D>
+struct Tiles;
+template <>
+struct Tiles<64> {
+  using Fwd = flash::FwdConfig<64, 4, 64, 3>;
+  using Dq = flash::DqConfig<64, 4, 64, 3>;
+  using Dkdv = flash::DkdvConfig<64, 4, 64, 2>;
+};
+template <>
+struct Tiles<128> {
+  using Fwd = flash::FwdConfig<128, 4, 64, 2>;
+  using Dq = flash::DqConfig<128, 4, 64, 2>;
+  using Dkdv = flash::DkdvConfig<128, 4, 32, 2>;
+};
+
+Shape make_shape(const char* op, int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D, float scale,
+                 bool causal, std::initializer_list<const void*> ptrs) {
+  const int64_t imax = std::numeric_limits<int>::max();
+  if (D != 64 && D != 128) throw DeviceError(cat("[", op, "] head dim must be 64 or 128, got ", D));
+  if (B < 0 || H <= 0 || Hkv <= 0 || H % Hkv != 0 || Tq < 0 || Tk < 0)
+    throw DeviceError(cat("[", op, "] invalid shape B=", B, " H=", H, " Hkv=", Hkv, " Tq=", Tq, " Tk=", Tk));
+  if (causal && Tq > Tk) throw DeviceError(cat("[", op, "] causal attention needs Tq <= Tk, got ", Tq, " > ", Tk));
+  if (B > 65535 || H > 65535 || Tq > imax || Tk > imax || B * H * Tq > imax)  // the delta grid has B H Tq / 8 blocks
+    throw DeviceError(cat("[", op, "] shape too large for the launch grid: B=", B, " H=", H, " Tq=", Tq, " Tk=", Tk));
+  for (const void* p : ptrs)  // cp.async moves 16-byte chunks
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) throw DeviceError(cat("[", op, "] tensors must be 16-byte aligned"));
+  return Shape{int(B), int(H), int(Hkv), int(Tq), int(Tk), scale, causal};
+}
+
+template <typename Params>
+void launch(void (*kernel)(Params), const Launch& L, const Params& p, cudaStream_t stream, const char* what) {
+  if (L.grid.x == 0 || L.grid.y == 0 || L.grid.z == 0) return;
+  if (L.smem > 48 * 1024)
+    check_cuda(cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(L.smem)),
+               what);
+  attn::launch_kernel(kernel, L.grid, L.block, L.smem, stream, p);
+  check_launch(what);
+}
+
+template <int D>
+void forward_with(const FwdParams& p, cudaStream_t stream) {
+  using Cfg = typename Tiles<D>::Fwd;
+  launch(flash::flash_fwd_kernel<Cfg>, flash::fwd_launch<Cfg>(p.s), p, stream, "flash_attention_bf16_forward");
+}
+
+template <int D>
+void backward_with(const BwdParams& p, cudaStream_t stream) {
+  using Dq = typename Tiles<D>::Dq;
+  using Dkdv = typename Tiles<D>::Dkdv;
+  launch(flash::flash_bwd_delta_kernel<D>, flash::delta_launch(p.s), p, stream,
+         "flash_attention_bf16_backward (delta)");
+  launch(flash::flash_bwd_dq_kernel<Dq>, flash::dq_launch<Dq>(p.s), p, stream, "flash_attention_bf16_backward (dq)");
+  launch(flash::flash_bwd_dkdv_kernel<Dkdv>, flash::dkdv_launch<Dkdv>(p.s), p, stream,
+         "flash_attention_bf16_backward (dk, dv)");
+}
+
+// Device scratch from the caching allocator, released when the launches are queued.
+struct Scratch {
+  void* ptr;
+  int device;
+  Scratch(size_t bytes, int dev) : ptr(cuda_runtime::allocate(bytes, dev)), device(dev) {}
+  ~Scratch() { cuda_runtime::release(ptr, device); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
+}  // namespace
+
+void flash_attention_bf16_forward(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* out,
+                                  float* lse, int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D,
+                                  float scale, bool causal, int device) {
+  const char* op = "flash_attention_bf16_forward";
+  const FwdParams p{q, k, v, out, lse, make_shape(op, B, H, Hkv, Tq, Tk, D, scale, causal, {q, k, v, out})};
+  if (int64_t(p.s.B) * p.s.Tq == 0) return;
+  const cudaStream_t stream = stream_for(device);
+  if (D == 64)
+    forward_with<64>(p, stream);
+  else
+    forward_with<128>(p, stream);
+}
+
+void flash_attention_bf16_backward(const uint16_t* q, const uint16_t* k, const uint16_t* v, const uint16_t* out,
+                                   const uint16_t* dout, const float* lse, uint16_t* dq, uint16_t* dk, uint16_t* dv,
+                                   int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D, float scale,
+                                   bool causal, int device) {
+  const char* op = "flash_attention_bf16_backward";
+  const Shape s = make_shape(op, B, H, Hkv, Tq, Tk, D, scale, causal, {q, k, v, out, dout, dq, dk, dv});
+  if (s.B == 0) return;
+  const cudaStream_t stream = stream_for(device);
+  // Tq = 0: no delta or dq blocks; every dk, dv block sees no query and writes zeros.
+  const int64_t rows = int64_t(s.B) * s.H * s.Tq;
+  Scratch delta(size_t(rows > 0 ? rows : 1) * sizeof(float), device);
+  const BwdParams p{q, k, v, out, dout, lse, static_cast<float*>(delta.ptr), dq, dk, dv, s};
+  if (D == 64)
+    backward_with<64>(p, stream);
+  else
+    backward_with<128>(p, stream);
+}
+
+}  // namespace rscapret::kernels::cuda

@@ -1,0 +1,131 @@
+// gemm_bf16: the process-wide backend choice (ours or cuBLASLt), and the choice among our
+// kernels by shape: the mma.sync kernel in three tile sizes (gemm_bf16_kernel.cuh) and the
+// streaming kernel for decode-shaped products (gemm_bf16_skinny.cuh).
+#include <cuda_runtime.h>
+
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/gemm_bf16_internal.h"
+#include "kernels/cuda/gemm_bf16_kernel.cuh"
+#include "kernels/cuda/gemm_bf16_skinny.cuh"
+#include "kernels/cuda/launch.cuh"
+
+namespace rscapret::kernels::cuda {
+
+namespace {
+
+using gemm::MmaConfig;
+// BM, BN, BK, warps along M, warps along N, pipeline stages, blocks per SM to fit.
+// large:  8 warps of 64x64 (the most mma work per shared byte), 120 KB shared, 1 block per SM.
+// medium: 8 warps of 64x32, 80 KB, 2 blocks per SM (more tiles where large ones leave SMs idle).
+// small:  4 warps of 32x32, 40 KB, 4 blocks per SM (small products).
+using CfgLarge = MmaConfig<128, 256, 32, 2, 4, 4, 1>;
+using CfgMedium = MmaConfig<128, 128, 32, 2, 4, 4, 2>;
+using CfgSmall = MmaConfig<64, 64, 32, 2, 2, 4, 4>;
+
+std::atomic<GemmBackend>& backend_slot() {
+  static std::atomic<GemmBackend> slot{[] {
+    const char* env = std::getenv("RSCAPRET_GEMM");
+    return env && std::strcmp(env, "cublas") == 0 ? GemmBackend::cublas : GemmBackend::ours;
+  }()};
+  return slot;
+}
+
+std::atomic<GemmTiles>& tiles_slot() {
+  static std::atomic<GemmTiles> slot{GemmTiles::automatic};
+  return slot;
+}
+
+int sm_count(int device) {
+  static std::array<std::atomic<int>, 64> cache{};
+  const bool cacheable = device >= 0 && device < 64;
+  if (cacheable) {
+    const int n = cache[size_t(device)].load(std::memory_order_relaxed);
+    if (n > 0) return n;
+  }
+  int n = 0;
+  check_cuda(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device), "gemm_bf16: multiprocessor count");
+  if (cacheable) cache[size_t(device)].store(n, std::memory_order_relaxed);
+  return n;
+}
+
+// Estimated time of a config, up to a common factor: waves of resident blocks times the time of
+// one wave (a block's tile area times the blocks sharing an SM, over a guessed relative
+// efficiency of the tile shape). Prefers large tiles unless they leave much of the last wave idle.
+template <class Cfg>
+double tile_cost(int64_t M, int64_t N, int sms, double efficiency) {
+  const int64_t slots = int64_t(sms) * Cfg::MIN_BLOCKS;
+  const int64_t waves = (gemm::mma_tiles<Cfg>(M, N) + slots - 1) / slots;
+  return double(waves) * Cfg::BM * Cfg::BN * Cfg::MIN_BLOCKS / efficiency;
+}
+
+GemmTiles pick_tiles(int64_t M, int64_t N, int device) {
+  const int sms = sm_count(device);
+  const double large = tile_cost<CfgLarge>(M, N, sms, 1.0);
+  const double medium = tile_cost<CfgMedium>(M, N, sms, 0.9);
+  const double small = tile_cost<CfgSmall>(M, N, sms, 0.65);
+  if (large <= medium && large <= small) return GemmTiles::large;
+  return medium <= small ? GemmTiles::medium : GemmTiles::small;
+}
+
+bool skinny_ok(const gemm::SkinnyArgs& s, bool b_is_nk) {
+  auto aligned16 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
+  return b_is_nk && s.M <= 8 && s.K % 8 == 0 && s.lda % 8 == 0 && s.ldb % 8 == 0 && aligned16(s.A) &&
+         aligned16(s.B);
+}
+
+void launch_skinny(const gemm::SkinnyArgs& s, cudaStream_t stream) {
+  constexpr int cols_per_block = gemm::kSkinnyThreads / 32 * gemm::kSkinnyCols;
+  const unsigned blocks = unsigned((int64_t(s.N) + cols_per_block - 1) / cols_per_block);
+  // The smallest row count that covers M: no wasted A loads for decode (M = 1).
+  if (s.M <= 1) gemm::gemm_bf16_skinny_kernel<1><<<blocks, gemm::kSkinnyThreads, 0, stream>>>(s);
+  else if (s.M <= 2) gemm::gemm_bf16_skinny_kernel<2><<<blocks, gemm::kSkinnyThreads, 0, stream>>>(s);
+  else if (s.M <= 4) gemm::gemm_bf16_skinny_kernel<4><<<blocks, gemm::kSkinnyThreads, 0, stream>>>(s);
+  else gemm::gemm_bf16_skinny_kernel<8><<<blocks, gemm::kSkinnyThreads, 0, stream>>>(s);
+  check_launch("gemm_bf16 (skinny kernel)");
+}
+
+void gemm_bf16_ours(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk, void* C,
+                    DType c_dtype, int64_t ldc, const float* bias, GemmActivation act, int64_t M, int64_t N,
+                    int64_t K, int device) {
+  check_gemm_bf16_args("gemm_bf16", lda, ldb, b_is_nk, c_dtype, ldc, M, N, K);
+  if (M == 0 || N == 0) return;
+  cudaStream_t stream = stream_for(device);
+  const bool c_bf16 = c_dtype == DType::bf16;
+  const gemm::EpilogueArgs epi{C,    ldc, c_bf16, gemm::epilogue_pair_aligned(C, ldc, c_bf16), bias, act,
+                               int(M), int(N)};
+
+  GemmTiles tiles = gemm_tiles();
+  const gemm::SkinnyArgs s{A, lda, B, ldb, int(M), int(N), int(K), epi};
+  if ((tiles == GemmTiles::automatic || tiles == GemmTiles::skinny) && skinny_ok(s, b_is_nk))
+    return launch_skinny(s, stream);
+  if (tiles == GemmTiles::automatic || tiles == GemmTiles::skinny) tiles = pick_tiles(M, N, device);
+
+  const gemm::MmaArgs p{A, lda, B, ldb, int(M), int(N), int(K), epi};
+  switch (tiles) {
+    case GemmTiles::large: return gemm::launch_mma<CfgLarge>(p, b_is_nk, stream, device);
+    case GemmTiles::medium: return gemm::launch_mma<CfgMedium>(p, b_is_nk, stream, device);
+    default: return gemm::launch_mma<CfgSmall>(p, b_is_nk, stream, device);
+  }
+}
+
+}  // namespace
+
+GemmBackend gemm_backend() { return backend_slot().load(std::memory_order_relaxed); }
+void set_gemm_backend(GemmBackend backend) { backend_slot().store(backend, std::memory_order_relaxed); }
+GemmTiles gemm_tiles() { return tiles_slot().load(std::memory_order_relaxed); }
+void set_gemm_tiles(GemmTiles tiles) { tiles_slot().store(tiles, std::memory_order_relaxed); }
+
+void gemm_bf16(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk, void* C,
+               DType c_dtype, int64_t ldc, const float* bias, GemmActivation act, int64_t M, int64_t N, int64_t K,
+               int device) {
+  if (gemm_backend() == GemmBackend::cublas)
+    return gemm_bf16_cublas(A, lda, B, ldb, b_is_nk, C, c_dtype, ldc, bias, act, M, N, K, device);
+  gemm_bf16_ours(A, lda, B, ldb, b_is_nk, C, c_dtype, ldc, bias, act, M, N, K, device);
+}
+
+}  // namespace rscapret::kernels::cuda

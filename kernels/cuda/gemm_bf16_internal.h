@@ -1,0 +1,34 @@
+// Host-side pieces shared by the bf16 GEMM files, the CUDA tests and the kernel lab (no CUDA
+// headers): the argument checks of gemm_bf16 / gemm_bf16_cublas, and a switch that forces one of
+// our tile configurations so that tests and the lab reach every kernel whatever the shape.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/dtype.h"
+#include "tensor/error.h"
+
+namespace rscapret::kernels::cuda {
+
+// Our kernels for gemm_bf16 (backend ours): automatic picks by shape; the others force one.
+// skinny applies only where its preconditions hold (M <= 8, B [N, K], K % 8 == 0, 16-byte
+// aligned rows); elsewhere a forced skinny falls back to automatic. Process-wide.
+enum class GemmTiles : uint8_t { automatic, large, medium, small, skinny };
+void set_gemm_tiles(GemmTiles tiles);
+GemmTiles gemm_tiles();
+
+// Throws DTypeError / ValueError for arguments no GEMM can run with.
+inline void check_gemm_bf16_args(const char* op, int64_t lda, int64_t ldb, bool b_is_nk, DType c_dtype,
+                                 int64_t ldc, int64_t M, int64_t N, int64_t K) {
+  RS_CHECK(c_dtype == DType::f32 || c_dtype == DType::bf16, DTypeError, op, "output must be f32 or bf16, got ",
+           dtype_name(c_dtype));
+  RS_CHECK(M >= 0 && N >= 0 && K >= 0, ValueError, op, "negative size M=", M, " N=", N, " K=", K);
+  // 2^30 keeps every tile index and row + 16 inside int in the kernels.
+  constexpr int64_t kMax = int64_t(1) << 30;
+  RS_CHECK(M < kMax && N < kMax && K < kMax, ValueError, op, "size too large M=", M, " N=", N, " K=", K);
+  RS_CHECK(lda >= K && ldb >= (b_is_nk ? K : N) && ldc >= N, ValueError, op,
+           "a leading dimension is shorter than its row: lda=", lda, " (K=", K, "), ldb=", ldb,
+           (b_is_nk ? " (K=" : " (N="), (b_is_nk ? K : N), "), ldc=", ldc, " (N=", N, ")");
+}
+
+}  // namespace rscapret::kernels::cuda

@@ -1,0 +1,42 @@
+// What every CUDA kernel file needs on the host side: the device's stream, launch checks, grids,
+// and the device-side broadcast-offset helper.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/kernel_types.h"
+#include "tensor/device_backend.h"
+#include "tensor/error.h"
+
+namespace rscapret::kernels::cuda {
+
+// Makes `device` current and returns its stream (created on first use).
+inline cudaStream_t stream_for(int device) { return static_cast<cudaStream_t>(cuda_runtime::stream(device)); }
+
+inline void check_cuda(cudaError_t err, const char* what) {
+  if (err != cudaSuccess) throw DeviceError(cat("[cuda] ", what, ": ", cudaGetErrorString(err)));
+}
+// After every launch: a bad configuration shows here; faults inside the kernel show at the next sync.
+inline void check_launch(const char* what) { check_cuda(cudaGetLastError(), what); }
+
+// Blocks for a grid-stride loop over n elements (capped: the loop covers the rest).
+inline unsigned grid_for(int64_t n, int threads, int64_t cap = 65535LL * 16) {
+  return unsigned(std::max<int64_t>(1, std::min<int64_t>((n + threads - 1) / threads, cap)));
+}
+
+// Offset of linear output index i in operand k of a BroadcastLoop (the loop is passed by value
+// as a kernel parameter, so it lives in constant memory).
+__device__ __forceinline__ int64_t loop_offset(const BroadcastLoop& L, int64_t i, int k) {
+  int64_t off = 0;
+  for (int d = L.ndim - 1; d >= 0; --d) {
+    const int64_t idx = i % L.shape[d];
+    i /= L.shape[d];
+    off += idx * L.strides[k][d];
+  }
+  return off;
+}
+
+}  // namespace rscapret::kernels::cuda
