@@ -17,14 +17,17 @@ void add_caption_command(CLI::App& app) {
     std::vector<std::string> images;
     std::string model;
     int64_t beam = 1, max_new_tokens = 32;
+    std::string device = "cpu";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("images", o->images, "image files")->required();
   cmd->add_option("--model", o->model, "model folder written by `rscapret train bridge`")->required();
   cmd->add_option("--beam", o->beam, "beam width (default 1: greedy)");
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "tokens to generate (default 32)");
+  cmd->add_option("--device", o->device, "cpu (default) or cuda[:N]: where the model runs");
   cmd->callback([o] {
     const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
+    b.model->to(Device::parse(o->device));
     const int size = int(b.model->clip().config().vision.image_size);
     models::GenerateOptions g;
     g.max_new_tokens = o->max_new_tokens;

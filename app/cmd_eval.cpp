@@ -22,6 +22,7 @@ void add_eval_command(CLI::App& app) {
     std::string model, split = "test", json;
     std::vector<std::string> data;
     train::EvalOptions eval;
+    std::string device = "cpu";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--model", o->model, "model folder written by `rscapret train bridge`")->required();
@@ -30,6 +31,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--json", o->json, "write the report (scores, retrieval, per-image captions) here");
   cmd->add_option("--beam", o->eval.beam, "beam width (default 1: greedy)");
   cmd->add_option("--batch", o->eval.batch, "images per batch (default 16)");
+  cmd->add_option("--device", o->device, "cpu (default) or cuda[:N]: where the model runs");
   cmd->add_option("--text-batch", o->eval.text_batch, "retrieval queries per batch (default 32)");
   cmd->add_option("--max-new-tokens", o->eval.max_new_tokens, "caption length limit in tokens (default 32)");
   cmd->add_option("--max-images", o->eval.max_images, "evaluate only the first N images of the split");
@@ -46,6 +48,7 @@ void add_eval_command(CLI::App& app) {
     const data::CaptionDataset ds = data::CaptionDataset::load(sources, splits);
     RS_CHECK(!ds.empty(), ValueError, "eval", "no images in split \"", o->split, "\" of the given data");
     const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
+    b.model->to(Device::parse(o->device));
     const train::EvalReport r = train::evaluate_split(b, ds, o->split, o->eval);
     for (const auto& n : r.notes) std::fprintf(stderr, "rscapret eval: %s\n", n.c_str());
     if (!r.skipped.empty())

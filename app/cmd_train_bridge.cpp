@@ -24,6 +24,7 @@ void add_train_bridge_command(CLI::App& train) {
     int64_t batch = 16, val_images = 256;
     train::BridgeTrainOptions t;
     bool resume = false, quiet = false;
+    std::string device = "cpu";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--clip", o->spec.clip_dir, "frozen CLIP folder (Hugging Face layout)")->required();
@@ -54,6 +55,7 @@ void add_train_bridge_command(CLI::App& train) {
   cmd->add_option("--ret-lm-weight", o->spec.options.ret_lm_loss_weight, "retrieval-mode LM loss weight (default 1)");
   cmd->add_option("--contrastive-weight", o->spec.options.contrastive_loss_weight, "InfoNCE weight (default 1)");
   cmd->add_option("--concat-prob", o->spec.options.concat_captions_prob, "caption concatenation probability (0.5)");
+  cmd->add_option("--device", o->device, "cpu (default) or cuda[:N]: where the model trains");
   cmd->add_flag("--resume", o->resume, "continue from OUT/bridge.safetensors");
   cmd->add_flag("--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {
@@ -68,6 +70,7 @@ void add_train_bridge_command(CLI::App& train) {
     Generator gen(o->t.seed);
     init.gen = &gen;
     models::RsCapRetBundle bundle = models::load_rscapret(o->spec, init);
+    bundle.model->to(Device::parse(o->device));
     const int size = int(bundle.model->clip().config().vision.image_size);
     train::BridgeTrainer trainer(bundle, o->t);
     if (o->resume) {

@@ -26,27 +26,40 @@ else
   arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d .)
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSCAPRET_CUDA=ON -DRSCAPRET_BENCH=ON \
     -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
-  cmake --build build-gpu -j "$(nproc)" --target test_cuda gemm_lab attention_lab >> "$out/build.log" 2>&1 ||
+  cmake --build build-gpu -j "$(nproc)" --target test_cuda gemm_lab attention_lab model_lab >> "$out/build.log" 2>&1 ||
     { grep -E "error" "$out/build.log" | head -30; exit 1; }
   bin=/tmp/rsgpu-bin && mkdir -p $bin
-  cp build-gpu/tests/cuda/test_cuda build-gpu/bench/cuda/gemm_lab build-gpu/bench/cuda/attention_lab $bin/
+  cp build-gpu/tests/cuda/test_cuda build-gpu/bench/cuda/{gemm_lab,attention_lab,model_lab} $bin/
 fi
 
 echo "== CUDA tests"
-timeout 240 "$bin/test_cuda" --gtest_brief=1 > "$out/test_cuda.log" 2>&1
+timeout 200 "$bin/test_cuda" > "$out/test_cuda.log" 2>&1
 tests_rc=$?
-grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED|Failure|error" "$out/test_cuda.log" | head -60
+grep -E "FAILED|Failure|rror|Expected|Which is|actual" "$out/test_cuda.log" | head -80
 tail -3 "$out/test_cuda.log"
 
 echo "== GEMM lab"
-timeout 150 "$bin/gemm_lab" all $quick > "$out/gemm_lab.log" 2>&1
+timeout 110 "$bin/gemm_lab" all $quick > "$out/gemm_lab.log" 2>&1
 gemm_rc=$?
 tail -25 "$out/gemm_lab.log"
 
 echo "== attention lab"
-timeout 150 "$bin/attention_lab" $quick > "$out/attention_lab.log" 2>&1
+timeout 100 "$bin/attention_lab" $quick > "$out/attention_lab.log" 2>&1
 attn_rc=$?
 tail -25 "$out/attention_lab.log"
+
+echo "== the embedded default model captioned on the GPU and on the CPU"
+"$bin/rscapret" caption --model assets/model --device cuda assets/samples/*.png > "$out/caption_cuda.txt" 2> "$out/caption_cuda.err"
+cap_rc=$?
+"$bin/rscapret" caption --model assets/model assets/samples/*.png > "$out/caption_cpu.txt" 2>/dev/null
+if [ $cap_rc -eq 0 ] && cmp -s "$out/caption_cuda.txt" "$out/caption_cpu.txt"; then cap=same; else cap="differ (rc $cap_rc)"; fi
+head -4 "$out/caption_cuda.txt"; tail -3 "$out/caption_cuda.err"
+diff "$out/caption_cpu.txt" "$out/caption_cuda.txt" | head -10
+
+echo "== model lab"
+timeout 120 "$bin/model_lab" $quick > "$out/model_lab.log" 2>&1
+model_rc=$?
+tail -12 "$out/model_lab.log"
 
 echo
 echo "| check | result |"
@@ -54,4 +67,6 @@ echo "|---|---|"
 echo "| CUDA tests | rc $tests_rc; $(grep -cE '^\[       OK|^\[  PASSED' "$out/test_cuda.log" 2>/dev/null) ok lines, $(grep -c '^\[  FAILED' "$out/test_cuda.log" 2>/dev/null) failed lines |"
 echo "| gemm_lab | rc $gemm_rc |"
 echo "| attention_lab | rc $attn_rc |"
+echo "| model_lab | rc $model_rc |"
+echo "| rscapret caption --device cuda vs cpu | $cap |"
 echo "| wall time | $(( $(date +%s) - start )) s |"

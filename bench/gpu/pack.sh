@@ -11,11 +11,11 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSCAPRET_CUDA=ON -DRSCAPRET_BENCH=ON \
     -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null
 fi
-targets=(test_cuda gemm_lab attention_lab rscapret)
+targets=(test_cuda gemm_lab attention_lab model_lab rscapret)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 stage=$(mktemp -d)
 mkdir -p "$stage/bin" "$stage/lib"
-cp "$build/tests/cuda/test_cuda" "$build/bench/cuda/gemm_lab" "$build/bench/cuda/attention_lab" "$stage/bin/"
+cp "$build/tests/cuda/test_cuda" "$build/bench/cuda/gemm_lab" "$build/bench/cuda/attention_lab" "$build/bench/cuda/model_lab" "$stage/bin/"
 cp "$build/app/rscapret" "$stage/bin/" 2>/dev/null || true
 # Non-system libraries the binaries link (OpenBLAS, Highway, xxHash, gfortran): glibc and
 # libstdc++ are on every machine; the CUDA libraries come from the GPU machine's own toolkit.

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 
 #include "kernels/cuda/cuda_kernels.h"

@@ -88,9 +88,16 @@ RsCapRet::RsCapRet(std::shared_ptr<ClipModel> clip, std::shared_ptr<LlamaForCaus
   }
 }
 
+RsCapRet& RsCapRet::to(Device device) {
+  clip_->to(device);
+  llm_->to(device);
+  nn::Module::to(device);
+  return *this;
+}
+
 Tensor RsCapRet::encode_images(const Tensor& pixels) const {
   autograd::NoGradGuard no_grad;
-  return clip_->encode_image(pixels).pooler_output.to(DType::f32);  // [B, Cv]
+  return clip_->encode_image(pixels.to(device())).pooler_output.to(DType::f32);  // [B, Cv]
 }
 
 Tensor RsCapRet::visual_prefix(const Tensor& pooled) const {

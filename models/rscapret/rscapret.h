@@ -86,6 +86,12 @@ class RsCapRet : public nn::Module {
   std::vector<std::string> caption(const Tensor& pooled, const tokenizers::LlamaTokenizer& tok,
                                    GenerateOptions opt) const;
 
+  // Moves the frozen backbones and the bridge to `device` (the backbones are not child modules: a
+  // bridge checkpoint holds the bridge alone). Build optimizers after this: parameters are new tensors.
+  using nn::Module::to;
+  RsCapRet& to(Device device);
+  Device device() const { return visual_fc->weight.device(); }
+
   int64_t ret_id() const { return ret_id_; }
   int64_t vocab_size() const { return ret_id_ + 1; }  // V + 1
   const RsCapRetOptions& options() const { return opt_; }

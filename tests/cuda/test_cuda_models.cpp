@@ -66,7 +66,7 @@ StepResult train_steps(Device device, const Tensor& ids) {
   auto m = models::LlamaForCausalLM::from_pretrained(shared_path("fixtures/hf/llama_tiny"));
   m->to(device);
   m->set_requires_grad(true);  // owns copies of the mapped weights
-  nn::ParamGroup group{m->named_state(true), {}};
+  nn::ParamGroup group{m->named_parameters(), {}};
   group.options.lr = 1e-3;
   group.options.weight_decay = 0.1;
   nn::AdamW opt({group});
@@ -80,7 +80,7 @@ StepResult train_steps(Device device, const Tensor& ids) {
     autograd::backward(loss);
     opt.step();
   }
-  for (const auto& [name, p] : m->named_state(true)) r.params[name] = p.to(Device::cpu());
+  for (const auto& [name, p] : m->named_parameters()) r.params[name] = p.to(Device::cpu()).clone();
   return r;
 }
 
@@ -93,6 +93,11 @@ TEST(CudaModels, LlamaTrainingStepMatchesTheCpu) {
   ASSERT_EQ(cpu.losses.size(), gpu.losses.size());
   for (size_t i = 0; i < cpu.losses.size(); ++i) EXPECT_NEAR(gpu.losses[i], cpu.losses[i], 1e-5 * std::abs(cpu.losses[i]));
   ASSERT_EQ(cpu.params.size(), gpu.params.size());
+  ASSERT_FALSE(cpu.params.empty());
+  // The steps must have moved every parameter (else the comparison below proves nothing).
+  auto initial = models::LlamaForCausalLM::from_pretrained(shared_path("fixtures/hf/llama_tiny"));
+  for (const auto& [name, p] : initial->named_parameters())
+    EXPECT_FALSE(close_rel(name + " (moved?)", cpu.params.at(name), p, 1e-4)) << name << " did not move";
   // After two updates of 1e-3 each (Adam's first steps move every element by about lr), f32
   // gradients that differ by 1e-6 relative move the parameters by far less than 1e-4 of their
   // size; a wrong gradient or update moves them by about 1e-3 and fails.

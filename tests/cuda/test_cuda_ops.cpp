@@ -24,6 +24,9 @@ struct OpCase {
   // different order (tree vs sequential), so a few ulp of the largest partial sums: 1e-5 for
   // elementwise and short reductions, 1e-4 for long sums (matmul, attention, norms' column sums).
   double tol = 1e-5;
+  // Gradients: a backward is a few more f32 ops and sums than its forward, so 10x the forward's
+  // bound unless the case says otherwise (bf16 GEMMs in the backward).
+  double grad_tol = -1;
 };
 
 double rel_l2(const Tensor& got, const Tensor& want) {
@@ -33,7 +36,7 @@ double rel_l2(const Tensor& got, const Tensor& want) {
 
 bool is_float(DType t) { return t == DType::f32 || t == DType::f64 || t == DType::bf16 || t == DType::f16; }
 
-void check_case(const std::string& name, const OpCase& c) {
+void check_case(const std::string& name, const OpCase& c, bool differentiable) {
   SCOPED_TRACE(name);
   // CPU: leaves that require grad where floating.
   std::vector<Tensor> cpu_in, cuda_in, wanted_cpu, wanted_cuda;
@@ -57,7 +60,7 @@ void check_case(const std::string& name, const OpCase& c) {
     return;
   }
   EXPECT_LE(rel_l2(out_cuda, out_cpu), c.tol) << "forward";
-  if (!out_cpu.requires_grad() || wanted_cpu.empty() || out_cpu.numel() == 0) return;
+  if (!differentiable || !out_cpu.requires_grad() || wanted_cpu.empty() || out_cpu.numel() == 0) return;
   Generator g(99);
   const Tensor cot = g.normal(out_cpu.shape()).to(out_cpu.dtype());
   const std::vector<Tensor> gc = autograd::grad(out_cpu, wanted_cpu, cot);
@@ -65,7 +68,7 @@ void check_case(const std::string& name, const OpCase& c) {
   ASSERT_EQ(gc.size(), gd.size());
   for (size_t i = 0; i < gc.size(); ++i) {
     ASSERT_TRUE(gd[i].device().is_cuda()) << "gradient " << i << " left the device";
-    EXPECT_LE(rel_l2(gd[i], gc[i]), c.tol * 10) << "gradient of input " << i;
+    EXPECT_LE(rel_l2(gd[i], gc[i]), c.grad_tol > 0 ? c.grad_tol : c.tol * 10) << "gradient of input " << i;
   }
 }
 
@@ -163,14 +166,16 @@ std::map<std::string, std::vector<OpCase>> build_cases() {
   m["matmul"].push_back({{g.normal({40, 300}), g.normal({129, 300})},
                          [](const auto& x) { return ops::matmul(x[0], ops::transpose(x[1], 0, 1)); }, 1e-5});
   // bf16 operands take the tensor-core GEMM on the device; the CPU converts them to f32 exactly,
-  // so the only difference is f32 summation order over K = 256: 1e-5 relative still holds.
+  // so the only difference is f32 summation order over K = 256: 1e-5 relative still holds. The
+  // backward multiplies the f32 cotangent by a bf16 operand, so the device rounds the cotangent
+  // to bf16 there (see the next case): 1e-2 for the gradients (measured 1.7e-3 on an H100).
   m["matmul"].push_back({{ops::cast(g.normal({70, 256}), DType::bf16), ops::cast(g.normal({96, 256}), DType::bf16)},
-                         [](const auto& x) { return ops::matmul(x[0], ops::transpose(x[1], 0, 1)); }, 1e-5});
+                         [](const auto& x) { return ops::matmul(x[0], ops::transpose(x[1], 0, 1)); }, 1e-5, 1e-2});
   // f32 activations against bf16 weights: the device rounds the activations to bf16 (autocast
   // style), the CPU does not. bf16 keeps 8 bits: 2^-9 relative per element, averaging down over
   // K = 200 terms to a few 1e-3 of the result; 1e-2 catches any layout error (those give O(1)).
   m["matmul"].push_back({{g.normal({33, 200}), ops::cast(g.normal({57, 200}), DType::bf16)},
-                         [](const auto& x) { return ops::matmul(x[0], ops::transpose(x[1], 0, 1)); }, 1e-2});
+                         [](const auto& x) { return ops::matmul(x[0], ops::transpose(x[1], 0, 1)); }, 1e-2, 1e-2});
   m["matmul"].push_back({{g.normal({37}), g.normal({37, 4})}, [](const auto& x) { return ops::matmul(x[0], x[1]); }});
 
   Tensor targets = g.randint({4, 9}, 1000);
@@ -221,7 +226,10 @@ class CudaOps : public ::testing::TestWithParam<std::string> {};
 TEST_P(CudaOps, MatchTheCpu) {
   RS_REQUIRE_CUDA();
   const auto& list = cases().at(GetParam());
-  for (size_t i = 0; i < list.size(); ++i) check_case(GetParam() + " case " + std::to_string(i), list[i]);
+  const ops::OpInfo* info = ops::find_op(GetParam());
+  ASSERT_NE(info, nullptr);
+  for (size_t i = 0; i < list.size(); ++i)
+    check_case(GetParam() + " case " + std::to_string(i), list[i], info->differentiable);
 }
 
 std::vector<std::string> case_names() {
