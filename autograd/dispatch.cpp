@@ -6,7 +6,12 @@ namespace rscapret::ops {
 
 namespace {
 thread_local bool g_force_reference = false;
+thread_local bool g_autocast_bf16 = false;
 }
+
+bool cuda_autocast_bf16() { return g_autocast_bf16; }
+CudaAutocastBf16Guard::CudaAutocastBf16Guard(bool on) : previous_(g_autocast_bf16) { g_autocast_bf16 = on; }
+CudaAutocastBf16Guard::~CudaAutocastBf16Guard() { g_autocast_bf16 = previous_; }
 
 bool reference_kernels_forced() { return g_force_reference; }
 ReferenceKernelsGuard::ReferenceKernelsGuard() : previous_(g_force_reference) { g_force_reference = true; }

@@ -24,6 +24,23 @@ class ReferenceKernelsGuard {
   bool previous_;
 };
 
+// bf16 autocast for attention on CUDA: inside the guard, CUDA attention with D = Dv in {64, 128}
+// and no key mask runs the bf16 tensor-core flash kernel (q, k, v rounded to bf16, f32 softmax
+// statistics), as PyTorch's autocast SDPA does; outside it, and for every other shape, the f32
+// flash kernel runs. The CPU is unaffected.
+bool cuda_autocast_bf16();
+
+class CudaAutocastBf16Guard {
+ public:
+  explicit CudaAutocastBf16Guard(bool on = true);
+  ~CudaAutocastBf16Guard();
+  CudaAutocastBf16Guard(const CudaAutocastBf16Guard&) = delete;
+  CudaAutocastBf16Guard& operator=(const CudaAutocastBf16Guard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 namespace detail {
 
 // Throws unless every defined tensor lives on the same device; returns that device. A 0-d host

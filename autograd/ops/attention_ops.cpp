@@ -75,6 +75,32 @@ Tensor attention_probs(const Tensor& q, const Tensor& K, const AttnShape& s, con
 
 using Grads = std::vector<Tensor>;
 
+// bf16 autocast on CUDA: the tensor-core flash kernels, q/k/v rounded to bf16; out back in f32.
+Tensor cuda_attention_bf16(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt,
+                           const AttnShape& s) {
+  const Device dev = q.device();
+  const Tensor Q = q.to(DType::bf16).contiguous(), K = k.to(DType::bf16).contiguous(),
+               V = v.to(DType::bf16).contiguous();
+  Tensor out16 = Tensor::empty({s.B, s.H, s.Tq, s.D}, DType::bf16, dev);
+  Tensor lse = Tensor::empty({s.B, s.H, s.Tq}, DType::f32, dev);
+  auto bits = [](const Tensor& t) { return static_cast<uint16_t*>(t.raw_data()); };
+  kernels::cuda::flash_attention_bf16_forward(bits(Q), bits(K), bits(V), bits(out16), lse.data<float>(), s.B, s.H,
+                                              s.Hkv, s.Tq, s.Tk, s.D, float(s.scale), opt.causal, dev.index);
+  Tensor out = out16.to(DType::f32);
+  if (!autograd::needs_grad({&q, &k, &v})) return out;
+  return autograd::record("attention", out, {&q, &k, &v},
+                          [Q, K, V, out16, lse, s, causal = opt.causal, bits](const Tensor& g) {
+    const Tensor dO = g.to(DType::bf16).contiguous();
+    const Device d = Q.device();
+    Tensor dQ = Tensor::empty(Q.shape(), DType::bf16, d), dK = Tensor::empty(K.shape(), DType::bf16, d),
+           dV = Tensor::empty(V.shape(), DType::bf16, d);
+    kernels::cuda::flash_attention_bf16_backward(bits(Q), bits(K), bits(V), bits(out16), bits(dO), lse.data<float>(),
+                                                 bits(dQ), bits(dK), bits(dV), s.B, s.H, s.Hkv, s.Tq, s.Tk, s.D,
+                                                 float(s.scale), causal, d.index);
+    return Grads{dQ.to(DType::f32), dK.to(DType::f32), dV.to(DType::f32)};
+  });
+}
+
 // The CUDA path: the flash-style kernel writes out and the log-sum-exp per query; the backward
 // kernel recomputes the weights from them (nothing of size Tq x Tk is stored).
 Tensor cuda_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt,
@@ -110,7 +136,11 @@ Tensor cuda_attention(const Tensor& q, const Tensor& k, const Tensor& v, const A
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt) {
   const AttnShape s = check_attention(q, k, v, opt);
-  if (q.device().is_cuda()) return cuda_attention(q, k, v, opt, s);
+  if (q.device().is_cuda()) {
+    const bool tensor_cores = cuda_autocast_bf16() && s.D == s.Dv && (s.D == 64 || s.D == 128) &&
+                              !opt.key_keep.defined() && s.Tq > 0 && s.Tk > 0;
+    return tensor_cores ? cuda_attention_bf16(q, k, v, opt, s) : cuda_attention(q, k, v, opt, s);
+  }
   const DType ct = detail::compute_dtype("attention", {&q, &k, &v});
   const Tensor Q = detail::as_dtype(q, ct).contiguous(), K = detail::as_dtype(k, ct).contiguous(),
                V = detail::as_dtype(v, ct).contiguous();

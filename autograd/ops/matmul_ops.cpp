@@ -53,6 +53,13 @@ void cuda_matmul(const Tensor& a_in, const Tensor& b_in, Tensor& out, const Shap
   const int r = int(a_full.size());
   const int64_t nb = shape_numel(batch);
   const int device = out.device().index;
+  if (b_in.dim() == 2 && nb > 1 && a_in.is_contiguous() && a_in.dim() == r) {
+    // x [batch.., M, K] @ W [K, N] (every Linear): the batches are consecutive rows of one
+    // [batch M, K] matrix, so one GEMM fills the GPU where `batch` GEMMs of M rows each would not.
+    Tensor flat_out = out.view({nb * M, N});
+    cuda_matmul(a_in.view({nb * M, K}), b_in, flat_out, {nb * M, K}, {K, N}, {}, nb * M, K, N);
+    return;
+  }
   if (a_in.dtype() == DType::bf16 || b_in.dtype() == DType::bf16) {
     const Tensor a = a_in.to(DType::bf16), b = b_in.to(DType::bf16);
     Tensor A = a.expand(a_full), B = b.expand(b_full);
