@@ -15,10 +15,19 @@
 //
 // Variants:
 //   1  f32 flash path (attention_forward / _backward): SIMT f32 tiles of 32, online softmax
-//   2  bf16 mma.sync flash, production (flash_attention_bf16_*): 4 warps x 16 query rows,
-//      K/V tiles of 64, cp.async double buffering; backward dq + dk/dv kernels (no atomics)
-//   3  bf16 as 2 with 8 warps: 128-row query blocks (forward, dq), 128-key blocks (dk/dv)
-//   4  bf16 as 2 with 32-key K/V tiles in forward and dq (fewer registers, more blocks per SM)
+//   2  bf16 mma.sync flash, production (flash_attention_bf16_*, tiles in
+//      flash_attention_bf16_tiles.cuh): forward 4 warps x 16 (D = 64) or x 32 (D = 128) query
+//      rows, cp.async double-buffered K/V tiles; backward dq + dk/dv kernels (no atomics)
+//   3  bf16 as 8 with 8 warps: 128-row query blocks (forward, dq), 128-key blocks (dk/dv)
+//   4  bf16 as 8 with 32-key K/V tiles in forward and dq (fewer registers, more blocks per SM)
+//   5  bf16 forward with 2 m16 tiles per warp (4 warps x 32 rows), 64-key tiles; backward as 2
+//   6  the same with 48-key tiles at D = 128 (production at D = 128 since 2026-11-28)
+//   7  the same with 32-key tiles
+//   8  bf16 forward of 1 m16 tile per warp, 64-key tiles (production at D = 128 before; at
+//      D = 64 still production); backward as 2
+//   9  as 2 with the dq kernel of 2 m16 tiles per warp (4 warps x 32 rows), 32-key tiles
+//  10  the same with 16-key tiles at D = 128
+//  11  as 7 with a 3-stage K/V pipeline
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -32,7 +41,10 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/flash_attention_bf16_dq_mt.cuh"
+#include "kernels/cuda/flash_attention_bf16_fwd_mt.cuh"
 #include "kernels/cuda/flash_attention_bf16_kernels.cuh"
+#include "kernels/cuda/flash_attention_bf16_tiles.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "tensor/device_backend.h"
 
@@ -187,13 +199,13 @@ fl::Shape flash_shape(const Shape& s) { return fl::Shape{s.B, s.H, s.Hkv, s.T, s
 template <class Fwd, class Dq, class Dkdv>
 void cfg_forward(Buffers& b) {
   const fl::FwdParams p{b.q, b.k, b.v, b.out, b.lse, flash_shape(b.s)};
-  launch(fl::flash_fwd_kernel<Fwd>, fl::fwd_launch<Fwd>(p.s), p);
+  launch(fl::fwd_kernel(static_cast<Fwd*>(nullptr)), fl::fwd_launch<Fwd>(p.s), p);
 }
 template <class Fwd, class Dq, class Dkdv>
 void cfg_backward(Buffers& b) {
   const fl::BwdParams p{b.q, b.k, b.v, b.out, b.dout, b.lse, b.delta, b.dq, b.dk, b.dv, flash_shape(b.s)};
-  launch(fl::flash_bwd_delta_kernel<Fwd::D>, fl::delta_launch(p.s), p);
-  launch(fl::flash_bwd_dq_kernel<Dq>, fl::dq_launch<Dq>(p.s), p);
+  launch(fl::flash_bwd_delta_kernel<Dq::D>, fl::delta_launch(p.s), p);
+  launch(fl::dq_kernel(static_cast<Dq*>(nullptr)), fl::dq_launch<Dq>(p.s), p);
   launch(fl::flash_bwd_dkdv_kernel<Dkdv>, fl::dkdv_launch<Dkdv>(p.s), p);
 }
 template <template <int> class Cfgs>
@@ -226,6 +238,70 @@ struct NarrowKeys {  // variant 4: 32-key tiles, one more block per SM than vari
   using Dkdv = fl::DkdvConfig<D, 4, D == 64 ? 64 : 32, 2>;
 };
 
+// Variants 5-7: the forward with 2 m16 tiles per warp (flash_attention_bf16_fwd_mt.cuh: each
+// K/V fragment feeds 4 mma instead of 2, ~40% fewer shared-memory bytes per FLOP), 4 warps x 32
+// query rows = 128-row blocks; the backward is variant 2's. Predicted on the causal D = 128
+// shape (forward 225 TFLOP/s in variant 2, which reads ~2x the shared-memory bytes per mma that
+// the SM can feed): 280-310 TFLOP/s. On ViT (T = 257) 128-row blocks pad 257 rows to 384 (64-row
+// blocks: 320), which eats most of the gain: about even with variant 2.
+// Registers (ptxas, sm_90): D = 128: 64-key tiles 255 + 84 bytes spilled, 48-key 255 no spill,
+// 32-key 252; D = 64 with 64-key (226) or 32-key (167) tiles, 2 blocks per SM: no spill.
+template <int D>
+struct TwoTiles64 {  // variant 5
+  using Fwd = fl::FwdMtConfig<D, 4, 2, 64, 2>;
+  using Dq = typename fl::ProductionTiles<D>::Dq;
+  using Dkdv = typename fl::ProductionTiles<D>::Dkdv;
+};
+template <int D>
+struct TwoTiles48 {  // variant 6 (D = 64: 64-key tiles, as variant 5)
+  using Fwd = fl::FwdMtConfig<D, 4, 2, D == 64 ? 64 : 48, 2>;
+  using Dq = typename fl::ProductionTiles<D>::Dq;
+  using Dkdv = typename fl::ProductionTiles<D>::Dkdv;
+};
+template <int D>
+struct TwoTiles32 {  // variant 7
+  using Fwd = fl::FwdMtConfig<D, 4, 2, 32, 2>;
+  using Dq = typename fl::ProductionTiles<D>::Dq;
+  using Dkdv = typename fl::ProductionTiles<D>::Dkdv;
+};
+
+template <int D>
+struct OneTile {  // variant 8: production before the 2-m-tile forward (flash_fwd_kernel, 64-key tiles)
+  using Fwd = fl::FwdConfig<D, 4, 64, D == 64 ? 3 : 2>;
+  using Dq = typename fl::ProductionTiles<D>::Dq;
+  using Dkdv = typename fl::ProductionTiles<D>::Dkdv;
+};
+
+// Variants 9, 10: production forward, and the dq kernel with 2 m16 tiles per warp
+// (flash_attention_bf16_dq_mt.cuh: 128-row blocks; ~30% fewer shared-memory bytes per FLOP at
+// 32-key tiles). dq is 3 of the backward's 7 tile products, so a ~25% faster dq kernel would make
+// the backward ~10% faster (causal D = 128 fwd+bwd: +5-8%). 16-key tiles (variant 10) spill
+// nothing but read Q / dO fragments for only 4 mma each (1.3 per load): expected slower than 9.
+// Registers (sm_90, 2 blocks per SM): D = 128: 32-key 255 + 20 bytes spilled, 16-key 238;
+// D = 64 (both variants 32-key): 210.
+template <int D>
+struct TwoTileDq32 {  // variant 9
+  using Fwd = typename fl::ProductionTiles<D>::Fwd;
+  using Dq = fl::DqMtConfig<D, 4, 2, 32, 2>;
+  using Dkdv = typename fl::ProductionTiles<D>::Dkdv;
+};
+template <int D>
+struct TwoTileDq16 {  // variant 10
+  using Fwd = typename fl::ProductionTiles<D>::Fwd;
+  using Dq = fl::DqMtConfig<D, 4, 2, D == 64 ? 32 : 16, 2>;
+  using Dkdv = typename fl::ProductionTiles<D>::Dkdv;
+};
+
+// Variant 11: variant 7 (32-key tiles) with a 3-stage K/V pipeline (two tiles loading while one
+// is used; 85 KB of shared memory at D = 128, still 2 blocks per SM). Predicted within a few %
+// of variant 7: with 8 warps per SM one tile of compute already covers a tile's load.
+template <int D>
+struct TwoTiles32x3 {  // variant 11
+  using Fwd = fl::FwdMtConfig<D, 4, 2, 32, 2, 3>;
+  using Dq = typename fl::ProductionTiles<D>::Dq;
+  using Dkdv = typename fl::ProductionTiles<D>::Dkdv;
+};
+
 std::vector<Variant> all_variants() {
   std::vector<Variant> v;
   v.push_back({1, "f32 flash (SIMT)", false,
@@ -252,6 +328,13 @@ std::vector<Variant> all_variants() {
                }});
   v.push_back(cfg_variant<Wide>(3, "bf16 mma flash, 8 warps"));
   v.push_back(cfg_variant<NarrowKeys>(4, "bf16 mma flash, 32-key tiles"));
+  v.push_back(cfg_variant<TwoTiles64>(5, "bf16 fwd 2 m-tiles/warp, 64-key tiles"));
+  v.push_back(cfg_variant<TwoTiles48>(6, "bf16 fwd 2 m-tiles/warp, 48-key tiles"));
+  v.push_back(cfg_variant<TwoTiles32>(7, "bf16 fwd 2 m-tiles/warp, 32-key tiles"));
+  v.push_back(cfg_variant<OneTile>(8, "bf16 fwd 1 m-tile/warp (previous production)"));
+  v.push_back(cfg_variant<TwoTileDq32>(9, "bf16 as 2, dq 2 m-tiles/warp, 32-key tiles"));
+  v.push_back(cfg_variant<TwoTileDq16>(10, "bf16 as 2, dq 2 m-tiles/warp, 16-key tiles"));
+  v.push_back(cfg_variant<TwoTiles32x3>(11, "bf16 fwd 2 m-tiles/warp, 32-key tiles, 3 stages"));
   return v;
 }
 

@@ -16,13 +16,16 @@
 //   2  shared-memory tiled SIMT: 64x64 tiles, 4x4 outputs per thread, f32 FMAs on bf16 inputs
 //   3  ours, production: gemm_bf16 with backend ours (mma.sync kernels, automatic tile choice)
 //   4  cuBLASLt: gemm_bf16_cublas
-//   6  ours forced to large tiles  (128x256x32, 4 stages, 8 warps of 64x64)
-//   7  ours forced to medium tiles (128x128x32, 4 stages, 8 warps of 64x32)
-//   8  ours forced to small tiles  (64x64x32, 4 stages, 4 warps of 32x32)
-//   9  lab config: 128x256x64, 3 stages (half the barriers per K of 6)
-//  10  lab config: 256x128x32, 4 stages, 8 warps of 64x64 (4 x 2)
-//  11  lab config: 128x128x64, 3 stages, 2 blocks per SM
-// (5 is reserved for a wgmma kernel; not written: see the notes at the end of the output.)
+//   6  ours forced to k64   (128x128x64, 3 stages, 8 warps of 64x32, 2 blocks per SM)
+//   7  ours forced to k32   (128x128x32, 4 stages, 8 warps of 64x32, 2 blocks per SM)
+//   8  ours forced to small (64x64x32, 4 stages, 4 warps of 32x32, 4 blocks per SM)
+//   9  lab config: 128x256x64, 3 stages, 8 warps of 64x64, 1 block per SM
+//  10  lab config: 128x256x32, 4 stages, 8 warps of 64x64, 1 block per SM (production before run 2)
+//  11  lab config: 128x128x32, 4 stages, 4 warps of 64x64, 2 blocks per SM (bigger warp tiles)
+//  12  lab config: 128x128x64, 3 stages, 4 warps of 64x64, 2 blocks per SM
+//   5  wgmma (sm_90a): 128x256x64 tiles, 2 warpgroups of m64n256k16, cp.async into 128-byte-swizzled
+//      shared memory, 4 stages (gemm_wgmma.cuh); needs K % 8 == 0 and aligned rows, and a binary
+//      built for sm_90a (-gencode arch=compute_90a,code=sm_90a), else it reports n/a.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -35,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/cuda/gemm_wgmma.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/gemm_bf16_internal.h"
 #include "kernels/cuda/gemm_bf16_kernel.cuh"
@@ -157,8 +161,9 @@ __global__ __launch_bounds__(256) void simt_kernel(const uint16_t* A, const uint
 
 // ---- lab-only tile configurations of our mma.sync kernel ----
 using Cfg9 = gm::MmaConfig<128, 256, 64, 2, 4, 3, 1>;
-using Cfg10 = gm::MmaConfig<256, 128, 32, 4, 2, 4, 1>;
-using Cfg11 = gm::MmaConfig<128, 128, 64, 2, 4, 3, 2>;
+using Cfg10 = gm::MmaConfig<128, 256, 32, 2, 4, 4, 1>;
+using Cfg11 = gm::MmaConfig<128, 128, 32, 2, 2, 4, 2>;
+using Cfg12 = gm::MmaConfig<128, 128, 64, 2, 2, 3, 2>;
 
 struct Problem {
   const uint16_t* A;
@@ -192,7 +197,30 @@ struct Variant {
   const char* name;
   std::function<void(const Problem&, cudaStream_t)> run;
   double max_flops;  // skip shapes above this many FLOPs (the slow reference kernels)
+  std::function<bool(const Problem&)> applies = [](const Problem&) { return true; };
 };
+
+gm::MmaArgs wgmma_args(const Problem& p) {
+  gm::EpilogueArgs epi{p.C, p.N, p.c_bf16, gm::epilogue_pair_aligned(p.C, p.N, p.c_bf16), nullptr,
+                       kc::GemmActivation::none, p.M, p.N};
+  return gm::MmaArgs{p.A, p.K, p.B, p.K, p.M, p.N, p.K, epi};
+}
+
+// Whether the wgmma kernel can run in this binary on this device (sm_90a code present).
+bool wgmma_built() {
+  static const bool built = [] {
+    cudaStream_t s = kc::stream_for(kDevice);
+    int* flag = static_cast<int*>(rscapret::cuda_runtime::allocate(sizeof(int), kDevice));
+    LAB_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), s));
+    gm::wgmma_probe_kernel<<<1, 1, 0, s>>>(flag);
+    LAB_CHECK(cudaGetLastError());
+    int host = 0;
+    rscapret::cuda_runtime::copy_device_to_host(&host, flag, sizeof(int), kDevice);
+    rscapret::cuda_runtime::release(flag, kDevice);
+    return host == 1;
+  }();
+  return built;
+}
 
 std::vector<Variant> all_variants() {
   std::vector<Variant> v;
@@ -213,18 +241,24 @@ std::vector<Variant> all_variants() {
                  kc::gemm_bf16_cublas(p.A, p.K, p.B, p.K, true, p.C, p.c_bf16 ? DType::bf16 : DType::f32, p.N,
                                       nullptr, kc::GemmActivation::none, p.M, p.N, p.K, kDevice);
                }, 1e300});
-  v.push_back({6, "ours large 128x256x32 s4", [](const Problem& p, cudaStream_t) {
-                 run_ours(p, kc::GemmTiles::large);
+  v.push_back({5, "wgmma 128x256x64 s4 (sm_90a)",
+               [](const Problem& p, cudaStream_t s) { gm::launch_wgmma(wgmma_args(p), s); }, 1e300,
+               [](const Problem& p) { return wgmma_built() && gm::wgmma_applicable(wgmma_args(p)); }});
+  v.push_back({6, "ours k64 128x128x64 s3", [](const Problem& p, cudaStream_t) {
+                 run_ours(p, kc::GemmTiles::k64);
                }, 1e300});
-  v.push_back({7, "ours medium 128x128x32 s4", [](const Problem& p, cudaStream_t) {
-                 run_ours(p, kc::GemmTiles::medium);
+  v.push_back({7, "ours k32 128x128x32 s4", [](const Problem& p, cudaStream_t) {
+                 run_ours(p, kc::GemmTiles::k32);
                }, 1e300});
   v.push_back({8, "ours small 64x64x32 s4", [](const Problem& p, cudaStream_t) {
                  run_ours(p, kc::GemmTiles::small);
                }, 1e300});
   v.push_back({9, "lab 128x256x64 s3", [](const Problem& p, cudaStream_t s) { run_config<Cfg9>(p, s); }, 1e300});
-  v.push_back({10, "lab 256x128x32 s4", [](const Problem& p, cudaStream_t s) { run_config<Cfg10>(p, s); }, 1e300});
-  v.push_back({11, "lab 128x128x64 s3", [](const Problem& p, cudaStream_t s) { run_config<Cfg11>(p, s); }, 1e300});
+  v.push_back({10, "lab 128x256x32 s4", [](const Problem& p, cudaStream_t s) { run_config<Cfg10>(p, s); }, 1e300});
+  v.push_back({11, "lab 128x128x32 s4 4 warps", [](const Problem& p, cudaStream_t s) { run_config<Cfg11>(p, s); },
+               1e300});
+  v.push_back({12, "lab 128x128x64 s3 4 warps", [](const Problem& p, cudaStream_t s) { run_config<Cfg12>(p, s); },
+               1e300});
   return v;
 }
 
@@ -420,6 +454,7 @@ int main(int argc, char** argv) {
       Buffers b(s[0], s[2], s[1], out_bf16, 1);
       const std::vector<double> ref = b.full_reference();
       for (const auto& v : variants) {
+        if (!v.applies(b.problem(0))) continue;
         std::string why;
         const double err = validate(v, b, &ref, &why);
         const bool ok = err < 1e-2;
@@ -464,6 +499,12 @@ int main(int argc, char** argv) {
       if (flops > v->max_flops) {
         r.skipped = true;
         r.note = "skipped (too slow at this size)";
+        rows.push_back(r);
+        continue;
+      }
+      if (!v->applies(b.problem(0))) {
+        r.skipped = true;
+        r.note = v->id == 5 && !wgmma_built() ? "n/a (binary not built for sm_90a)" : "n/a (preconditions)";
         rows.push_back(r);
         continue;
       }

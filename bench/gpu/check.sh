@@ -24,6 +24,7 @@ if [ -f .gpu/pack.tar.xz ]; then
   echo "packed binaries; cuBLAS from: ${cudalibs:-not found}"
 else
   arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d .)
+  [ "$arch" = 90 ] && arch=90a  # Hopper: wgmma and TMA
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSCAPRET_CUDA=ON -DRSCAPRET_BENCH=ON \
     -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
   cmake --build build-gpu -j "$(nproc)" --target test_cuda gemm_lab attention_lab model_lab >> "$out/build.log" 2>&1 ||
@@ -39,9 +40,15 @@ grep -E "FAILED|Failure|rror|Expected|Which is|actual" "$out/test_cuda.log" | he
 tail -3 "$out/test_cuda.log"
 
 echo "== GEMM lab"
-timeout 110 "$bin/gemm_lab" all $quick > "$out/gemm_lab.log" 2>&1
+timeout 150 "$bin/gemm_lab" all > "$out/gemm_lab.log" 2>&1
 gemm_rc=$?
 tail -25 "$out/gemm_lab.log"
+
+if [ -x "$bin/gemm_wgmma_lab" ]; then
+  echo "== GEMM wgmma lab"
+  timeout 60 "$bin/gemm_wgmma_lab" > "$out/gemm_wgmma_lab.log" 2>&1
+  echo "rc $?"; tail -12 "$out/gemm_wgmma_lab.log"
+fi
 
 echo "== attention lab"
 timeout 100 "$bin/attention_lab" $quick > "$out/attention_lab.log" 2>&1

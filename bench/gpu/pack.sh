@@ -3,20 +3,25 @@
 # with the shared libraries they need that a bare GPU machine may lack, into .gpu/pack.tar.xz.
 # A session with a lent GPU then carries .gpu and runs `bash bench/gpu/check.sh` there: the
 # device time goes to running, not compiling.
-#   bash bench/gpu/pack.sh [BUILD_DIR]    # default ./build (configured with nvcc found: sm_90)
+#   bash bench/gpu/pack.sh [BUILD_DIR]    # default ./build (configured with nvcc found: sm_90a)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSCAPRET_CUDA=ON -DRSCAPRET_BENCH=ON \
-    -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null
+    -DCMAKE_CUDA_ARCHITECTURES=90a > /dev/null
 fi
 targets=(test_cuda gemm_lab attention_lab model_lab rscapret)
+# Optional labs (present when their sources are): built if the build knows the target.
+for t in gemm_wgmma_lab; do
+  cmake --build "$build" --target help 2>/dev/null | grep -q "^$t:" && targets+=("$t")
+done
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 stage=$(mktemp -d)
 mkdir -p "$stage/bin" "$stage/lib"
 cp "$build/tests/cuda/test_cuda" "$build/bench/cuda/gemm_lab" "$build/bench/cuda/attention_lab" "$build/bench/cuda/model_lab" "$stage/bin/"
 cp "$build/app/rscapret" "$stage/bin/" 2>/dev/null || true
+cp "$build/bench/cuda/gemm_wgmma_lab" "$stage/bin/" 2>/dev/null || true
 # Non-system libraries the binaries link (OpenBLAS, Highway, xxHash, gfortran): glibc and
 # libstdc++ are on every machine; the CUDA libraries come from the GPU machine's own toolkit.
 for b in "$stage"/bin/*; do

@@ -3,6 +3,7 @@
 // tensor can live on a CUDA device in such a build, so the op layer never reaches these; they keep
 // the op code free of #ifdefs.
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/gemm_bf16_internal.h"
 
 #include "tensor/error.h"
 
@@ -66,6 +67,8 @@ void flash_attention_bf16_backward(const uint16_t*, const uint16_t*, const uint1
                                    int64_t, int64_t, int64_t, int64_t, float, bool, int) {
   no_cuda();
 }
+void set_gemm_tiles(GemmTiles) {}
+GemmTiles gemm_tiles() { return GemmTiles::automatic; }
 GemmBackend gemm_backend() { return GemmBackend::ours; }
 void set_gemm_backend(GemmBackend) {}
 void matmul_f32(const float*, int64_t, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, float*, int64_t,

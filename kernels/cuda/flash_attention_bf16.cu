@@ -10,6 +10,7 @@
 
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/flash_attention_bf16_kernels.cuh"
+#include "kernels/cuda/flash_attention_bf16_tiles.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace rscapret::kernels::cuda {
@@ -21,27 +22,9 @@ using flash::FwdParams;
 using flash::Launch;
 using flash::Shape;
 
-// Tile configurations (head dim, warps, keys or queries per tile, blocks per SM). Registers per
-// thread grow with D (output / gradient accumulators) and with the tile width (score
-// accumulators); the blocks-per-SM figure caps registers where shared memory allows more blocks:
-//   forward  4 warps x 16 query rows, K/V tiles of 64 keys (46 KB / 87 KB of shared memory);
-//   dq       the same geometry plus a dO tile (55 KB / 104 KB);
-//   dk/dv    4 warps x 16 keys, query tiles of 64 (D = 64) or 32 (D = 128) rows (56 KB / 70 KB);
-//            2 blocks per SM at D = 64 (a cap of 168 registers spilled).
+// The tile configurations: flash_attention_bf16_tiles.cuh.
 template <int D>
-struct Tiles;
-template <>
-struct Tiles<64> {
-  using Fwd = flash::FwdConfig<64, 4, 64, 3>;
-  using Dq = flash::DqConfig<64, 4, 64, 3>;
-  using Dkdv = flash::DkdvConfig<64, 4, 64, 2>;
-};
-template <>
-struct Tiles<128> {
-  using Fwd = flash::FwdConfig<128, 4, 64, 2>;
-  using Dq = flash::DqConfig<128, 4, 64, 2>;
-  using Dkdv = flash::DkdvConfig<128, 4, 32, 2>;
-};
+using Tiles = flash::ProductionTiles<D>;
 
 Shape make_shape(const char* op, int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D, float scale,
                  bool causal, std::initializer_list<const void*> ptrs) {
@@ -71,7 +54,8 @@ void launch(void (*kernel)(Params), const Launch& L, const Params& p, cudaStream
 template <int D>
 void forward_with(const FwdParams& p, cudaStream_t stream) {
   using Cfg = typename Tiles<D>::Fwd;
-  launch(flash::flash_fwd_kernel<Cfg>, flash::fwd_launch<Cfg>(p.s), p, stream, "flash_attention_bf16_forward");
+  launch(flash::fwd_kernel(static_cast<Cfg*>(nullptr)), flash::fwd_launch<Cfg>(p.s), p, stream,
+         "flash_attention_bf16_forward");
 }
 
 template <int D>
@@ -80,7 +64,8 @@ void backward_with(const BwdParams& p, cudaStream_t stream) {
   using Dkdv = typename Tiles<D>::Dkdv;
   launch(flash::flash_bwd_delta_kernel<D>, flash::delta_launch(p.s), p, stream,
          "flash_attention_bf16_backward (delta)");
-  launch(flash::flash_bwd_dq_kernel<Dq>, flash::dq_launch<Dq>(p.s), p, stream, "flash_attention_bf16_backward (dq)");
+  launch(flash::dq_kernel(static_cast<Dq*>(nullptr)), flash::dq_launch<Dq>(p.s), p, stream,
+         "flash_attention_bf16_backward (dq)");
   launch(flash::flash_bwd_dkdv_kernel<Dkdv>, flash::dkdv_launch<Dkdv>(p.s), p, stream,
          "flash_attention_bf16_backward (dk, dv)");
 }

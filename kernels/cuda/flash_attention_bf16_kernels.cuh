@@ -11,6 +11,9 @@
 //             in the log2 domain (exp2 of scores pre-multiplied by scale * log2 e). With a causal
 //             mask the loop stops at the block's last visible key, and a warp whose rows see none
 //             of a tile's keys skips it.
+//             flash_attention_bf16_fwd_mt.cuh and _dq_mt.cuh hold the same loops with 32 rows per
+//             warp (two m16 tiles sharing each K/V fragment); production runs the forward one
+//             at D = 128 (flash_attention_bf16_tiles.cuh), the dq one is a lab variant.
 //   backward  deterministic, no atomics, three launches:
 //             delta  delta_i = rowsum(dout_i * out_i) into an f32 scratch [B,H,Tq];
 //             dq     per query block, the forward's loop recomputing P = exp(S - lse), with

@@ -1,6 +1,6 @@
 // gemm_bf16: the process-wide backend choice (ours or cuBLASLt), and the choice among our
-// kernels by shape: the mma.sync kernel in three tile sizes (gemm_bf16_kernel.cuh) and the
-// streaming kernel for decode-shaped products (gemm_bf16_skinny.cuh).
+// kernels by shape: the mma.sync kernel in three tile configurations (gemm_bf16_kernel.cuh) and
+// the streaming kernel for decode-shaped products (gemm_bf16_skinny.cuh).
 #include <cuda_runtime.h>
 
 #include <array>
@@ -12,6 +12,7 @@
 #include "kernels/cuda/gemm_bf16_internal.h"
 #include "kernels/cuda/gemm_bf16_kernel.cuh"
 #include "kernels/cuda/gemm_bf16_skinny.cuh"
+#include "kernels/cuda/gemm_bf16_wgmma.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace rscapret::kernels::cuda {
@@ -19,13 +20,18 @@ namespace rscapret::kernels::cuda {
 namespace {
 
 using gemm::MmaConfig;
-// BM, BN, BK, warps along M, warps along N, pipeline stages, blocks per SM to fit.
-// large:  8 warps of 64x64 (the most mma work per shared byte), 120 KB shared, 1 block per SM.
-// medium: 8 warps of 64x32, 80 KB, 2 blocks per SM (more tiles where large ones leave SMs idle).
-// small:  4 warps of 32x32, 40 KB, 4 blocks per SM (small products).
-using CfgLarge = MmaConfig<128, 256, 32, 2, 4, 4, 1>;
-using CfgMedium = MmaConfig<128, 128, 32, 2, 4, 4, 2>;
+// BM, BN, BK, warps along M, warps along N, pipeline stages, blocks per SM to fit. All 8 warps of
+// 64x32 (or 4 of 32x32) at 2+ blocks per SM: on the H100 (run 1, gemm_lab) the 1-block-per-SM
+// 128x256 tiles with 64x64 warp tiles ran at 230 TFLOP/s (8192^3) and 137 (16448x1024x4096),
+// while 128x128x64 / 3 stages reached 335 and 209, and 128x128x32 / 4 stages 279 and 242.
+// k64:   108 KB shared, fewer barriers per K: the faster one for long K.
+// k32:   80 KB shared, a deeper pipeline: the faster one at K = 1024.
+// small: 40 KB shared, 4 blocks per SM: small products, where 128x128 tiles leave SMs idle.
+using CfgK64 = MmaConfig<128, 128, 64, 2, 4, 3, 2>;
+using CfgK32 = MmaConfig<128, 128, 32, 2, 4, 4, 2>;
 using CfgSmall = MmaConfig<64, 64, 32, 2, 2, 4, 4>;
+// K from which k64 replaces k32: measured faster at 8192, slower at 1024; between, a guess.
+constexpr int64_t kLongK = 4096;
 
 std::atomic<GemmBackend>& backend_slot() {
   static std::atomic<GemmBackend> slot{[] {
@@ -54,8 +60,8 @@ int sm_count(int device) {
 }
 
 // Estimated time of a config, up to a common factor: waves of resident blocks times the time of
-// one wave (a block's tile area times the blocks sharing an SM, over a guessed relative
-// efficiency of the tile shape). Prefers large tiles unless they leave much of the last wave idle.
+// one wave (a block's tile area times the blocks sharing an SM, over the tile shape's relative
+// efficiency). Small tiles win only where 128x128 tiles leave much of the last wave idle.
 template <class Cfg>
 double tile_cost(int64_t M, int64_t N, int sms, double efficiency) {
   const int64_t slots = int64_t(sms) * Cfg::MIN_BLOCKS;
@@ -63,13 +69,12 @@ double tile_cost(int64_t M, int64_t N, int sms, double efficiency) {
   return double(waves) * Cfg::BM * Cfg::BN * Cfg::MIN_BLOCKS / efficiency;
 }
 
-GemmTiles pick_tiles(int64_t M, int64_t N, int device) {
+GemmTiles pick_tiles(int64_t M, int64_t N, int64_t K, int device) {
   const int sms = sm_count(device);
-  const double large = tile_cost<CfgLarge>(M, N, sms, 1.0);
-  const double medium = tile_cost<CfgMedium>(M, N, sms, 0.9);
-  const double small = tile_cost<CfgSmall>(M, N, sms, 0.65);
-  if (large <= medium && large <= small) return GemmTiles::large;
-  return medium <= small ? GemmTiles::medium : GemmTiles::small;
+  // Relative efficiency of small tiles: 153 / 279 and 148 / 242 TFLOP/s on the H100 (run 1).
+  const double big = tile_cost<CfgK32>(M, N, sms, 1.0), small = tile_cost<CfgSmall>(M, N, sms, 0.58);
+  if (small < big) return GemmTiles::small;
+  return K >= kLongK ? GemmTiles::k64 : GemmTiles::k32;
 }
 
 bool skinny_ok(const gemm::SkinnyArgs& s, bool b_is_nk) {
@@ -100,15 +105,37 @@ void gemm_bf16_ours(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t l
                                int(M), int(N)};
 
   GemmTiles tiles = gemm_tiles();
+  // Hopper: TMA + wgmma, measured at 0.91-1.06 of cuBLASLt on the H100 (bench/RESULTS.md). It has
+  // no fused epilogue, so bias, activations and bf16 output stay on the mma.sync kernels.
+  const bool plain = c_dtype == DType::f32 && bias == nullptr && act == GemmActivation::none && b_is_nk;
+  // Automatic use is limited to what the H100 runs validated: any M (partial 128-row tiles
+  // included), N a multiple of the 256-column tile, K of the 64-deep k-tile. Partial N and K
+  // tiles (TMA zero fill) are reached only when forced, until a GPU run of the tests covers them.
+  const bool validated_shape = N % 256 == 0 && K % 64 == 0;
+  if ((tiles == GemmTiles::automatic && M > 8 && validated_shape) || tiles == GemmTiles::wgmma) {
+    const bool ran = plain && (N >= 256 ? wgmma_tma::gemm_bf16_wgmma_f32<256>(A, lda, B, ldb, static_cast<float*>(C),
+                                                                              ldc, M, N, K, stream)
+                                        : wgmma_tma::gemm_bf16_wgmma_f32<128>(A, lda, B, ldb, static_cast<float*>(C),
+                                                                              ldc, M, N, K, stream));
+    if (ran) return;
+    if (tiles == GemmTiles::wgmma) tiles = GemmTiles::automatic;
+  }
   const gemm::SkinnyArgs s{A, lda, B, ldb, int(M), int(N), int(K), epi};
   if ((tiles == GemmTiles::automatic || tiles == GemmTiles::skinny) && skinny_ok(s, b_is_nk))
     return launch_skinny(s, stream);
-  if (tiles == GemmTiles::automatic || tiles == GemmTiles::skinny) tiles = pick_tiles(M, N, device);
+  if (tiles == GemmTiles::automatic || tiles == GemmTiles::skinny) tiles = pick_tiles(M, N, K, device);
 
   const gemm::MmaArgs p{A, lda, B, ldb, int(M), int(N), int(K), epi};
   switch (tiles) {
-    case GemmTiles::large: return gemm::launch_mma<CfgLarge>(p, b_is_nk, stream, device);
-    case GemmTiles::medium: return gemm::launch_mma<CfgMedium>(p, b_is_nk, stream, device);
+    case GemmTiles::k64:
+      // The bounds-checked loads of the slow path would spill at k64's 128-register cap (2 blocks
+      // per SM); that path serves odd shapes, where k32 does as well.
+      if (gemm::mma_vec_ok(p, b_is_nk)) {
+        if (b_is_nk) return gemm::launch_mma_variant<CfgK64, true, true>(p, stream, device);
+        return gemm::launch_mma_variant<CfgK64, false, true>(p, stream, device);
+      }
+      return gemm::launch_mma<CfgK32>(p, b_is_nk, stream, device);
+    case GemmTiles::k32: return gemm::launch_mma<CfgK32>(p, b_is_nk, stream, device);
     default: return gemm::launch_mma<CfgSmall>(p, b_is_nk, stream, device);
   }
 }

@@ -10,10 +10,12 @@
 
 namespace rscapret::kernels::cuda {
 
-// Our kernels for gemm_bf16 (backend ours): automatic picks by shape; the others force one.
-// skinny applies only where its preconditions hold (M <= 8, B [N, K], K % 8 == 0, 16-byte
-// aligned rows); elsewhere a forced skinny falls back to automatic. Process-wide.
-enum class GemmTiles : uint8_t { automatic, large, medium, small, skinny };
+// Our kernels for gemm_bf16 (backend ours): automatic picks by shape; the others force one:
+// k64 = 128x128 tiles, K steps of 64, 3 stages; k32 = 128x128, K steps of 32, 4 stages;
+// small = 64x64, K steps of 32, 4 stages; skinny = the decode kernel, which applies only where its
+// preconditions hold (M <= 8, B [N, K], K % 8 == 0, 16-byte aligned rows; elsewhere a forced
+// skinny falls back to automatic). Process-wide.
+enum class GemmTiles : uint8_t { automatic, k64, k32, small, skinny, wgmma };
 void set_gemm_tiles(GemmTiles tiles);
 GemmTiles gemm_tiles();
 

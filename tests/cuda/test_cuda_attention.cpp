@@ -253,14 +253,15 @@ TEST(CudaAttentionMask, RejectsHeadDimsPast256) {
 
 // ---- the bf16 tensor-core path (D = Dv in {64, 128}, no key mask) ----
 
-// Cases: one element; non-multiples of the 64-row and 64-key tiles (37, 130, 257); Tq < Tk;
-// decode (Tq = 1); GQA (H = 8, Hkv = 2); causal and not; D = 64 and 128.
+// Cases: one element; non-multiples of the 64-row and 64-key tiles (37, 130, 257) and of the
+// 128-row, 48-key tiles of the D = 128 forward (300 rows: two full blocks and 44 rows; 410 keys);
+// Tq < Tk, causal too; decode (Tq = 1); GQA (H = 8, Hkv = 2); causal and not; D = 64 and 128.
 const Case kBf16Cases[] = {
     {1, 1, 1, 1, 1, 64, 64, false, Mask::none},      {2, 2, 2, 37, 37, 64, 64, false, Mask::none},
     {1, 8, 2, 130, 130, 64, 64, true, Mask::none},   {2, 4, 4, 257, 257, 128, 128, true, Mask::none},
     {2, 8, 2, 1, 257, 128, 128, true, Mask::none},   {1, 2, 1, 37, 130, 64, 64, true, Mask::none},
     {1, 4, 4, 257, 257, 64, 64, false, Mask::none},  {1, 2, 2, 130, 257, 128, 128, false, Mask::none},
-    {1, 8, 2, 200, 200, 128, 128, true, Mask::none},
+    {1, 8, 2, 200, 200, 128, 128, true, Mask::none},  {1, 4, 2, 300, 410, 128, 128, true, Mask::none},
 };
 
 std::vector<uint16_t> random_bf16(int64_t n, uint64_t seed) { return to_bf16(random_normal(n, seed)); }

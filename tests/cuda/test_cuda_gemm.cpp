@@ -154,17 +154,18 @@ TEST(CudaGemmF32, EmptyDimensions) {
 
 // Every way of computing gemm_bf16: our automatic choice, each forced kernel, cuBLASLt through
 // the backend switch and directly.
-enum class Path { ours, ours_large, ours_medium, ours_small, ours_skinny, cublas_backend, cublas_direct };
-constexpr Path kAllPaths[] = {Path::ours,        Path::ours_large,     Path::ours_medium,  Path::ours_small,
-                              Path::ours_skinny, Path::cublas_backend, Path::cublas_direct};
+enum class Path { ours, ours_k64, ours_k32, ours_small, ours_skinny, ours_wgmma, cublas_backend, cublas_direct };
+constexpr Path kAllPaths[] = {Path::ours,        Path::ours_k64,   Path::ours_k32,       Path::ours_small,
+                              Path::ours_skinny, Path::ours_wgmma, Path::cublas_backend, Path::cublas_direct};
 
 const char* path_name(Path p) {
   switch (p) {
     case Path::ours: return "ours (automatic)";
-    case Path::ours_large: return "ours (large tiles)";
-    case Path::ours_medium: return "ours (medium tiles)";
+    case Path::ours_k64: return "ours (128x128x64 tiles)";
+    case Path::ours_k32: return "ours (128x128x32 tiles)";
     case Path::ours_small: return "ours (small tiles)";
     case Path::ours_skinny: return "ours (skinny where it applies)";
+    case Path::ours_wgmma: return "ours (TMA + wgmma where it applies)";
     case Path::cublas_backend: return "cuBLASLt via RSCAPRET_GEMM backend";
     case Path::cublas_direct: return "cuBLASLt direct";
   }
@@ -188,10 +189,11 @@ void call_gemm(Path path, const uint16_t* A, int64_t lda, const uint16_t* B, int
     return kc::gemm_bf16_cublas(A, lda, B, ldb, b_is_nk, C, c_dtype, ldc, bias, act, M, N, K, 0);
   kc::set_gemm_backend(path == Path::cublas_backend ? GemmBackend::cublas : GemmBackend::ours);
   switch (path) {
-    case Path::ours_large: kc::set_gemm_tiles(GemmTiles::large); break;
-    case Path::ours_medium: kc::set_gemm_tiles(GemmTiles::medium); break;
+    case Path::ours_k64: kc::set_gemm_tiles(GemmTiles::k64); break;
+    case Path::ours_k32: kc::set_gemm_tiles(GemmTiles::k32); break;
     case Path::ours_small: kc::set_gemm_tiles(GemmTiles::small); break;
     case Path::ours_skinny: kc::set_gemm_tiles(GemmTiles::skinny); break;
+    case Path::ours_wgmma: kc::set_gemm_tiles(GemmTiles::wgmma); break;
     default: kc::set_gemm_tiles(GemmTiles::automatic); break;
   }
   kc::gemm_bf16(A, lda, B, ldb, b_is_nk, C, c_dtype, ldc, bias, act, M, N, K, 0);
@@ -405,7 +407,8 @@ TEST(CudaGemmBf16, PaddedLeadingDimensionsOurs) {
     for (const std::array<int64_t, 3> s : {std::array<int64_t, 3>{2, 96, 64}, std::array<int64_t, 3>{140, 200, 88}})
       for (bool nk : {true, false})
         for (DType out : {DType::f32, DType::bf16})
-          for (Path path : {Path::ours, Path::ours_large, Path::ours_medium, Path::ours_small, Path::ours_skinny}) {
+          for (Path path : {Path::ours, Path::ours_k64, Path::ours_k32, Path::ours_small, Path::ours_skinny,
+                            Path::ours_wgmma}) {
             Bf16Case c{s[0], s[1], s[2]};
             c.b_is_nk = nk;
             c.out = out;
@@ -416,6 +419,24 @@ TEST(CudaGemmBf16, PaddedLeadingDimensionsOurs) {
           }
 }
 
+// The TMA + wgmma kernel over strided operands: leading dims padded by 8 (TMA-legal) take it,
+// padded by 3 or offset by one element (not 16-byte aligned) fall back to mma.sync; partial tiles
+// in M, N and K (16448 = 128 x 128.5 rows, as the ViT-L batch of 64).
+TEST(CudaGemmBf16, WgmmaPlainProductsAndFallbacks) {
+  RS_REQUIRE_CUDA();
+  uint64_t seed = 7000;
+  for (const std::array<int64_t, 3> s : {std::array<int64_t, 3>{16448 / 16, 264, 136}, std::array<int64_t, 3>{200, 1000, 40}})
+    for (const std::array<int64_t, 2> pad_off : {std::array<int64_t, 2>{8, 0}, std::array<int64_t, 2>{3, 0},
+                                                 std::array<int64_t, 2>{0, 1}})
+      for (Path path : {Path::ours, Path::ours_wgmma}) {
+        Bf16Case c{s[0], s[1], s[2]};
+        c.pad_a = c.pad_b = pad_off[0];
+        c.off_a = c.off_b = pad_off[1];
+        c.pad_c = 5;
+        check_gemm_bf16(c, path, seed += 7);
+      }
+}
+
 TEST(CudaGemmBf16, MisalignedPointersOurs) {
   RS_REQUIRE_CUDA();
   uint64_t seed = 5000;
@@ -424,7 +445,7 @@ TEST(CudaGemmBf16, MisalignedPointersOurs) {
                                             std::array<int64_t, 3>{0, 0, 1}, std::array<int64_t, 3>{8, 8, 2}})
     for (bool nk : {true, false})
       for (DType out : {DType::f32, DType::bf16})
-        for (Path path : {Path::ours, Path::ours_large, Path::ours_small, Path::ours_skinny}) {
+        for (Path path : {Path::ours, Path::ours_k64, Path::ours_small, Path::ours_skinny}) {
           Bf16Case c{4, 72, 64};
           c.b_is_nk = nk;
           c.out = out;
@@ -460,8 +481,9 @@ TEST(CudaGemmBf16, PaddedAndMisalignedCublas) {
 TEST(CudaGemmBf16, ManyTilesAndLongK) {
   RS_REQUIRE_CUDA();
   uint64_t seed = 7000;
-  // 9 x 9 large tiles: a partial group in the grouped block order; K = 2048: 64 pipeline steps.
-  for (Path path : {Path::ours, Path::ours_large, Path::ours_medium, Path::ours_small, Path::cublas_direct}) {
+  // 9 x 17 tiles of 128x128: a partial group in the grouped block order; K = 2048: 32 to 64
+  // pipeline steps.
+  for (Path path : {Path::ours, Path::ours_k64, Path::ours_k32, Path::ours_small, Path::cublas_direct}) {
     Bf16Case c{1100, 2100, 72};
     c.bias = true;
     check_gemm_bf16(c, path, seed += 7);

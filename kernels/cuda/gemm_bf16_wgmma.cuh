@@ -1,0 +1,411 @@
+// Hopper (sm_90a) bf16 GEMM on warpgroup MMA: C[M,N] (f32, row-major, ldc) = A[M,K] @ B[N,K]^T.
+// Both operands are "K-major" (K contiguous): A row-major [M,K] (lda), B the Linear weight layout
+// [N,K] (ldb); accumulation in f32.
+//
+// Design (one CTA per BM x BN output tile, BM = 128, BK = 64, BN = 256 or 128):
+// - 3 warpgroups: warpgroup 0 is the producer (one thread issues TMA copies, setmaxnreg drops its
+//   registers to 40), warpgroups 1 and 2 are consumers (setmaxnreg 232), each owning 64 rows of the
+//   tile and issuing wgmma.mma_async m64n{BN}k16 with both operands read from shared memory through
+//   64-bit matrix descriptors;
+// - operands arrive by cp.async.bulk.tensor.2d (TMA) with CU_TENSOR_MAP_SWIZZLE_128B, which writes
+//   exactly the layout the 128-byte-swizzle K-major descriptor expects (8 rows x 128 bytes per
+//   1024-byte atom, stride-dimension offset 1024 bytes); advancing K by 16 inside the 64-wide tile
+//   adds 32 bytes to the descriptor start address;
+// - STAGES-deep ring of shared-memory stages with "full" (TMA transaction count) and "empty"
+//   (one arrival per consumer warp) mbarriers; a consumer keeps one wgmma group in flight
+//   (wait_group 1) and frees the previous stage once that group has retired;
+// - M, N tails: TMA zero-fills out-of-range rows and the epilogue guards its stores, so M and N are
+//   free; K tails are zero-filled too (K only needs K % 8 == 0 for the 16-byte TMA row stride);
+// - tile order: grouped rasterisation (8 M-tiles per group) so co-resident CTAs share L2 tiles.
+// Only sm_90a has wgmma/setmaxnreg: without __CUDA_ARCH_FEAT_SM90_ALL the kernel body is empty and
+// the host launcher (which probes the device code once) returns false.
+//
+// Tensor maps come from cuTensorMapEncodeTiled, reached through cudaGetDriverEntryPointByVersion so
+// nothing links libcuda directly (cuda.h is used for the types only).
+#pragma once
+
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstdio>
+
+namespace rscapret::kernels::cuda::wgmma_tma {
+
+template <int BN_>
+struct WgmmaCfg {
+  static constexpr int BM = 128, BN = BN_, BK = 64;
+  static constexpr int kConsumers = 2;                  // consumer warpgroups, 64 rows each
+  static constexpr int kThreads = 128 * (1 + kConsumers);
+  static constexpr int kABytes = BM * BK * 2;           // 16 KiB
+  static constexpr int kBBytes = BN * BK * 2;           // 32 KiB (BN 256) or 16 KiB
+  static constexpr int kStageBytes = kABytes + kBBytes;
+  static constexpr int kStages = BN == 256 ? 4 : 6;     // 192 KiB of operand stages either way
+  static constexpr int kSmemBytes = kStages * kStageBytes + 1024;  // + slack for 1024-byte alignment
+  static constexpr int kGroupM = 8;
+  static_assert(BN == 128 || BN == 256, "BN");
+};
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define RSCAPRET_WGMMA_TMA_DEVICE 1
+#else
+#define RSCAPRET_WGMMA_TMA_DEVICE 0
+#endif
+
+namespace dev {
+#if RSCAPRET_WGMMA_TMA_DEVICE
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// Waits until the phase with the given parity has completed (a fresh barrier counts parity 1 done).
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+// 2-D TMA load of one box into shared memory, completing on the mbarrier (transaction bytes).
+// c0 is the innermost (K) coordinate, c1 the row.
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];\n" ::"r"(
+          dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1)
+      : "memory");
+}
+__device__ __forceinline__ void prefetch_tensormap(const CUtensorMap* map) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
+}
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+template <int R>
+__device__ __forceinline__ void setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(R));
+}
+template <int R>
+__device__ __forceinline__ void setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(R));
+}
+// Shared-memory matrix descriptor, K-major, 128-byte swizzle: bits 0-13 start >> 4, 16-29 leading
+// byte offset >> 4 (unused for this layout: 1), 32-45 stride byte offset >> 4 (1024 bytes between
+// 8-row groups), 49-51 base offset 0 (atoms 1024-byte aligned), 62-63 layout 1 = 128B swizzle.
+__device__ __forceinline__ uint64_t desc_sw128(uint32_t addr) {
+  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) |
+         (uint64_t(1) << 62);
+}
+
+// D[64 x 128] (f32, registers) (+)= A(smem desc) * B(smem desc)^T, both K-major bf16.
+__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], uint64_t desc_a, uint64_t desc_b, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+      "}, "
+      "%64, %65, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d)
+      : "memory");
+}
+
+// D[64 x 256] (f32, registers) (+)= A(smem desc) * B(smem desc)^T, both K-major bf16.
+__device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\n"
+      "setp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
+      "{"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+      "}, "
+      "%128, %129, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+        "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+        "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+        "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+        "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+        "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+        "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+        "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+        "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d)
+      : "memory");
+}
+
+template <int BN>
+__device__ __forceinline__ void wgmma_tile(float (&d)[BN / 2], uint64_t da, uint64_t db, int scale_d) {
+  if constexpr (BN == 256) {
+    wgmma_m64n256k16(d, da, db, scale_d);
+  } else {
+    wgmma_m64n128k16(d, da, db, scale_d);
+  }
+}
+#endif  // RSCAPRET_WGMMA_TMA_DEVICE
+}  // namespace dev
+
+// 1 in sm_90a device code, 0 otherwise: the host launcher asks once before using the kernel
+// (a template so that the header can be included by several translation units).
+template <int Unused = 0>
+__global__ void wgmma_tma_probe(int* out) {
+#if RSCAPRET_WGMMA_TMA_DEVICE
+  *out = 1;
+#else
+  *out = 0;
+#endif
+}
+
+template <int BN>
+__global__ void __launch_bounds__(WgmmaCfg<BN>::kThreads, 1)
+    gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB,
+                           float* __restrict__ C, int M, int N, int K, int64_t ldc) {
+#if RSCAPRET_WGMMA_TMA_DEVICE
+  using Cfg = WgmmaCfg<BN>;
+  constexpr int ST = Cfg::kStages;
+  extern __shared__ __align__(1024) uint8_t smem_raw[];
+  __shared__ __align__(8) uint64_t full_bar[ST];
+  __shared__ __align__(8) uint64_t empty_bar[ST];
+
+  // Operand stages start on a 1024-byte boundary (the 128B-swizzle atom).
+  const uint32_t raw = dev::smem_addr(smem_raw);
+  const uint32_t base = (raw + 1023u) & ~1023u;
+
+  // Grouped tile order.
+  const int tiles_m = (M + Cfg::BM - 1) / Cfg::BM, tiles_n = (N + BN - 1) / BN;
+  const int lin = blockIdx.x;
+  const int per_group = Cfg::kGroupM * tiles_n;
+  const int group = lin / per_group;
+  const int first_m = group * Cfg::kGroupM;
+  const int group_m = min(tiles_m - first_m, Cfg::kGroupM);
+  const int in_group = lin - group * per_group;
+  const int tile_m = first_m + in_group % group_m;
+  const int tile_n = in_group / group_m;
+  const int m0 = tile_m * Cfg::BM, n0 = tile_n * BN;
+  const int k_tiles = (K + Cfg::BK - 1) / Cfg::BK;
+
+  const int wg = threadIdx.x / 128;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < ST; ++s) {
+      dev::mbar_init(dev::smem_addr(&full_bar[s]), 1);
+      dev::mbar_init(dev::smem_addr(&empty_bar[s]), Cfg::kConsumers * 4);  // one arrival per consumer warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    dev::prefetch_tensormap(&tmA);
+    dev::prefetch_tensormap(&tmB);
+  }
+  __syncthreads();
+
+  if (wg == 0) {
+    // Producer warpgroup: one thread streams the K tiles through the ring.
+    dev::setmaxnreg_dec<40>();
+    if (threadIdx.x == 0) {
+      for (int kt = 0; kt < k_tiles; ++kt) {
+        const int s = kt % ST;
+        const uint32_t phase = uint32_t(kt / ST) & 1u;
+        dev::mbar_wait(dev::smem_addr(&empty_bar[s]), phase ^ 1u);  // stage freed by the consumers
+        const uint32_t fb = dev::smem_addr(&full_bar[s]);
+        dev::mbar_arrive_expect_tx(fb, Cfg::kStageBytes);
+        const uint32_t sa = base + uint32_t(s) * Cfg::kStageBytes;
+        dev::tma_load_2d(sa, &tmA, fb, kt * Cfg::BK, m0);
+        dev::tma_load_2d(sa + Cfg::kABytes, &tmB, fb, kt * Cfg::BK, n0);
+      }
+    }
+  } else {
+    // Consumer warpgroups: rows [64 * cw, 64 * cw + 64) of the tile.
+    dev::setmaxnreg_inc<232>();
+    const int cw = wg - 1;
+    float acc[BN / 2];
+#pragma unroll
+    for (int i = 0; i < BN / 2; ++i) acc[i] = 0.f;
+
+    const int warp = (threadIdx.x / 32) & 3, lane = threadIdx.x & 31;
+    for (int kt = 0; kt < k_tiles; ++kt) {
+      const int s = kt % ST;
+      const uint32_t phase = uint32_t(kt / ST) & 1u;
+      dev::mbar_wait(dev::smem_addr(&full_bar[s]), phase);  // TMA bytes landed
+      const uint32_t sa = base + uint32_t(s) * Cfg::kStageBytes + uint32_t(cw) * (64 * Cfg::BK * 2);
+      const uint32_t sb = base + uint32_t(s) * Cfg::kStageBytes + Cfg::kABytes;
+      dev::wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < Cfg::BK / 16; ++kk) {
+        dev::wgmma_tile<BN>(acc, dev::desc_sw128(sa + kk * 32), dev::desc_sw128(sb + kk * 32), 1);
+      }
+      dev::wgmma_commit();
+      if (kt > 0) {
+        // The group of tile kt-1 has retired: its stage may be refilled.
+        dev::wgmma_wait<1>();
+        __syncwarp();
+        if (lane == 0) dev::mbar_arrive(dev::smem_addr(&empty_bar[(kt - 1) % ST]));
+      }
+    }
+    dev::wgmma_wait<0>();
+
+    // Epilogue. Accumulator layout of m64nN f32: thread (warp w, lane l) holds, for every 8-column
+    // block j, rows 16w + l/4 (+8) and columns 8j + 2(l%4) + {0, 1}: d[4j + 2h + c].
+    const int row0 = m0 + cw * 64 + warp * 16 + lane / 4;
+    const int colq = n0 + 2 * (lane & 3);
+    const bool full_tile = (m0 + Cfg::BM <= M) && (n0 + BN <= N) && ((ldc & 1) == 0) &&
+                           ((reinterpret_cast<uintptr_t>(C) & 7) == 0);
+    if (full_tile) {
+#pragma unroll
+      for (int j = 0; j < BN / 8; ++j) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          float* p = C + int64_t(row0 + 8 * h) * ldc + colq + 8 * j;
+          *reinterpret_cast<float2*>(p) = make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < BN / 8; ++j) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int r = row0 + 8 * h;
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            const int col = colq + 8 * j + c;
+            if (r < M && col < N) C[int64_t(r) * ldc + col] = acc[4 * j + 2 * h + c];
+          }
+        }
+      }
+    }
+  }
+#endif  // RSCAPRET_WGMMA_TMA_DEVICE
+}
+
+// ---- host side ----
+namespace host {
+
+using EncodeTiledFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                   const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                                   CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+inline EncodeTiledFn encode_fn() {
+  static EncodeTiledFn fn = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) !=
+            cudaSuccess ||
+        q != cudaDriverEntryPointSuccess) {
+      std::fprintf(stderr, "[wgmma] cuTensorMapEncodeTiled entry point unavailable\n");
+      p = nullptr;
+    }
+    return reinterpret_cast<EncodeTiledFn>(p);
+  }();
+  return fn;
+}
+
+// A 2-D bf16 [rows, cols] row-major view (row stride ld elements), box box_cols x box_rows, 128B swizzle.
+inline bool make_map(CUtensorMap* map, const void* ptr, int64_t rows, int64_t cols, int64_t ld, int box_cols,
+                     int box_rows) {
+  EncodeTiledFn fn = encode_fn();
+  if (!fn) return false;
+  const cuuint64_t dims[2] = {cuuint64_t(cols), cuuint64_t(rows)};
+  const cuuint64_t strides[1] = {cuuint64_t(ld) * 2};
+  const cuuint32_t box[2] = {cuuint32_t(box_cols), cuuint32_t(box_rows)};
+  const cuuint32_t estr[2] = {1, 1};
+  const CUresult r = fn(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(ptr), dims, strides, box, estr,
+                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                        CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    std::fprintf(stderr, "[wgmma] cuTensorMapEncodeTiled failed (%d)\n", int(r));
+    return false;
+  }
+  return true;
+}
+
+// Whether the device code of this binary has the sm_90a kernel and the current device is cc 9.0.
+inline bool wgmma_available() {
+  static int avail = [] {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, dev) != cudaSuccess || prop.major != 9 || prop.minor != 0) return 0;
+    int* d = nullptr;
+    int h = 0;
+    if (cudaMalloc(&d, sizeof(int)) != cudaSuccess) return 0;
+    wgmma_tma_probe<0><<<1, 1>>>(d);
+    const bool ok = cudaGetLastError() == cudaSuccess && cudaMemcpy(&h, d, sizeof(int), cudaMemcpyDeviceToHost) == cudaSuccess;
+    cudaFree(d);
+    return ok ? h : 0;
+  }();
+  return avail == 1;
+}
+
+}  // namespace host
+
+// C[M,N] (f32, ldc) = A[M,K] (bf16 bits, lda) @ B[N,K]^T (bf16 bits, ldb). Returns false (and launches
+// nothing) when the binary/device lacks sm_90a or the operands do not suit TMA (K, lda, ldb multiples
+// of 8 elements, 16-byte-aligned A and B, lda, ldb >= K, ldc >= N). BN is 256 or 128.
+template <int BN = 256>
+inline bool gemm_bf16_wgmma_f32(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
+                                int64_t ldc, int64_t M, int64_t N, int64_t K, cudaStream_t stream) {
+  using Cfg = WgmmaCfg<BN>;
+  if (M <= 0 || N <= 0 || K <= 0 || M > (int64_t(1) << 30) || N > (int64_t(1) << 30) || K > (int64_t(1) << 30))
+    return false;
+  if (K % 8 || lda % 8 || ldb % 8 || lda < K || ldb < K || ldc < N) return false;
+  if ((reinterpret_cast<uintptr_t>(A) & 15) || (reinterpret_cast<uintptr_t>(B) & 15)) return false;
+  if (!host::wgmma_available()) return false;
+  const int64_t tiles = ((M + Cfg::BM - 1) / Cfg::BM) * ((N + BN - 1) / BN);
+  if (tiles > 0x7fffffff) return false;
+  CUtensorMap ma, mb;
+  if (!host::make_map(&ma, A, M, K, lda, Cfg::BK, Cfg::BM)) return false;
+  if (!host::make_map(&mb, B, N, K, ldb, Cfg::BK, BN)) return false;
+  static bool attr_set = false;
+  if (!attr_set) {
+    if (cudaFuncSetAttribute(gemm_bf16_wgmma_kernel<BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             Cfg::kSmemBytes) != cudaSuccess)
+      return false;
+    attr_set = true;
+  }
+  gemm_bf16_wgmma_kernel<BN><<<unsigned(tiles), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(
+      ma, mb, C, int(M), int(N), int(K), ldc);
+  return cudaGetLastError() == cudaSuccess;
+}
+
+}  // namespace rscapret::kernels::cuda::wgmma_tma
