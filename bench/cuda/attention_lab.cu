@@ -45,6 +45,7 @@
 #include "kernels/cuda/flash_attention_bf16_fwd_mt.cuh"
 #include "kernels/cuda/flash_attention_bf16_kernels.cuh"
 #include "kernels/cuda/flash_attention_bf16_tiles.cuh"
+#include "bench/cuda/lab_common.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "tensor/device_backend.h"
 
@@ -53,50 +54,18 @@ namespace fl = rscapret::kernels::cuda::flash;
 
 namespace {
 
-#define LAB_CHECK(call)                                                                          \
-  do {                                                                                           \
-    const cudaError_t err_ = (call);                                                             \
-    if (err_ != cudaSuccess) {                                                                   \
-      std::fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(err_), __FILE__,   \
-                   __LINE__, #call);                                                             \
-      std::exit(1);                                                                              \
-    }                                                                                            \
-  } while (0)
 
 constexpr int kDevice = 0;
 cudaStream_t stream() { return static_cast<cudaStream_t>(rscapret::cuda_runtime::stream(kDevice)); }
 
 // ---- deterministic inputs: value(seed, i), computed identically on device and host ----
 
-__host__ __device__ inline uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-// bf16 bits of a uniform value in [-sqrt 3, sqrt 3) (unit variance), rounded to nearest even.
+// bf16 bits of input element i: uniform in [-sqrt 3, sqrt 3) (unit variance).
 __host__ __device__ inline uint16_t input_bits(uint64_t seed, uint64_t i) {
-  const uint64_t h = splitmix64(seed * 0x100000001b3ull + i);
-  const float u = (float(h >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * 1.7320508f;
-#ifdef __CUDA_ARCH__
-  uint32_t b = __float_as_uint(u);
-#else
-  uint32_t b;
-  std::memcpy(&b, &u, 4);
-#endif
-  b += 0x7fffu + ((b >> 16) & 1u);
-  return uint16_t(b >> 16);
+  return lab::uniform_bf16_bits(seed, i, 1.7320508f);
 }
-__host__ __device__ inline float bf16_value(uint16_t bits) {
-  const uint32_t u = uint32_t(bits) << 16;
-#ifdef __CUDA_ARCH__
-  return __uint_as_float(u);
-#else
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-#endif
-}
+using lab::bf16_value;
+using lab::splitmix64;
 
 // The same values as bf16 and as f32 (the f32 variant reads exactly the bf16 inputs).
 __global__ void fill_inputs(uint16_t* bf, float* f, int64_t n, uint64_t seed) {

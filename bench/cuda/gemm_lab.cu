@@ -42,6 +42,7 @@
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/gemm_bf16_internal.h"
 #include "kernels/cuda/gemm_bf16_kernel.cuh"
+#include "bench/cuda/lab_common.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "tensor/device_backend.h"
 
@@ -51,45 +52,17 @@ using rscapret::DType;
 
 namespace {
 
-#define LAB_CHECK(call)                                                                          \
-  do {                                                                                           \
-    const cudaError_t err_ = (call);                                                             \
-    if (err_ != cudaSuccess) {                                                                   \
-      std::fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(err_), __FILE__,   \
-                   __LINE__, #call);                                                             \
-      std::exit(1);                                                                              \
-    }                                                                                            \
-  } while (0)
 
 constexpr int kDevice = 0;
 
 // ---- deterministic inputs: value(seed, i), computed identically on device and host ----
 
-__host__ __device__ inline uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-// bf16 bits of a uniform value in [-1, 1): 8 random significant bits, never zero-heavy.
+// bf16 bits of input element i: uniform in [-1, 1).
 __host__ __device__ inline uint16_t input_bits(uint64_t seed, uint64_t i) {
-  const uint64_t h = splitmix64(seed * 0x100000001b3ull + i);
-  const float u = float(h >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f;  // 24 random bits
-#ifdef __CUDA_ARCH__
-  uint32_t b = __float_as_uint(u);
-#else
-  uint32_t b;
-  std::memcpy(&b, &u, 4);
-#endif
-  b += 0x7fffu + ((b >> 16) & 1u);  // round to nearest even (u is finite)
-  return uint16_t(b >> 16);
+  return lab::uniform_bf16_bits(seed, i, 1.0f);
 }
-inline float bf16_value(uint16_t bits) {
-  const uint32_t u = uint32_t(bits) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+using lab::bf16_value;
+using lab::splitmix64;
 
 __global__ void fill_inputs(uint16_t* x, int64_t n, uint64_t seed) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
