@@ -43,6 +43,7 @@
 #include "kernels/cuda/gemm_bf16_internal.h"
 #include "kernels/cuda/gemm_bf16_kernel.cuh"
 #include "bench/cuda/lab_common.cuh"
+#include "kernels/cuda/gemm_bf16_skinny.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "tensor/device_backend.h"
 
@@ -165,6 +166,19 @@ void run_ours(const Problem& p, kc::GemmTiles tiles) {
                 kc::GemmActivation::none, p.M, p.N, p.K, kDevice);
 }
 
+// The decode GEMV (M = 1) with other columns-per-warp and unroll than production's.
+template <int Cols, int Unroll>
+void run_skinny(const Problem& p, cudaStream_t stream) {
+  const gm::EpilogueArgs epi{p.C, p.N, p.c_bf16, gm::epilogue_pair_aligned(p.C, p.N, p.c_bf16), nullptr,
+                             kc::GemmActivation::none, p.M, p.N};
+  const gm::SkinnyArgs args{p.A, p.K, p.B, p.K, p.M, p.N, p.K, epi};
+  constexpr int per_block = gm::kSkinnyThreads / 32 * Cols;
+  gm::gemm_bf16_skinny_kernel<1, Cols, Unroll><<<unsigned((p.N + per_block - 1) / per_block), gm::kSkinnyThreads, 0,
+                                                 stream>>>(args);
+  LAB_CHECK(cudaGetLastError());
+}
+bool decode_shape(const Problem& p) { return p.M == 1 && p.K % 8 == 0; }
+
 struct Variant {
   int id;
   const char* name;
@@ -207,7 +221,7 @@ std::vector<Variant> all_variants() {
                  simt_kernel<<<grid, 256, 0, s>>>(p.A, p.B, p.C, p.c_bf16, p.M, p.N, p.K);
                  LAB_CHECK(cudaGetLastError());
                }, 1e12});
-  v.push_back({3, "ours (mma.sync, production)", [](const Problem& p, cudaStream_t) {
+  v.push_back({3, "ours (production choice)", [](const Problem& p, cudaStream_t) {
                  run_ours(p, kc::GemmTiles::automatic);
                }, 1e300});
   v.push_back({4, "cuBLASLt", [](const Problem& p, cudaStream_t) {
@@ -232,6 +246,13 @@ std::vector<Variant> all_variants() {
                1e300});
   v.push_back({12, "lab 128x128x64 s3 4 warps", [](const Problem& p, cudaStream_t s) { run_config<Cfg12>(p, s); },
                1e300});
+  v.push_back({13, "decode GEMV 2 cols unroll 8", [](const Problem& p, cudaStream_t s) { run_skinny<2, 8>(p, s); },
+               1e300, decode_shape});
+  v.push_back({14, "decode GEMV 4 cols unroll 8", [](const Problem& p, cudaStream_t s) { run_skinny<4, 8>(p, s); },
+               1e300, decode_shape});
+  v.push_back({15, "TMA wgmma (production kernel, forced)", [](const Problem& p, cudaStream_t) {
+                 run_ours(p, kc::GemmTiles::wgmma);
+               }, 1e300});
   return v;
 }
 

@@ -46,37 +46,38 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b, float acc)
   return acc;
 }
 
-template <int kMaxM>
+// kCols and kUnroll default to the production values; the kernel lab times others.
+template <int kMaxM, int kCols = kSkinnyCols, int kUnroll = kSkinnyUnroll>
 __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const SkinnyArgs p) {
-  static_assert(kMaxM * kSkinnyCols <= 32, "one lane stores each output of the warp");
+  static_assert(kMaxM * kCols <= 32, "one lane stores each output of the warp");
   const int lane = threadIdx.x & 31;
-  const int n0 = (blockIdx.x * (kSkinnyThreads / 32) + (threadIdx.x >> 5)) * kSkinnyCols;
+  const int n0 = (blockIdx.x * (kSkinnyThreads / 32) + (threadIdx.x >> 5)) * kCols;
   if (n0 >= p.N) return;  // whole warps leave together; no block barrier follows
 
   // Columns past N re-read row N-1 (a valid row); their sums are never stored.
-  const uint4* brow[kSkinnyCols];
+  const uint4* brow[kCols];
 #pragma unroll
-  for (int c = 0; c < kSkinnyCols; ++c)
+  for (int c = 0; c < kCols; ++c)
     brow[c] = reinterpret_cast<const uint4*>(p.B + int64_t(min(n0 + c, p.N - 1)) * p.ldb);
 
-  float acc[kMaxM][kSkinnyCols];
+  float acc[kMaxM][kCols];
 #pragma unroll
   for (int m = 0; m < kMaxM; ++m)
 #pragma unroll
-    for (int c = 0; c < kSkinnyCols; ++c) acc[m][c] = 0.0f;
+    for (int c = 0; c < kCols; ++c) acc[m][c] = 0.0f;
 
   const int chunks = p.K / 8;  // 16-byte chunks per row
-#pragma unroll kSkinnyUnroll
+#pragma unroll kUnroll
   for (int q = lane; q < chunks; q += 32) {
-    uint4 bv[kSkinnyCols];
+    uint4 bv[kCols];
 #pragma unroll
-    for (int c = 0; c < kSkinnyCols; ++c) bv[c] = __ldg(brow[c] + q);  // read once: non-coherent path
+    for (int c = 0; c < kCols; ++c) bv[c] = __ldg(brow[c] + q);  // read once: non-coherent path
 #pragma unroll
     for (int m = 0; m < kMaxM; ++m) {
       if (m < p.M) {
         const uint4 av = __ldg(reinterpret_cast<const uint4*>(p.A + int64_t(m) * p.lda) + q);
 #pragma unroll
-        for (int c = 0; c < kSkinnyCols; ++c) acc[m][c] = dot8(av, bv[c], acc[m][c]);
+        for (int c = 0; c < kCols; ++c) acc[m][c] = dot8(av, bv[c], acc[m][c]);
       }
     }
   }
@@ -85,16 +86,16 @@ __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const 
 #pragma unroll
   for (int m = 0; m < kMaxM; ++m)
 #pragma unroll
-    for (int c = 0; c < kSkinnyCols; ++c)
+    for (int c = 0; c < kCols; ++c)
 #pragma unroll
       for (int off = 16; off > 0; off >>= 1) acc[m][c] += __shfl_xor_sync(0xffffffffu, acc[m][c], off);
 
-  // Lane m * kSkinnyCols + c stores C[m, n0 + c] (register arrays indexed by constants only).
+  // Lane m * kCols + c stores C[m, n0 + c] (register arrays indexed by constants only).
 #pragma unroll
   for (int m = 0; m < kMaxM; ++m)
 #pragma unroll
-    for (int c = 0; c < kSkinnyCols; ++c)
-      if (lane == m * kSkinnyCols + c && m < p.M) store_one(p.epi, m, n0 + c, acc[m][c]);
+    for (int c = 0; c < kCols; ++c)
+      if (lane == m * kCols + c && m < p.M) store_one(p.epi, m, n0 + c, acc[m][c]);
 }
 
 }  // namespace rscapret::kernels::cuda::gemm
