@@ -34,7 +34,6 @@ if [ -d ../shared/fixtures ]; then
   du -sh "$stage/shared" | sed 's/^/fixtures: /'
 fi
 mkdir -p .gpu
-grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 tar -C "$stage" -cJf .gpu/pack.tar.xz .
 rm -rf "$stage"
 ls -la .gpu/pack.tar.xz
