@@ -244,13 +244,13 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     kernels::cuda::where(C.data<bool>(), Ad.data<float>(), Bd.data<float>(), out.data<float>(),
                          detail::broadcast_loop(shape, {&C, &Ad, &Bd}), dev.index);
   } else {
-  const kernels::BroadcastLoop loop = detail::broadcast_loop(shape, {&cond, &A, &B});
-  if (ct == DType::f64)
-    kernels::ref::where<double>(cond.data<bool>(), A.data<double>(), B.data<double>(), out.data<double>(), loop);
-  else if (reference_kernels_forced())
-    kernels::ref::where<float>(cond.data<bool>(), A.data<float>(), B.data<float>(), out.data<float>(), loop);
-  else
-    kernels::simd::where(cond.data<bool>(), A.data<float>(), B.data<float>(), out.data<float>(), loop);
+    const kernels::BroadcastLoop loop = detail::broadcast_loop(shape, {&cond, &A, &B});
+    if (ct == DType::f64)
+      kernels::ref::where<double>(cond.data<bool>(), A.data<double>(), B.data<double>(), out.data<double>(), loop);
+    else if (reference_kernels_forced())
+      kernels::ref::where<float>(cond.data<bool>(), A.data<float>(), B.data<float>(), out.data<float>(), loop);
+    else
+      kernels::simd::where(cond.data<bool>(), A.data<float>(), B.data<float>(), out.data<float>(), loop);
   }
   if (!autograd::needs_grad({&a, &b})) return out;
   return autograd::record("where", out, {&cond, &a, &b}, [c = detach(cond), sa = a.shape(), sb = b.shape(),
