@@ -68,6 +68,11 @@ int device_count() {
 
 void* stream(int device) { return state(device).stream; }
 
+// Known cost, not yet fixed: every call starts at staging buffer 0, so even a small copy waits for
+// the GPU to finish whatever was queued before the previous copy through that buffer. Decoding
+// makes such copies in every layer (positions, masks), and each one then drains the stream, so the
+// host's launch time is no longer hidden behind the GPU's work. A ring of small pinned slots
+// would remove the wait; measure the 7B decode (bench/cuda/model_lab.cpp) before and after.
 void copy_host_to_device(void* dst, const void* src, size_t nbytes, int device) {
   if (nbytes == 0) return;
   DeviceState& st = state(device);
