@@ -23,9 +23,8 @@
 //  10  lab config: 128x256x32, 4 stages, 8 warps of 64x64, 1 block per SM (production before run 2)
 //  11  lab config: 128x128x32, 4 stages, 4 warps of 64x64, 2 blocks per SM (bigger warp tiles)
 //  12  lab config: 128x128x64, 3 stages, 4 warps of 64x64, 2 blocks per SM
-//   5  wgmma (sm_90a): 128x256x64 tiles, 2 warpgroups of m64n256k16, cp.async into 128-byte-swizzled
-//      shared memory, 4 stages (gemm_wgmma.cuh); needs K % 8 == 0 and aligned rows, and a binary
-//      built for sm_90a (-gencode arch=compute_90a,code=sm_90a), else it reports n/a.
+//   5  (retired) a cp.async wgmma kernel: 0.51 of cuBLAS at 8192^3 on the H100 (bench/RESULTS.md);
+//      the TMA wgmma kernel in production (variant 15 forced, gemm_wgmma_lab) replaced it.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -38,7 +37,6 @@
 #include <string>
 #include <vector>
 
-#include "bench/cuda/gemm_wgmma.cuh"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/gemm_bf16_internal.h"
 #include "kernels/cuda/gemm_bf16_kernel.cuh"
@@ -187,28 +185,6 @@ struct Variant {
   std::function<bool(const Problem&)> applies = [](const Problem&) { return true; };
 };
 
-gm::MmaArgs wgmma_args(const Problem& p) {
-  gm::EpilogueArgs epi{p.C, p.N, p.c_bf16, gm::epilogue_pair_aligned(p.C, p.N, p.c_bf16), nullptr,
-                       kc::GemmActivation::none, p.M, p.N};
-  return gm::MmaArgs{p.A, p.K, p.B, p.K, p.M, p.N, p.K, epi};
-}
-
-// Whether the wgmma kernel can run in this binary on this device (sm_90a code present).
-bool wgmma_built() {
-  static const bool built = [] {
-    cudaStream_t s = kc::stream_for(kDevice);
-    int* flag = static_cast<int*>(rscapret::cuda_runtime::allocate(sizeof(int), kDevice));
-    LAB_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), s));
-    gm::wgmma_probe_kernel<<<1, 1, 0, s>>>(flag);
-    LAB_CHECK(cudaGetLastError());
-    int host = 0;
-    rscapret::cuda_runtime::copy_device_to_host(&host, flag, sizeof(int), kDevice);
-    rscapret::cuda_runtime::release(flag, kDevice);
-    return host == 1;
-  }();
-  return built;
-}
-
 std::vector<Variant> all_variants() {
   std::vector<Variant> v;
   v.push_back({1, "naive", [](const Problem& p, cudaStream_t s) {
@@ -228,9 +204,6 @@ std::vector<Variant> all_variants() {
                  kc::gemm_bf16_cublas(p.A, p.K, p.B, p.K, true, p.C, p.c_bf16 ? DType::bf16 : DType::f32, p.N,
                                       nullptr, kc::GemmActivation::none, p.M, p.N, p.K, kDevice);
                }, 1e300});
-  v.push_back({5, "wgmma 128x256x64 s4 (sm_90a)",
-               [](const Problem& p, cudaStream_t s) { gm::launch_wgmma(wgmma_args(p), s); }, 1e300,
-               [](const Problem& p) { return wgmma_built() && gm::wgmma_applicable(wgmma_args(p)); }});
   v.push_back({6, "ours k64 128x128x64 s3", [](const Problem& p, cudaStream_t) {
                  run_ours(p, kc::GemmTiles::k64);
                }, 1e300});
@@ -498,7 +471,7 @@ int main(int argc, char** argv) {
       }
       if (!v->applies(b.problem(0))) {
         r.skipped = true;
-        r.note = v->id == 5 && !wgmma_built() ? "n/a (binary not built for sm_90a)" : "n/a (preconditions)";
+        r.note = "n/a (preconditions)";
         rows.push_back(r);
         continue;
       }

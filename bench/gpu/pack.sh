@@ -27,10 +27,11 @@ cp "$build/bench/cuda/gemm_wgmma_lab" "$stage/bin/" 2>/dev/null || true
 for b in "$stage"/bin/*; do
   ldd "$b" | awk '/=> \//{print $3}' | grep -vE 'libc\.so|libm\.so|libdl\.so|libpthread|librt\.so|libstdc\+\+|libgcc_s|ld-linux|libcuda|libcublas|libcudart|libnvrtc' || true
 done | sort -u | while read -r lib; do cp -L "$lib" "$stage/lib/"; done
-# The reference fixtures the CUDA model tests read (the ../shared folder does not travel).
-if [ -d ../shared/fixtures ]; then
-  mkdir -p "$stage/shared"
-  mkdir -p "$stage/shared/fixtures" && cp -r ../shared/fixtures/hf "$stage/shared/fixtures/"
+# The reference fixtures the CUDA model tests read: $RSCAPRET_SHARED, else the folder the build
+# was configured with (they do not travel to the GPU machine otherwise).
+shared=${RSCAPRET_SHARED:-$(sed -n 's/^RSCAPRET_DEFAULT_SHARED:PATH=//p' "$build/CMakeCache.txt" 2>/dev/null || true)}
+if [ -n "$shared" ] && [ -d "$shared/fixtures/hf" ]; then
+  mkdir -p "$stage/shared/fixtures" && cp -r "$shared/fixtures/hf" "$stage/shared/fixtures/"
   du -sh "$stage/shared" | sed 's/^/fixtures: /'
 fi
 mkdir -p .gpu
