@@ -224,6 +224,23 @@ std::string orientation_word(float angle) {
   return "diagonally";
 }
 
+std::string orientation_adj(float angle) {
+  const std::string w = orientation_word(angle);
+  return w.substr(0, w.size() - 2);  // "horizontally" -> "horizontal"
+}
+
+std::string direction_words(float angle) {
+  const std::string w = orientation_word(angle);
+  if (w != "diagonally") return w;
+  const Vec2 v = unit(angle);  // y down: x * y > 0 runs down to the right
+  return v.x * v.y > 0 ? "from upper left to lower right" : "from lower left to upper right";
+}
+
+float line_dist(Vec2 q, Vec2 p, Vec2 d) {
+  const Vec2 r = q - p;
+  return std::abs(r.x * d.y - r.y * d.x);
+}
+
 std::vector<std::string> distinct_colors(const std::vector<Object>& objs, const std::string& kind) {
   std::vector<std::string> out;
   for (const auto& o : objs)

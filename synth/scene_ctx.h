@@ -67,6 +67,11 @@ std::string join_and(const std::vector<std::string>& words);  // "red , white an
 std::string where(Vec2 p);          // "in the middle", "on the left", "in the upper right", ...
 std::string side_word(Vec2 d);      // which side of the image direction d points to
 std::string orientation_word(float angle);  // "horizontally", "vertically", "diagonally"
+std::string orientation_adj(float angle);   // "horizontal", "vertical", "diagonal"
+// orientation_word with the sense of a diagonal spelled out ("from upper left to lower right" or
+// "from lower left to upper right"): the two diagonals look clearly different.
+std::string direction_words(float angle);
+float line_dist(Vec2 q, Vec2 p, Vec2 d);  // distance from q to the line through p with unit direction d
 std::vector<std::string> distinct_colors(const std::vector<Object>& objs, const std::string& kind);
 
 // Picks five distinct candidates in random order and finishes them ("... .").

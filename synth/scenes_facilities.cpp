@@ -1,5 +1,7 @@
 // Facility scene types with countable objects: airport, storage tanks, harbor, tennis courts,
-// baseball fields.
+// baseball fields. Captions name what tells one image of a type from another at 64 px: the colour
+// of large things, where they are, which way the layout runs, and whether a road or building is
+// there; counts only for a few large objects.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -9,11 +11,6 @@
 namespace rscapret::synth {
 
 namespace {
-
-float line_dist(Vec2 q, Vec2 p, Vec2 d) {
-  const Vec2 r = q - p;
-  return std::abs(r.x * d.y - r.y * d.x);
-}
 
 // "two large white airplanes and a small grey airplane": groups objects of one kind by (size, colour).
 // Each group's count is exact, so the phrase is true whatever the mix.
@@ -32,11 +29,39 @@ std::string describe(const std::vector<Object>& objs, const std::string& kind, b
   return join_and(parts);
 }
 
+// Axis-aligned box of some points.
+struct Box {
+  Vec2 lo{1e9f, 1e9f}, hi{-1e9f, -1e9f};
+  void add(Vec2 p) {
+    lo = {std::min(lo.x, p.x), std::min(lo.y, p.y)};
+    hi = {std::max(hi.x, p.x), std::max(hi.y, p.y)};
+  }
+};
+
+// A straight road along one image edge that the main layout (box b) leaves free, so it is a large,
+// easy-to-see extra that never crosses the facility. Returns the edge ("left", "top", ...) or ""
+// when no edge has room; rp, ra: a point of the road and its angle.
+std::string edge_road(Ctx& c, const Box& b, Vec2& rp, float& ra, float width) {
+  const float need = 0.07f + width * 0.5f + 0.03f;
+  std::vector<std::string> free;
+  if (b.lo.x > need) free.push_back("left");
+  if (1 - b.hi.x > need) free.push_back("right");
+  if (b.lo.y > need) free.push_back("top");
+  if (1 - b.hi.y > need) free.push_back("bottom");
+  if (free.empty()) return "";
+  const std::string e = c.rng.pick(free);
+  rp = e == "left" ? Vec2{0.07f, 0.5f} : e == "right" ? Vec2{0.93f, 0.5f} : e == "top" ? Vec2{0.5f, 0.07f} : Vec2{0.5f, 0.93f};
+  ra = (e == "left" || e == "right") ? kPi / 2 : 0;
+  c.road(rp, ra, width, false, "dark grey");
+  c.add("road", "dark grey", "", 1, rp);
+  return e;
+}
+
 }  // namespace
 
 void gen_airport(Ctx& c) {
   c.ground("grey", "concrete", 6, 0.03f);
-  const bool runway = c.rng.chance(0.5);
+  const bool runway = c.rng.chance(0.6);
   const Vec2 d = c.dir(), n = c.nrm();
   Vec2 rp{0.5f, 0.5f};
   float rw = 0;
@@ -46,15 +71,30 @@ void gen_airport(Ctx& c) {
     c.road(rp, c.theta, rw, true, "dark grey");
     c.add("runway", "dark grey", "", 1, rp);
   }
+  // A terminal building in half the images: a large block whose roof colour and place vary.
+  const auto off_runway = [&](Vec2 q, float r) { return !runway || line_dist(q, rp, d) > rw * 0.5f + r + 0.02f; };
+  bool terminal = c.rng.chance(0.5);
+  std::string tcol;
+  Vec2 tp;
+  if (terminal) {
+    tcol = c.rng.pick(std::vector<std::string>{"white", "dark grey", "brown", "blue"});
+    const float tw = 0.34f * c.s, th = 0.11f * c.s;
+    terminal = c.place(tw * 0.5f, 0.0f, tp, [&](Vec2 q) { return off_runway(q, tw * 0.5f); }, 120);
+    if (terminal) {
+      c.building(tp, tw, th, c.theta, c.named(tcol, 0.04f), 0.02f);
+      c.add("building", tcol, "large", 1, tp);
+    }
+  }
   const int want = c.rng.randint(1, 4);
   const std::string color = c.rng.chance(0.75) ? "white" : "grey";
   int planes = 0;
+  float big_span = 0;
+  Vec2 big{0.5f, 0.5f};
   for (int i = 0; i < want; ++i) {
     const bool large = c.rng.chance(0.5);
     const float span = (large ? c.rng.uniform(0.3f, 0.36f) : c.rng.uniform(0.17f, 0.21f)) * c.s;
     Vec2 p;
-    if (!c.place(span * 0.5f, 0.01f, p, [&](Vec2 q) { return !runway || line_dist(q, rp, d) > rw * 0.5f + span * 0.5f; }))
-      continue;
+    if (!c.place(span * 0.5f, 0.01f, p, [&](Vec2 q) { return off_runway(q, span * 0.5f - 0.02f); })) continue;
     const float a = c.theta + (c.rng.chance(0.5) ? 0 : kPi) + c.rng.uniform(-0.3f, 0.3f) + (c.rng.chance(0.3) ? kPi / 2 : 0);
     const Vec2 f = unit(a), s = unit(a + kPi / 2);
     Shape plane;
@@ -74,41 +114,68 @@ void gen_airport(Ctx& c) {
     pp.sun = c.sun;
     c.cv.draw_shadowed(plane, pp, c.shadow(0.02f * c.s), 0.4f);
     c.objs.push_back(Object{"airplane", color, large ? "large" : "small", 1, p.x, p.y});
+    if (span > big_span) big_span = span, big = p;
     ++planes;
   }
-  if (planes == 0) {  // never happens with an empty apron, but keep captions true
-    const Vec2 p{0.5f, 0.5f};
+  if (planes == 0) {  // rare (crowded by runway and terminal); keep captions true
+    Vec2 p{0.5f, 0.5f};
+    if (!c.place(0.1f, 0.01f, p, [&](Vec2 q) { return off_runway(q, 0.08f); }, 200)) p = Vec2{0.5f, 0.5f};
     c.cv.draw_shadowed(Shape{}.add(rect(p, 0.2f, 0.025f, c.theta)).add(rect(p, 0.03f, 0.2f, c.theta)),
                        Paint{c.named("white")}, c.shadow(0.02f));
     c.objs.push_back(Object{"airplane", "white", "small", 1, p.x, p.y});
+    big = p;
     planes = 1;
   }
-  const std::string all = describe(c.objs, "airplane", true, true);
-  c.say(all + " " + is_are(planes) + " parked at the airport");
-  c.say("there " + is_are(planes) + " " + describe(c.objs, "airplane", false, true) + " at the airport");
-  c.say("there " + is_are(planes) + " " + count_np(planes, "", "airplane") + " in the airport");
-  c.say(describe(c.objs, "airplane", true, false) + " " + is_are(planes) + " stopped at the airport");
-  c.say("the airport has " + count_np(planes, "", "airplane") + " on the " + (runway ? "apron beside a runway" : "grey apron"));
+  const std::string ori = orientation_word(c.theta), oadj = orientation_adj(c.theta);
+  const std::string np = count_np(planes, "", "airplane");
+  const std::string full = describe(c.objs, "airplane", true, true);
+  const std::string term = terminal ? "a " + tcol + " terminal" : "";
+  c.say(full + " parked at the airport " + (runway ? "by a " + oadj + " runway" : std::string("with no runway")));
+  c.say(describe(c.objs, "airplane", false, true) + " at the airport " +
+        (terminal ? "near " + term + " " + where(tp) : std::string("with no buildings")));
+  if (runway) c.say("a runway runs " + ori + " " + where(rp) + " of the airport with " + np);
+  else c.say("the airport apron has " + np + " and no runway" + (terminal ? " but " + term : " or buildings"));
+  c.say("the largest airplane is " + where(big) + " of the airport" +
+        (runway ? " with a " + oadj + " runway" : std::string(" with no runway")));
+  std::vector<std::string> parts{np};
+  if (terminal) parts.push_back(term);
+  if (runway) parts.push_back("a " + oadj + " runway");
+  c.say("the airport has " + join_and(parts) + (parts.size() == 1 ? " on an empty apron" : ""));
+  if (terminal) c.say(term + " stands " + where(tp) + " of the airport with " + np);
+  else c.say("an airport with " + describe(c.objs, "airplane", true, false) + " and no buildings");
   if (planes == 1) {
     const Object& o = c.objs.back();
-    c.say("a " + o.color + " airplane is parked " + where({o.x, o.y}) + " of the airport");
+    c.say("a " + o.size + " " + o.color + " airplane is parked " + where({o.x, o.y}) + " of the airport");
+  } else {
+    c.say(np + " " + is_are(planes) + " parked " + (terminal ? "near " + term : std::string("on the grey apron")) +
+          (runway ? " by a " + oadj + " runway" : std::string("")));
   }
-  if (runway) c.say("a runway with white markings is next to " + count_np(planes, "", "airplane"));
 }
 
 void gen_storage_tanks(Ctx& c) {
-  c.ground(c.rng.chance(0.5) ? "concrete" : "tan", "light grey", 6);
+  const bool concrete = c.rng.chance(0.5);
+  c.ground(concrete ? "concrete" : "tan", "light grey", 6);
+  const std::string gw = concrete ? "grey concrete" : "tan ground";
   const bool road = c.rng.chance(0.7);
-  const Vec2 d = c.dir();
-  const Vec2 rp = Vec2{0.5f, 0.5f} + c.nrm() * c.rng.uniform(-0.3f, 0.3f);
+  const Vec2 d = c.dir(), n = c.nrm();
+  const Vec2 rp = Vec2{0.5f, 0.5f} + n * c.rng.uniform(-0.3f, 0.3f);
   const float rw = 0.05f * c.s;
   if (road) {
     c.road(rp, c.theta, rw, false, "dark grey");
     c.add("road", "dark grey", "", 1, rp);
   }
   const bool large = c.rng.chance(0.5);
-  const int want = large ? c.rng.randint(1, 4) : c.rng.randint(2, 8);
+  // Small tanks are still ~6 px across at 64 px; at most six so a count stays readable.
+  const int want = large ? c.rng.randint(1, 4) : c.rng.randint(2, 6);
   const bool two_colors = c.rng.chance(0.3);
+  // The tanks form one group around a random centre (beside the road when there is one), so
+  // where the group is differs between images and is easy to see.
+  Vec2 cc{c.rng.uniform(0.25f, 0.75f), c.rng.uniform(0.25f, 0.75f)};
+  if (road) {
+    cc = rp + n * ((c.rng.chance(0.5) ? 1.f : -1.f) * (rw * 0.5f + 0.15f)) + d * c.rng.uniform(-0.2f, 0.2f);
+    cc = {std::clamp(cc.x, 0.22f, 0.78f), std::clamp(cc.y, 0.22f, 0.78f)};
+  }
+  const float cr = large ? 0.32f : 0.24f;
   int tanks = 0;
   std::vector<Vec2> at;
   for (int i = 0; i < want; ++i) {
@@ -117,8 +184,9 @@ void gen_storage_tanks(Ctx& c) {
     // Next to the road: within a band beside it, so "next to a road" is true of every tank.
     if (!c.place(r + 0.01f, 0.01f, p, [&](Vec2 q) {
           const float ld = line_dist(q, rp, d);
+          if (dot(q - cc, q - cc) > cr * cr) return false;
           return !road || (ld > rw * 0.5f + r + 0.01f && ld < rw * 0.5f + r + 0.2f);
-        }, 120))
+        }, 200))
       continue;
     const std::string col = (two_colors && c.rng.chance(0.5)) ? "grey" : "white";
     Paint body{c.named(col == "white" ? "white" : "grey", 0.03f)};
@@ -137,7 +205,7 @@ void gen_storage_tanks(Ctx& c) {
     ++tanks;
   }
   if (tanks == 0) {
-    const Vec2 p = road ? rp + c.nrm() * (rw * 0.5f + 0.08f) : Vec2{0.5f, 0.5f};
+    const Vec2 p = road ? rp + n * (rw * 0.5f + 0.08f) : Vec2{0.5f, 0.5f};
     c.cv.draw_shadowed(circle(p, 0.06f), Paint{c.named("white")}, c.shadow(0.03f));
     c.objs.push_back(Object{"storage tank", "white", large ? "large" : "small", 1, p.x, p.y});
     at.push_back(p);
@@ -145,21 +213,43 @@ void gen_storage_tanks(Ctx& c) {
   }
   Vec2 mean{0, 0};
   for (Vec2 p : at) mean = mean + p * (1.f / at.size());
+  // Which side of the road the tanks stand on ("" when on both sides).
+  int above = 0;
+  for (Vec2 p : at) above += dot(p - rp, n) > 0;
+  const std::string tside = above == tanks ? side_word(n) : above == 0 ? side_word(n * -1.f) : "";
+  const std::string ori = orientation_word(c.theta), oadj = orientation_adj(c.theta);
   const std::string colored = describe(c.objs, "storage tank", false, true);
   const std::string sized = describe(c.objs, "storage tank", true, false);
-  if (road) {
-    c.say(colored + " " + is_are(tanks) + " next to a road");
-    c.say("there " + is_are(tanks) + " " + sized + " beside a road");
+  const std::string full = describe(c.objs, "storage tank", true, true);
+  const std::string np = count_np(tanks, "", "storage tank");
+  float spread = 0;
+  for (Vec2 p : at) spread = std::max(spread, std::sqrt(dot(p - mean, p - mean)));
+  const std::string place = spread < 0.25f ? where(mean) : "spread over the site";
+  if (road) c.say(colored + " " + is_are(tanks) + " next to a " + oadj + " road");
+  else c.say(colored + " " + (tanks == 1 ? "stands" : "stand") + " on " + gw);
+  c.say("there " + is_are(tanks) + " " + sized + " " + place + " on " + gw);
+  if (road && !tside.empty())
+    c.say(sized + " " + is_are(tanks) + " on the " + tside + " side of a road running " + ori);
+  else if (road)
+    c.say(sized + " " + is_are(tanks) + " on both sides of a road running " + ori);
+  else
+    c.say("this is an area with " + sized + " and no road");
+  c.say(count_np(tanks, "round", "storage tank") + " " + is_are(tanks) + " " + place +
+        (road ? " near a road" : std::string(" on open ground")));
+  c.say(full + " on " + gw);
+  c.say("there " + is_are(tanks) + " " + np + " " + place + (road ? " and a road running " + ori : std::string(" and no road")));
+  if (tanks == 1) {
+    const Object& o = c.objs.back();
+    c.say("a " + o.size + " " + o.color + " storage tank stands " + where({o.x, o.y}) + " on " + gw);
+  } else {
+    c.say(std::string("the ") + (large ? "large" : "small") + " storage tanks are " + place +
+          (road ? " beside a " + oadj + " road" : std::string(" on ") + gw));
   }
-  c.say("there " + is_are(tanks) + " " + colored + " on the ground");
-  c.say(sized + " " + is_are(tanks) + " " + where(mean));
-  c.say(count_np(tanks, "round", "storage tank") + " " + is_are(tanks) + " on the ground");
-  c.say("this is an area with " + count_np(tanks, "", "storage tank"));
-  c.say("there " + is_are(tanks) + " " + count_np(tanks, "", "storage tank") + " " + where(mean));
 }
 
 void gen_harbor(Ctx& c) {
-  const Vec2 n = c.nrm(), d = c.dir();  // n points to the water
+  // n points to the water; flipping it half the time puts the water on any side, not only the left.
+  const Vec2 n = c.nrm() * (c.rng.chance(0.5) ? 1.f : -1.f), d = c.dir();
   const Vec2 o = Vec2{0.5f, 0.5f} - n * c.rng.uniform(0.1f, 0.25f);
   c.ground("concrete", "light grey", 6);
   const std::string water = c.rng.chance(0.5) ? "dark blue" : "blue-green";
@@ -168,6 +258,35 @@ void gen_harbor(Ctx& c) {
   wp.tex_freq = 10;
   c.region([=](Vec2 q) { return -dot(q - o, n); }, wp);
   c.add("water", water, "", 1, o + n * 0.3f);
+  // On the land: a road along the shore and/or a few warehouses, each in about half the images,
+  // so the quay side differs between images too.
+  const bool road = c.rng.chance(0.5);
+  const float rw = 0.045f * c.s;
+  const Vec2 rp = o - n * 0.07f;
+  if (road) {
+    c.road(rp, c.theta, rw, false, "dark grey");
+    c.add("road", "dark grey", "", 1, rp);
+  }
+  int nb = 0;
+  std::string bcol;
+  Vec2 bmean{0, 0};
+  if (c.rng.chance(0.5)) {
+    bcol = c.rng.pick(std::vector<std::string>{"red", "white", "dark grey", "blue"});
+    const int want = c.rng.randint(1, 3);
+    const float bw = 0.16f * c.s, bh = 0.09f * c.s;
+    const float keep = (road ? 0.07f + rw * 0.5f : 0.0f) + bw * 0.5f + 0.02f;  // behind the road
+    for (int i = 0; i < want; ++i) {
+      Vec2 p;
+      if (!c.place(bw * 0.5f, 0.0f, p, [&](Vec2 q) { return dot(q - o, n) < -keep; }, 150)) continue;
+      c.building(p, bw, bh, c.theta, c.named(bcol, 0.04f), 0.015f);
+      bmean = bmean + p;
+      ++nb;
+    }
+    if (nb) {
+      bmean = bmean * (1.f / nb);
+      c.add("building", bcol, "", nb, bmean);
+    }
+  }
   const int piers = c.rng.randint(1, 3);
   const float pl = c.rng.uniform(0.45f, 0.7f), pw = 0.03f * c.s;
   std::vector<Vec2> roots;
@@ -181,7 +300,7 @@ void gen_harbor(Ctx& c) {
   c.add("pier", "grey", "", piers, o);
   const int want = c.rng.randint(2, 12);
   const bool all_white = c.rng.chance(0.6);
-  int boats = 0;
+  int boats = 0, blue = 0;
   for (int i = 0; i < want; ++i) {
     const Vec2 r = roots[c.rng.randint(0, piers - 1)];
     const float bl = c.rng.uniform(0.06f, 0.09f) * c.s, bw = bl * 0.33f;
@@ -197,6 +316,7 @@ void gen_harbor(Ctx& c) {
     const std::string col = all_white ? "white" : (c.rng.chance(0.6) ? "white" : "blue");
     c.cv.draw_shadowed(hull, Paint{c.named(col == "white" ? "white" : "blue", 0.03f)}, c.shadow(0.004f), 0.4f);
     c.objs.push_back(Object{"boat", col, "", 1, p.x, p.y});
+    blue += col == "blue";
     ++boats;
   }
   if (boats == 0) {
@@ -205,14 +325,26 @@ void gen_harbor(Ctx& c) {
     c.objs.push_back(Object{"boat", "white", "", 1, p.x, p.y});
     boats = 1;
   }
-  const std::string bs = boats >= 7 ? std::string("many boats") : count_np(boats, "", "boat");
-  const std::string cb = boats >= 7 ? "lots of boats" : describe(c.objs, "boat", false, true);
-  c.say(bs + " " + is_are(boats) + " docked at the harbor");
-  c.say(cb + " " + is_are(boats) + " moored along the " + plural("pier", piers) + " in the harbor");
-  c.say(count_np(piers, "", "pier") + " " + (piers == 1 ? "extends" : "extend") + " into the " + water + " water of the harbor");
-  c.say("there " + is_are(boats) + " " + bs + " in the harbor and the water is " + water);
-  c.say("the harbor has " + count_np(piers, "", "pier") + " and " + bs);
-  c.say("the " + water + " water of the harbor is on the " + side_word(n) + " side");
+  // Boats are small: say "many" or "a few", never an exact count above one.
+  const std::string bs = boats >= 5 ? "many boats" : boats >= 2 ? "a few boats" : "a boat";
+  const std::string ws = side_word(n), land = side_word(n * -1.f);
+  const std::string pori = orientation_word(c.theta + kPi / 2), sori = orientation_word(c.theta);
+  const std::string pn = count_np(piers, "", "pier");
+  const std::string rd = road ? "a road on the shore" : "no road on the shore";
+  // What stands on the land: "a road and red buildings", "bare concrete", ...
+  const std::string bld = nb ? count_np(nb, bcol, "building") : "";
+  const std::string landdesc = road && nb ? "a road and " + bld : road ? "a road" : nb ? bld : "bare concrete";
+  c.say(pn + " " + (piers == 1 ? "extends " : "extend ") + pori + " into the " + water + " harbor on the " + ws);
+  c.say("the harbor has " + water + " water on the " + ws + " side and " + pn);
+  c.say(bs + " at " + pn + " of the harbor beside " + landdesc);
+  if (road) c.say("a road runs " + sori + " along the " + land + " shore of the harbor with " + pn);
+  else c.say("the " + water + " harbor has no road on the " + land + " shore and " + pn);
+  if (nb) c.say(bld + " " + (nb == 1 ? "stands" : "stand") + " on the harbor shore " + where(bmean));
+  else c.say("the harbor has no buildings on the " + land + " shore and " + bs);
+  if (blue) c.say("the harbor has " + (blue >= 2 ? std::string("some blue boats") : std::string("a blue boat")) + " and " +
+                  water + " water on the " + ws);
+  else c.say("the " + water + " harbor has " + pn + " and " + (boats >= 5 ? "many white boats" : boats >= 2 ? "a few white boats" : "a white boat"));
+  c.say(bs + " in the " + water + " harbor with " + pn + (road ? " and a road" : " and no road"));
 }
 
 void gen_tennis_court(Ctx& c) {
@@ -224,15 +356,20 @@ void gen_tennis_court(Ctx& c) {
   const int k = c.rng.randint(1, 4);
   const Vec2 d = c.dir(), n = c.nrm();
   const float L = c.rng.uniform(0.3f, 0.38f) * c.s, W = L * 0.5f;
-  const Vec2 o{0.5f + c.rng.uniform(-0.06f, 0.06f), 0.5f + c.rng.uniform(-0.06f, 0.06f)};
   // k courts side by side, across the long axis; shrink to fit the image.
   float pitch = W + 0.01f;
   const float total = k * pitch;
   const float fit = std::min(1.f, 0.85f / std::max(total, L));
   const float l = L * fit, w = W * fit;
   pitch *= fit;
+  // The block of courts sits anywhere it fits, so where it is differs between images.
+  const float el = l + 0.03f, ew = k * pitch + 0.03f;
+  const float hx = 0.5f * (std::abs(d.x) * el + std::abs(n.x) * ew);
+  const float hy = 0.5f * (std::abs(d.y) * el + std::abs(n.y) * ew);
+  const float mx = std::max(0.f, 0.48f - hx), my = std::max(0.f, 0.48f - hy);
+  const Vec2 o{0.5f + c.rng.uniform(-mx, mx), 0.5f + c.rng.uniform(-my, my)};
   Paint fence{c.named("dark green", 0.05f)};
-  c.cv.draw(Shape{}.add(rect(o, l + 0.03f, k * pitch + 0.03f, c.theta)), fence);
+  c.cv.draw(Shape{}.add(rect(o, el, ew, c.theta)), fence);
   int placed = 0;
   for (int i = 0; i < k; ++i) {
     const Vec2 p = o + n * ((i - (k - 1) * 0.5f) * pitch);
@@ -256,43 +393,82 @@ void gen_tennis_court(Ctx& c) {
     c.objs.push_back(Object{"tennis court", col, "", 1, p.x, p.y});
     ++placed;
   }
-  c.occupy(o, std::max(l, k * pitch) * 0.6f);
+  c.occupy(o, std::max(el, ew) * 0.55f);
+  // A road along a free image edge in half the images.
+  Box box;
+  box.add(o - Vec2{hx, hy});
+  box.add(o + Vec2{hx, hy});
+  Vec2 rp;
+  float ra = 0;
+  const float rw = 0.06f * c.s;
+  const std::string redge = c.rng.chance(0.5) ? edge_road(c, box, rp, ra, rw) : "";
   int ntree = 0;
   if (park) {
     for (int i = 0; i < 40; ++i) {
       const float r = c.rng.uniform(0.02f, 0.035f) * c.s;
       Vec2 q;
-      if (!c.place(r, 0, q, nullptr, 3)) continue;
+      if (!c.place(r, 0, q, [&](Vec2 t) { return redge.empty() || line_dist(t, rp, unit(ra)) > rw * 0.5f + r; }, 3))
+        continue;
       c.tree(q, r, c.named("dark green", 0.1f));
       ++ntree;
     }
     if (ntree) c.add("tree", "dark green", "", ntree, o);
   }
   const std::string np = count_np(placed, col, "tennis court");
-  if (ntree >= 2) c.say(np + " " + is_are(placed) + " surrounded by green trees");
-  else c.say(np + " " + is_are(placed) + " on the grey ground");
-  c.say("there " + is_are(placed) + " " + count_np(placed, "", "tennis court") + " here");
-  c.say(np + " with white lines " + is_are(placed) + " " + where(o));
-  c.say("this is an area with " + np);
-  if (placed > 1) c.say(np + " are arranged side by side");
-  else c.say("a " + col + " tennis court is surrounded by a dark green fence");
-  c.say("there " + is_are(placed) + " " + count_np(placed, "", "tennis court") + " with " + col + " ground and white lines");
+  // One court: its long axis. Two: a near square block, so the courts' long sides. Three or four:
+  // the row they form, which is what stands out.
+  const std::string ori = placed == 1 ? "running " + orientation_word(c.theta)
+                          : placed == 2 ? "with long sides running " + orientation_word(c.theta)
+                                        : "in a row running " + orientation_word(c.theta + kPi / 2);
+  const std::string place = where(o);
+  const std::string ground = !park ? "on grey concrete" : ntree >= 2 ? "among green trees" : "on green grass";
+  c.say(np + " " + is_are(placed) + " " + place + " " + ground);
+  c.say(np + " " + ori + (redge.empty() ? "" : " next to a road on the " + redge));
+  c.say("there " + is_are(placed) + " " + np + " with white lines " + place);
+  c.say("this is an area with " + np + (redge.empty() ? " and no road" : " and a road along the " + redge + " side"));
+  if (placed > 1) c.say(np + " are lined up side by side " + place);
+  else c.say("a dark green fence surrounds a " + col + " tennis court " + place);
+  c.say(count_np(placed, "", "tennis court") + " with " + col + " ground " + (park ? "in a park" : "on concrete") + " " + ori);
+  c.say(count_np(placed, "", "tennis court") + " " + place + (park ? " of a park" : " of a concrete lot") +
+        (redge.empty() ? " with no road" : " with a road on the " + redge));
 }
 
 void gen_baseball_field(Ctx& c) {
   c.ground("green", "light green", 5);
   const int k = c.rng.chance(0.7) ? 1 : 2;
-  int placed = 0;
+  // Infield dirt is reddish brown or tan; the two read apart even at 64 px.
+  const std::string dirt_col = c.rng.chance(0.6) ? "brown" : "tan";
+  struct Field { Vec2 h; float R, a; };
+  std::vector<Field> fields;
+  Box box;  // of the dirt fans, which must stay inside the image
   for (int i = 0; i < k; ++i) {
     const float R = (k == 1 ? c.rng.uniform(0.42f, 0.55f) : c.rng.uniform(0.3f, 0.36f)) * c.s;
     const float a = c.theta * 2 + i * kPi;  // direction from home plate to the outfield
     const Vec2 f = unit(a);
     // One field: home plate below the centre. Two: back to back, outfields pointing apart.
     const Vec2 h = Vec2{0.5f, 0.5f} + f * (k == 1 ? -R * 0.45f : 0.02f);
+    fields.push_back({h, R, a});
+    box.add(h);
+    for (int j = 0; j <= 12; ++j) box.add(h + unit(a - kPi / 4 + kPi / 2 * j / 12) * (R * 0.62f));
+  }
+  // Shift the whole layout by a random amount that keeps the dirt inside, so its place varies.
+  const float m = 0.04f;
+  const auto shift = [&](float lo, float hi) {
+    const float a = m - lo, b = 1 - m - hi;
+    return a < b ? c.rng.uniform(a, b) : 0.5f * (a + b);
+  };
+  const Vec2 sh{shift(box.lo.x, box.hi.x), shift(box.lo.y, box.hi.y)};
+  box.lo = box.lo + sh;
+  box.hi = box.hi + sh;
+  Vec2 dirt_c{0, 0};
+  for (auto& fd : fields) {
+    fd.h = fd.h + sh;
+    const Vec2 h = fd.h, f = unit(fd.a);
+    const float R = fd.R, a = fd.a;
     // Infield dirt: a 90-degree fan from home plate.
     ConvexPoly fan{{h}};
     for (int j = 0; j <= 12; ++j) fan.pts.push_back(h + unit(a - kPi / 4 + kPi / 2 * j / 12) * (R * 0.62f));
-    Paint dirt{c.named("brown", 0.05f)};
+    Paint dirt{c.named(dirt_col, 0.05f)};
     dirt.tex = 0.08f;
     c.cv.draw(Shape{}.add(fan), dirt);
     const float bs = R * 0.3f;  // base path
@@ -306,25 +482,47 @@ void gen_baseball_field(Ctx& c) {
                                  : b == 2 ? f * (bs * 1.414f) : unit(a + kPi / 4) * bs);
       c.cv.draw(Shape{}.add(rect(bp, 0.012f * c.s, 0.012f * c.s, a + kPi / 4)), white);
     }
-    c.cv.draw(circle(h + f * (bs * 0.7071f), 0.012f * c.s), Paint{c.named("brown")});
-    c.objs.push_back(Object{"baseball field", "brown", "", 1, h.x, h.y});
-    ++placed;
+    c.cv.draw(circle(h + f * (bs * 0.7071f), 0.012f * c.s), Paint{c.named(dirt_col)});
+    c.objs.push_back(Object{"baseball field", dirt_col, "", 1, h.x, h.y});
+    dirt_c = dirt_c + (h + f * (R * 0.35f)) * (1.f / k);
   }
+  // A road along a free edge in half the images; trees along the edges in most.
+  Vec2 rp;
+  float ra = 0;
+  const float rw = 0.06f * c.s;
+  const std::string redge = c.rng.chance(0.5) ? edge_road(c, box, rp, ra, rw) : "";
   int ntree = 0;
-  for (int i = 0; i < 30; ++i) {
-    const Vec2 q{c.rng.uniform(0, 1), c.rng.uniform(0, 1)};
-    if (std::min({q.x, q.y, 1 - q.x, 1 - q.y}) > 0.08f) continue;  // only along the edges
-    c.tree(q, c.rng.uniform(0.02f, 0.035f) * c.s, c.named("dark green", 0.1f));
-    ++ntree;
+  if (c.rng.chance(0.7)) {
+    for (int i = 0; i < 30; ++i) {
+      const Vec2 q{c.rng.uniform(0, 1), c.rng.uniform(0, 1)};
+      const float r = c.rng.uniform(0.02f, 0.035f) * c.s;
+      if (std::min({q.x, q.y, 1 - q.x, 1 - q.y}) > 0.08f) continue;  // only along the edges
+      if (!redge.empty() && line_dist(q, rp, unit(ra)) < rw * 0.5f + r) continue;
+      c.tree(q, r, c.named("dark green", 0.1f));
+      ++ntree;
+    }
   }
   if (ntree) c.add("tree", "dark green", "", ntree, {0.5f, 0.5f});
-  const std::string np = count_np(placed, "", "baseball field");
-  c.say(np + " with brown " + plural("infield", placed) + " " + is_are(placed) + " on the green grass");
-  c.say("there " + is_are(placed) + " " + count_np(placed, "", "baseball diamond") + " here");
-  c.say("this is " + np + " with white lines");
-  c.say(np + " " + is_are(placed) + " surrounded by green grass");
-  if (ntree >= 2) c.say(np + " " + is_are(placed) + " surrounded by some trees");
-  c.say("it is " + count_np(placed, "", "baseball diamond") + " with green grass and brown sand");
+  const Vec2 f0 = unit(fields[0].a);
+  const std::string faces = k == 1 ? "the " + side_word(f0) : "the " + side_word(f0) + " and the " + side_word(f0 * -1.f);
+  const std::string np = count_np(k, "", "baseball field"), dn = count_np(k, "", "baseball diamond");
+  const std::string infield = k == 1 ? "a " + dirt_col + " infield" : dirt_col + " infields";
+  const std::string place = where(dirt_c);
+  const std::string trees = ntree >= 2 ? "trees around" : ntree == 1 ? "one tree" : "no trees";
+  const std::string rd = redge.empty() ? "no road" : "a road on the " + redge;
+  if (k == 1) c.say("a baseball field with " + infield + " faces " + faces + " with " + trees);
+  else c.say("two baseball fields back to back face " + faces + " with " + trees);
+  if (k == 1) c.say("the baseball field with " + infield + " has its home plate " + where(fields[0].h));
+  else c.say("two baseball diamonds with " + infield + " meet " + where(fields[0].h) + " with " + rd);
+  if (k == 1) c.say("a baseball field " + place + " whose outfield faces " + faces);
+  else c.say("two baseball fields " + place + " facing " + faces);
+  if (!redge.empty())
+    c.say("a road runs along the " + redge + " side of the " + plural("baseball field", k) + " with " + trees);
+  else c.say(np + " facing " + faces + " " + (k == 1 ? "has " : "have ") + trees + " and no road");
+  c.say(np + " with " + infield + " " + place + (redge.empty() ? " on open grass" : " beside a road"));
+  c.say(dn + " facing " + faces + " " + (redge.empty() ? std::string("with no road") : "by a road on the " + redge));
+  c.say("the " + dirt_col + " " + (k == 1 ? "infield of the baseball diamond is " : "infields of the baseball diamonds are ") + place +
+        " with " + trees);
 }
 
 }  // namespace rscapret::synth

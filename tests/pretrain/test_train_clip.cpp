@@ -107,6 +107,24 @@ TEST(TrainClip, Dihedral) {
   EXPECT_EQ(seen.size(), 8u);
 }
 
+TEST(TrainClip, BatchRowsAvoidRepeatingACaption) {
+  const std::vector<std::string> caps = {"a", "b", "c"};
+  EXPECT_EQ(train::distinct_caption(caps, 1, {}), "b");
+  EXPECT_EQ(train::distinct_caption(caps, 1, {"b"}), "c");
+  EXPECT_EQ(train::distinct_caption(caps, 2, {"c", "x"}), "a");  // cyclic
+  EXPECT_EQ(train::distinct_caption(caps, 2, {"a", "b", "c"}), "c");  // all taken: its own choice
+  // In a batch of images that share captions, no string repeats while another is left.
+  ClipFixture f = clip_fixture("clip_distinct", 4);
+  for (auto& c : f.pairs.captions) c = {"same", "other " + c.at(0), "third " + c.at(0)};
+  ClipTrainOptions o = quick(1);
+  auto m = fresh_clip(f.cfg, 0);
+  ClipTrainer t(*m, *f.tok, f.pairs, o);
+  for (int64_t step = 0; step < 6; ++step) {
+    const auto caps_of_batch = t.batch_for(step).captions;
+    EXPECT_EQ(std::set<std::string>(caps_of_batch.begin(), caps_of_batch.end()).size(), caps_of_batch.size());
+  }
+}
+
 TEST(TrainClip, LearnsFewPairs) {
   const ClipFixture f = clip_fixture("clip_learn");
   auto m = fresh_clip(f.cfg, 0);

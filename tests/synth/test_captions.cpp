@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include "synth/caption_specificity.h"
 #include "synth/dataset.h"
 #include "synth/scene.h"
 #include "synth/scene_keywords.h"
@@ -118,6 +120,35 @@ TEST(Captions, CountsMatchObjects) {
     }
   }
   EXPECT_GT(checked, 500) << "the count check found too few counted phrases to mean anything";
+}
+
+// Text->image retrieval can only find an image whose captions say what is specific to it. On a
+// split-sized set (200 images, about 10 per scene type, as the pipeline's test split), most captions
+// must be unique and the exact-match R@1 ceiling high for every scene type. Measured on seed 5 when
+// the captions were made specific: 83.7% unique, ceiling 91.6% (lowest scene 82%); before, generic
+// captions ("it is a piece of bare land") gave 20.5% unique and a 38.9% ceiling on the test split.
+TEST(Captions, SpecificEnoughToRetrieveTheirImage) {
+  const auto batch = generate_batch(5, 0, 200, 64, 2);
+  const CaptionSpecificityReport r = caption_specificity(batch);
+  EXPECT_EQ(r.all.queries, 1000);
+  EXPECT_GE(r.all.unique, 0.70);
+  EXPECT_GE(r.all.r1_ceiling, 0.80);
+  for (const auto& [scene, a] : r.per_scene) EXPECT_GE(a.r1_ceiling, 0.60) << scene;
+  std::printf("captions: %.1f%% unique, exact-match R@1 ceiling %.1f%%\n", 100 * r.all.unique,
+              100 * r.all.r1_ceiling);
+}
+
+TEST(Captions, SpecificityArithmetic) {
+  Sample a, b, c;
+  a.type = b.type = c.type = SceneType::forest;
+  a.captions = {"x", "y"};
+  b.captions = {"x", "z"};
+  c.captions = {"x", "w"};
+  const CaptionSpecificityReport r = caption_specificity({a, b, c});
+  EXPECT_EQ(r.all.queries, 6);
+  EXPECT_NEAR(r.all.unique, 3.0 / 6, 1e-12);
+  EXPECT_NEAR(r.all.r1_ceiling, (3 * (1.0 / 3) + 3 * 1.0) / 6, 1e-12);
+  EXPECT_EQ(r.images_with.at("x"), 3);
 }
 
 TEST(Captions, KeywordMatcher) {

@@ -213,6 +213,15 @@ ClipTrainer::ClipTrainer(models::ClipModel& model, const tokenizers::ClipTokeniz
   adamw_ = std::make_unique<nn::AdamW>(std::move(groups));
 }
 
+std::string distinct_caption(const std::vector<std::string>& caps, size_t first,
+                             const std::vector<std::string>& taken) {
+  for (size_t k = 0; k < caps.size(); ++k) {
+    const std::string& c = caps[(first + k) % caps.size()];
+    if (std::find(taken.begin(), taken.end(), c) == taken.end()) return c;
+  }
+  return caps[first];
+}
+
 ClipBatch ClipTrainer::batch_for(int64_t step) const {
   const int64_t N = train_.size(), B = opt_.batch;
   const int64_t S = train_.pixels.shape()[2];
@@ -229,8 +238,9 @@ ClipBatch ClipTrainer::batch_for(int64_t step) const {
     }
     const int64_t img = perm[size_t(g % N)];
     rows.push_back(img);
-    const auto& caps = train_.captions[size_t(img)];
-    b.captions.push_back(caps[data::choose_caption(caps.size(), opt_.seed, epoch, img)]);
+    b.captions.push_back(distinct_caption(train_.captions[size_t(img)],
+                                          data::choose_caption(train_.captions[size_t(img)].size(), opt_.seed, epoch, img),
+                                          b.captions));
   }
   b.pixels = ops::index_select(train_.pixels, 0, Tensor::from_vector(rows, {B})).contiguous();  // [B, 3, S, S]
   if (opt_.augment) {

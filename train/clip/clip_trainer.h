@@ -3,8 +3,9 @@
 // fine-tuning on several caption datasets together).
 //
 // One step: B images of the train split, each with one of its captions (chosen from (seed, epoch,
-// image)), optionally a random flip/90-degree rotation of each image (aerial scenes have no "up";
-// chosen from (seed, step, row)); symmetric InfoNCE between image_embeds and text_embeds at the
+// image), moved on to another when a row of the batch already has the same string), optionally a
+// random flip/90-degree rotation of each image (aerial scenes have no "up"; chosen from (seed, step,
+// row)); symmetric InfoNCE between image_embeds and text_embeds at the
 // model's learnable temperature; AdamW with weight decay on matrices only, warmup + cosine, global
 // norm clipping; then logit_scale is clamped to [0, ln 100] as CLIP does, so the temperature never
 // drops below 0.01. Images are decoded and preprocessed once (threaded loader) and kept in memory.
@@ -76,6 +77,14 @@ ImageCaptionSet load_image_captions(const data::CaptionDataset& ds, int image_si
 // Dihedral transform k (0..7) of one [3, S, S] image: k & 3 quarter turns, then a horizontal flip
 // when k & 4. Exposed for tests.
 void dihedral_into(const float* src, float* dst, int64_t S, int k);
+
+// The caption of one batch row: caps[first], or when another row of the batch already has that
+// exact string, the next of the image's captions (cyclically) that none has; caps[first] if all are
+// taken. InfoNCE treats every other row as a negative, so two images with the same caption in one
+// batch would be pushed apart for saying the same thing (generic captions such as "it is a piece of
+// bare land" are shared by many images).
+std::string distinct_caption(const std::vector<std::string>& caps, size_t first,
+                             const std::vector<std::string>& taken);
 
 struct ClipTrainOptions {
   int64_t steps = 600;
