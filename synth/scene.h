@@ -41,6 +41,10 @@ struct Sample {
   std::vector<std::string> captions;  // five distinct, lowercase, "... ." style
 };
 
+// Longest caption in words (the final " ." not counted): with one token a word, BOS and [RET] it
+// fits the bridge's default 24 tokens, and it stays near UCM's 10-12 words a caption.
+inline constexpr int kMaxCaptionWords = 18;
+
 Sample generate_sample(uint64_t seed, uint64_t index, int size);
 // The scene type of image `index` (balanced: cycles through all types).
 SceneType scene_of_index(uint64_t index);

@@ -59,8 +59,10 @@ int word_count(const std::string& s) {
   return n;
 }
 
-// Says `a` when it has at most 18 words, else the shorter `b` (long lists of places or diagonals).
-void say_fit(Ctx& c, const std::string& a, const std::string& b) { c.say(word_count(a) <= 18 ? a : b); }
+// Says `a` when it fits kMaxCaptionWords, else the shorter `b` (long lists of places or diagonals).
+void say_fit(Ctx& c, const std::string& a, const std::string& b) {
+  c.say(word_count(a) <= kMaxCaptionWords ? a : b);
+}
 
 // A point in one of the nine cells of a 3x3 grid, each cell equally likely, so that where() gives each
 // of its nine answers about equally often (uniform points land "in the middle" far more often).

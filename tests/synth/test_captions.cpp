@@ -40,6 +40,7 @@ TEST(Captions, FiveDistinctLowercaseUcmStyle) {
       EXPECT_EQ(c.find("  "), std::string::npos) << c;
       for (char ch : c) EXPECT_FALSE(std::isupper(static_cast<unsigned char>(ch))) << c;
       EXPECT_EQ(c.find("zero"), std::string::npos) << c;
+      EXPECT_LE(split_words(c).size(), size_t(kMaxCaptionWords) + 1) << c;  // + the final "."
     }
   }
 }
