@@ -238,9 +238,8 @@ ClipBatch ClipTrainer::batch_for(int64_t step) const {
     }
     const int64_t img = perm[size_t(g % N)];
     rows.push_back(img);
-    b.captions.push_back(distinct_caption(train_.captions[size_t(img)],
-                                          data::choose_caption(train_.captions[size_t(img)].size(), opt_.seed, epoch, img),
-                                          b.captions));
+    const auto& caps = train_.captions[size_t(img)];
+    b.captions.push_back(distinct_caption(caps, data::choose_caption(caps.size(), opt_.seed, epoch, img), b.captions));
   }
   b.pixels = ops::index_select(train_.pixels, 0, Tensor::from_vector(rows, {B})).contiguous();  // [B, 3, S, S]
   if (opt_.augment) {
