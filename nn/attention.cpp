@@ -20,15 +20,14 @@ AttentionConfig resolve(AttentionConfig c) {
   return c;
 }
 
-// i64 [T]: past, past + 1, ..., past + T - 1.
-Tensor positions_from(int64_t past, int64_t T) {
+}  // namespace
+
+Tensor consecutive_positions(int64_t past, int64_t T) {
   Tensor pos = Tensor::empty({T}, DType::i64);
   int64_t* p = pos.data<int64_t>();
   for (int64_t i = 0; i < T; ++i) p[i] = past + i;
   return pos;
 }
-
-}  // namespace
 
 Attention::Attention(const AttentionConfig& config, const Init& init) : Module("Attention"), cfg_(resolve(config)) {
   const int64_t C = cfg_.hidden_size, H = cfg_.num_heads, Hkv = cfg_.num_kv_heads, D = cfg_.head_dim;
@@ -50,7 +49,7 @@ Tensor Attention::forward(const Tensor& x, const AttentionArgs& args) const {
   Tensor v = ops::reshape(v_proj->forward(x), {B, T, Hkv, D});  // [B, T, Hkv, D]
   if (cfg_.rope) {
     // New tokens continue after the cached ones unless the caller says otherwise (left padding).
-    const Tensor pos = args.positions.defined() ? args.positions : positions_from(past, T);
+    const Tensor pos = args.positions.defined() ? args.positions : consecutive_positions(past, T);
     q = ops::rope(q, pos, cfg_.rope_theta, cfg_.rope_layout, cfg_.rotary_dim);
     k = ops::rope(k, pos, cfg_.rope_theta, cfg_.rope_layout, cfg_.rotary_dim);
   }

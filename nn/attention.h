@@ -39,6 +39,9 @@ struct AttentionConfig {
 };
 
 // Per-call inputs besides x.
+// i64 [T] on the host: past, past + 1, ..., past + T - 1 (the rotary positions after `past` cached ones).
+Tensor consecutive_positions(int64_t past, int64_t T);
+
 struct AttentionArgs {
   bool causal = false;
   Tensor key_keep = {};   // bool [B, Tk]: false masks a key (padding). With a cache, Tk = cached + T.

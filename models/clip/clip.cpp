@@ -156,8 +156,11 @@ ClipTextOutput ClipTextTransformer::forward(const Tensor& ids, const Tensor& att
                         ? attention_mask
                         : ops::ne(attention_mask.to(DType::i64), Tensor::zeros({}, DType::i64));  // [B, T]
   }
+  const Tensor embedded = embeddings->forward(ids);  // [B, T, C]
+  // Moved once, not by every layer's attention.
+  if (args.key_keep.defined()) args.key_keep = args.key_keep.to(embedded.device());
   ClipTextOutput out;
-  const Tensor x = encoder->forward(embeddings->forward(ids), args, nullptr);  // [B, T, C]
+  const Tensor x = encoder->forward(embedded, args, nullptr);  // [B, T, C]
   out.last_hidden_state = final_layer_norm->forward(x);                        // [B, T, C]
   const auto eos = eos_positions(ids);
   std::vector<int64_t> flat(B);
