@@ -15,13 +15,23 @@ namespace {
 
 // Two pinned buffers per device: while the copy engine moves one, the host fills or drains the other.
 constexpr size_t kStagingBytes = size_t(8) << 20;
+// Small host-to-device copies (positions, masks, token ids, scalars made on the host) go through a
+// ring of small pinned slots instead: a slot is reused only kSmallSlots copies later, by when its
+// copy has long run, so the host does not wait for the kernels queued before it. Through the big
+// buffers, every such copy waited for the GPU to drain the work queued since the previous copy,
+// which exposed the host's launch time once per copy.
+constexpr size_t kSmallCopyBytes = size_t(64) << 10;
+constexpr size_t kSmallSlots = 64;
 
 struct DeviceState {
   std::once_flag init;
   cudaStream_t stream = nullptr;
   void* staging[2] = {nullptr, nullptr};
   cudaEvent_t staged[2] = {nullptr, nullptr};  // recorded after the copy that last read/wrote staging[i]
-  std::mutex copy_mutex;                       // the staging buffers are shared by all host threads
+  unsigned char* small = nullptr;              // kSmallSlots x kSmallCopyBytes, pinned
+  cudaEvent_t small_staged[kSmallSlots] = {};  // recorded after the copy that last read small slot i
+  size_t next_small = 0;
+  std::mutex copy_mutex;  // the staging buffers are shared by all host threads
 };
 
 std::vector<std::unique_ptr<DeviceState>>& states() {
@@ -46,6 +56,10 @@ DeviceState& state(int device) {
       check(cudaMallocHost(&st.staging[i], kStagingBytes), "cudaMallocHost (staging)");
       check(cudaEventCreateWithFlags(&st.staged[i], cudaEventDisableTiming), "cudaEventCreate");
     }
+    void* small = nullptr;
+    check(cudaMallocHost(&small, kSmallSlots * kSmallCopyBytes), "cudaMallocHost (small staging)");
+    st.small = static_cast<unsigned char*>(small);
+    for (cudaEvent_t& e : st.small_staged) check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
   });
   return st;
 }
@@ -68,17 +82,21 @@ int device_count() {
 
 void* stream(int device) { return state(device).stream; }
 
-// Known cost, not yet fixed: every call starts at staging buffer 0, so even a small copy waits for
-// the GPU to finish whatever was queued before the previous copy through that buffer. Decoding
-// makes such copies in every layer (positions, masks), and each one then drains the stream, so the
-// host's launch time is no longer hidden behind the GPU's work. A ring of small pinned slots
-// would remove the wait; measure the 7B decode (bench/cuda/model_lab.cpp) before and after.
 void copy_host_to_device(void* dst, const void* src, size_t nbytes, int device) {
   if (nbytes == 0) return;
   DeviceState& st = state(device);
   std::lock_guard<std::mutex> lock(st.copy_mutex);
   const auto* from = static_cast<const unsigned char*>(src);
   auto* to = static_cast<unsigned char*>(dst);
+  if (nbytes <= kSmallCopyBytes) {
+    const size_t slot = st.next_small++ % kSmallSlots;
+    check(cudaEventSynchronize(st.small_staged[slot]), "cudaEventSynchronize (H2D small staging)");
+    unsigned char* staged = st.small + slot * kSmallCopyBytes;
+    std::memcpy(staged, from, nbytes);  // the caller's buffer may be freed once we return
+    check(cudaMemcpyAsync(to, staged, nbytes, cudaMemcpyHostToDevice, st.stream), "cudaMemcpyAsync H2D");
+    check(cudaEventRecord(st.small_staged[slot], st.stream), "cudaEventRecord");
+    return;
+  }
   for (size_t done = 0, i = 0; done < nbytes; done += kStagingBytes, i ^= 1) {
     const size_t n = std::min(kStagingBytes, nbytes - done);
     check(cudaEventSynchronize(st.staged[i]), "cudaEventSynchronize (H2D staging)");  // buffer free again

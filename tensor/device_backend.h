@@ -34,7 +34,8 @@ void reset_peak(int device);
 void empty_cache(int device);  // returns every cached block to the driver (synchronises first)
 
 // Copies on the device's stream. Host<->device go through two pinned staging buffers (a chunked,
-// double-buffered pipeline), so large transfers run at pinned-memory speed; copy_host_to_device
+// double-buffered pipeline), so large transfers run at pinned-memory speed; small host-to-device
+// copies take one of a ring of small pinned slots and do not wait for the GPU. copy_host_to_device
 // returns once the host bytes are consumed, copy_device_to_host once they have arrived.
 void copy_host_to_device(void* dst, const void* src, size_t nbytes, int device);
 void copy_device_to_host(void* dst, const void* src, size_t nbytes, int device);

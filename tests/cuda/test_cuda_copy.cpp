@@ -5,10 +5,12 @@
 // subnormals, signed zeros and NaN; strided, transposed and broadcast layouts. Results must be the
 // host's bits exactly, except that a converted NaN only has to be a NaN (payloads may differ).
 // Destinations start poisoned (0xFF bytes) and skipped elements must stay so.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "kernels/cuda/cuda_kernels.h"
@@ -235,6 +237,43 @@ TEST(CudaCopy, EmptyAndScalarCopies) {
   EXPECT_EQ(H.download()[0], f32_to_bf16(2.5f));
   EXPECT_TRUE(D.guards_intact());
   EXPECT_TRUE(H.guards_intact());
+}
+
+// Host-to-device copies of every size class (tensor/cuda_runtime.cu): small ones through the ring
+// of pinned slots (more copies than slots, so slots are reused), the boundary, and large ones
+// through the double-buffered chunks. A long copy kernel is queued first so that the small copies
+// pile up behind it; each source is overwritten at once after its call (the call must have
+// consumed it). Every destination must then hold its own bytes, and the guards must be intact.
+TEST(CudaCopy, HostToDeviceCopiesOfEverySizeArriveIntact) {
+  RS_REQUIRE_CUDA();
+  std::vector<size_t> sizes;
+  for (int i = 0; i < 300; ++i) sizes.push_back(size_t(1 + (i * 977) % 4096));  // small: 300 > the 64 slots
+  for (size_t s : {size_t(64) << 10, (size_t(64) << 10) + 1, size_t(1) << 20, (size_t(8) << 20) + 3})
+    sizes.push_back(s);  // the small limit, just past it, one chunk, two chunks
+  const int64_t busy_n = int64_t(1) << 26;  // 256 MB of f32: keeps the stream busy for a while
+  DeviceBuffer<float> busy_src(busy_n), busy_dst(busy_n);
+  BroadcastLoop flat;
+  flat.ndim = 1;
+  flat.shape[0] = busy_n;
+  flat.strides[0][0] = flat.strides[1][0] = 1;
+  for (int r = 0; r < 20; ++r)  // ~4 ms on an H100, longer than the host needs for the small copies
+    kc::strided_copy(busy_src.get(), DType::f32, busy_dst.get(), DType::f32, flat, 0);
+  std::vector<std::unique_ptr<DeviceBuffer<uint8_t>>> dst;
+  std::vector<uint8_t> scratch;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    dst.push_back(std::make_unique<DeviceBuffer<uint8_t>>(int64_t(sizes[i])));
+    scratch.assign(sizes[i], 0);
+    for (size_t j = 0; j < sizes[i]; ++j) scratch[j] = uint8_t(i * 31 + j * 7);
+    cuda_runtime::copy_host_to_device(dst.back()->get(), scratch.data(), sizes[i], 0);
+    std::fill(scratch.begin(), scratch.end(), uint8_t(0xEE));  // consumed: overwriting must not matter
+  }
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const std::vector<uint8_t> got = dst[i]->download();
+    size_t wrong = 0;
+    for (size_t j = 0; j < sizes[i]; ++j) wrong += got[j] != uint8_t(i * 31 + j * 7);
+    EXPECT_EQ(wrong, 0u) << "copy " << i << " of " << sizes[i] << " bytes";
+    EXPECT_TRUE(dst[i]->guards_intact()) << "copy " << i;
+  }
 }
 
 TEST(CudaFill, EveryDtypeHoldsTheHostsBits) {
