@@ -19,19 +19,39 @@ double sum_of_squares(const Tensor& g) {
   else if (g.device().is_cpu() && g.is_contiguous() && g.dtype() == DType::f64)
     add(g.data<double>(), g.numel());
   else {
-    const auto v = g.to_vector<double>();  // other dtypes, devices, strides: one host copy
+    const auto v = g.to_vector<double>();  // other dtypes, strides: one host copy
     add(v.data(), int64_t(v.size()));
   }
   return sum;
 }
 }  // namespace
 
+namespace detail {
+double sum_of_squares_by_ops(const std::vector<Tensor>& ts) {
+  autograd::NoGradGuard no_grad;
+  Tensor total;  // 0-d, on the tensors' device
+  for (const Tensor& t : ts) {
+    const Tensor sq = ops::sum_all(ops::mul(t, t));
+    total = total.defined() ? ops::add(total, sq) : sq;
+  }
+  return total.defined() ? total.to(Device::cpu()).item() : 0.0;
+}
+}  // namespace detail
+
 double grad_norm(const std::vector<Tensor>& params) {
   double sum = 0;
+  std::vector<Tensor> on_device;
   for (const Tensor& p : params) {
     const Tensor g = p.grad();
-    if (g.defined()) sum += sum_of_squares(g);
+    if (!g.defined()) continue;
+    if (g.device().is_cpu())
+      sum += sum_of_squares(g);
+    else
+      on_device.push_back(g);
   }
+  // Device grads are reduced where they live: one host read for all of them instead of a copy of
+  // every gradient. (A model's parameters share one device.)
+  if (!on_device.empty()) sum += detail::sum_of_squares_by_ops(on_device);
   return std::sqrt(sum);
 }
 

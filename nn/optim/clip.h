@@ -7,8 +7,9 @@
 
 namespace rscapret::nn {
 
-// The L2 norm of all gradients together (computed in double, in the given order, so it is the
-// same bits every run). Parameters without a gradient are skipped.
+// The L2 norm of all gradients together. Host gradients are summed in double, in the given order
+// (the same bits every run); device gradients are reduced on their device in f32 (the device's
+// deterministic sum kernel) and read back once. Parameters without a gradient are skipped.
 double grad_norm(const std::vector<Tensor>& params);
 
 // Scales every gradient by max_norm / (norm + 1e-6) when that is below 1 (PyTorch's clamp).
@@ -19,5 +20,11 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 // False when some gradient holds a NaN or an infinity (or, for f64 grads near 1e154, when the
 // sum of squares overflows double).
 bool grads_finite(const std::vector<Tensor>& params);
+
+namespace detail {
+// The sum of squares of all the tensors (one device), computed with ops where the tensors live and
+// read back once: the device path of grad_norm, testable on the host.
+double sum_of_squares_by_ops(const std::vector<Tensor>& ts);
+}  // namespace detail
 
 }  // namespace rscapret::nn

@@ -4,6 +4,7 @@
 
 #include "nn/optim/clip.h"
 #include "nn/optim/schedule.h"
+#include "tensor/rng.h"
 
 namespace rscapret::nn {
 namespace {
@@ -52,6 +53,20 @@ TEST(ClipGradNorm, F32GradsSumInDoubleAnyLayout) {
   q.set_requires_grad(true);
   q.set_grad(Tensor::from_vector(g, {2, 3}).transpose(0, 1));
   EXPECT_DOUBLE_EQ(grad_norm({q}), std::sqrt(want));
+}
+
+TEST(ClipGradNorm, SumOfSquaresByOpsMatchesTheDoubleSum) {
+  // The device path of grad_norm, run on the host: f32 ops against the double loop.
+  Generator gen(3);
+  const std::vector<Tensor> ts = {gen.normal({37, 5}), gen.normal({4096}), Tensor::full({3}, 2.0),
+                                  gen.normal({6, 4}).transpose(0, 1)};
+  double want = 0;
+  for (const Tensor& t : ts)
+    for (double x : t.to_vector<double>()) want += x * x;
+  EXPECT_NEAR(detail::sum_of_squares_by_ops(ts), want, 1e-5 * want);  // f32 partial sums
+  EXPECT_EQ(detail::sum_of_squares_by_ops({}), 0.0);
+  const Tensor nan = Tensor::from_vector(std::vector<float>{1.0f, NAN}, {2});
+  EXPECT_TRUE(std::isnan(detail::sum_of_squares_by_ops({ts[0], nan})));
 }
 
 TEST(ClipGradNorm, NonFiniteNormIsReportedNotApplied) {
