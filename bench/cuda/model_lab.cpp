@@ -4,9 +4,12 @@
 // Also checks that the GPU forward matches the CPU forward on one image before timing.
 // Then a LLaMA-2-7B-shaped decoder (bf16 weights, 32 layers, 13.5 GB) decoding greedily at batch 1:
 // tokens per second against the HBM bound (weight bytes over a device copy's bandwidth measured in
-// the same run) and HF generate's 12.1 tokens/s.
+// the same run) and HF generate's 12.1 tokens/s. Last, the RS-CapRet training step with that decoder
+// frozen (batch 16, 48 tokens) against PyTorch's 87.7 ms.
 //   model_lab [--quick]        (--quick: bf16 weights only)
+//   model_lab --smoke          (the training step at tiny shapes on the CPU; no GPU needed)
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +21,10 @@
 #include "models/clip/clip.h"
 #include "models/generate/generate.h"
 #include "models/llama/llama.h"
+#include "models/rscapret/captions.h"
+#include "models/rscapret/rscapret.h"
+#include "nn/optim/adamw.h"
+#include "nn/optim/clip.h"
 #include "tensor/device_backend.h"
 #include "tensor/rng.h"
 
@@ -69,20 +76,23 @@ double max_rel(const Tensor& got, const Tensor& want) {
   return den > 0 ? num / den : num;
 }
 
-// A 7B-shaped decoder with bf16 weights made on the device: each tensor repeats one random host
-// row (cheap to make; every byte is still distinct memory that a decode step must read).
-std::shared_ptr<models::LlamaForCausalLM> llama7b_on_device(int64_t layers) {
-  models::LlamaConfig c;
-  c.num_hidden_layers = layers;
+// A LLaMA-shaped decoder (7B by default) with frozen bf16 weights made on `dev`: each tensor
+// repeats one random host row (cheap to make; every byte is still distinct memory that a step
+// must read).
+std::shared_ptr<models::LlamaForCausalLM> llama_filled(const models::LlamaConfig& c, Device dev) {
   auto m = std::make_shared<models::LlamaForCausalLM>(c, nn::Init{DType::bf16, nullptr, /*deferred=*/true});
   m->freeze();
   Generator g(7);
   const int64_t C = c.hidden_size, F = c.intermediate_size, V = c.vocab_size;
+  const int64_t Dq = c.num_attention_heads * c.head_dim, Dkv = c.num_key_value_heads * c.head_dim;
   std::vector<std::pair<std::string, Shape>> shapes = {
       {"model.embed_tokens.weight", {V, C}}, {"model.norm.weight", {C}}, {"lm_head.weight", {V, C}}};
-  for (int64_t i = 0; i < layers; ++i) {
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
-    for (const char* n : {"q_proj", "k_proj", "v_proj", "o_proj"}) shapes.push_back({p + "self_attn." + n + ".weight", {C, C}});
+    shapes.push_back({p + "self_attn.q_proj.weight", {Dq, C}});
+    shapes.push_back({p + "self_attn.k_proj.weight", {Dkv, C}});
+    shapes.push_back({p + "self_attn.v_proj.weight", {Dkv, C}});
+    shapes.push_back({p + "self_attn.o_proj.weight", {C, Dq}});
     shapes.push_back({p + "mlp.gate_proj.weight", {F, C}});
     shapes.push_back({p + "mlp.up_proj.weight", {F, C}});
     shapes.push_back({p + "mlp.down_proj.weight", {C, F}});
@@ -94,13 +104,12 @@ std::shared_ptr<models::LlamaForCausalLM> llama7b_on_device(int64_t layers) {
     const int64_t cols = shape.back();
     const bool norm = name.find("norm") != std::string::npos;
     const Tensor row = norm ? Tensor::full({1, cols}, 1.0) : g.normal({1, cols}, 0.0, 0.02);
-    state[name] = row.to(Device::cuda(0)).expand(shape.size() == 1 ? Shape{1, cols} : shape).contiguous()
-                      .reshape(shape).to(DType::bf16);
+    state[name] = row.to(dev).expand(shape.size() == 1 ? Shape{1, cols} : shape).contiguous().reshape(shape).to(DType::bf16);
   }
   nn::LoadOptions opt;
   opt.zero_copy = true;  // frozen slots adopt the device tensors
   m->load_state_dict(state, opt);
-  m->to(Device::cuda(0));
+  m->to(dev);
   m->eval();
   return m;
 }
@@ -124,7 +133,7 @@ double copy_bandwidth() {
 }
 
 void decode_7b() {
-  auto m = llama7b_on_device(32);
+  auto m = llama_filled(models::LlamaConfig{}, Device::cuda(0));
   int64_t weight_bytes = 0;
   for (const auto& [name, t] : m->named_parameters())
     if (name.find("embed_tokens") == std::string::npos) weight_bytes += t.numel() * int64_t(t.element_size());
@@ -155,10 +164,121 @@ void decode_7b() {
               tok_s / 12.1);
 }
 
+// The RS-CapRet training step with a frozen LLaMA: pooled CLIP features [B, Cv] -> the bridge's
+// losses -> backward through the frozen decoder into the bridge -> gradient clipping -> AdamW ->
+// the [RET] renormalisation. That is BridgeTrainer::train_step without the frozen CLIP forward and
+// the tokenizer (PyTorch's figure leaves the image tower out too); the pooled features and the
+// caption ids are random. Times (ms) and losses of `steps` steps after `warmup` more.
+struct BridgeSteps {
+  std::vector<double> ms, losses;
+};
+
+BridgeSteps bridge_steps(const models::LlamaConfig& lc, int64_t Cv, Device dev, int64_t B,
+                         const models::RsCapRetOptions& ro, int warmup, int steps) {
+  models::ClipConfig cc;  // only its width matters here: the step starts from pooled features
+  cc.has_text = cc.has_text_projection = cc.has_logit_scale = cc.has_visual_projection = false;
+  cc.vision.hidden_size = cc.vision.intermediate_size = Cv;
+  cc.vision.num_hidden_layers = 1;
+  cc.vision.num_attention_heads = 1;
+  cc.vision.image_size = 28;
+  cc.vision.patch_size = 14;
+  Generator g(11);
+  nn::Init init{DType::f32, &g};
+  auto clip = std::make_shared<models::ClipModel>(cc, init);
+  models::RsCapRet model(clip, llama_filled(lc, dev), ro, init);
+  model.to(dev);
+  model.train(true);
+  nn::ParamGroup group;  // FROMAGe's AdamW (the trainer's defaults)
+  std::vector<Tensor> params;
+  for (const auto& [name, t] : model.named_parameters())
+    if (t.requires_grad()) {
+      group.params.emplace_back(name, t);
+      params.push_back(t);
+    }
+  nn::AdamW adamw({group});
+  const Tensor pooled = g.normal({B, Cv}).to(dev);  // [B, Cv]
+  std::vector<std::vector<int64_t>> words(static_cast<size_t>(B));
+  const auto ids = g.uniform({B, ro.max_len - 2}, 3.0, double(lc.vocab_size), DType::f64).to_vector<double>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t j = 0; j < ro.max_len - 2; ++j) words[size_t(b)].push_back(int64_t(ids[size_t(b * (ro.max_len - 2) + j)]));
+  const models::CaptionTokens tok = models::make_caption_tokens(words, lc.bos_token_id, ro.max_len, model.ret_id(), ro.pad_id);
+  BridgeSteps out;
+  for (int i = 0; i < warmup + steps; ++i) {
+    if (dev.is_cuda()) cuda_runtime::synchronize(dev.index);
+    const auto t0 = std::chrono::steady_clock::now();
+    adamw.zero_grad();
+    const models::RsCapRetLosses l = model.losses(pooled, tok);
+    autograd::backward(l.total);
+    nn::clip_grad_norm(params, 1.0);
+    adamw.step();
+    model.renormalize_ret_embedding();
+    const double loss = l.total.item();  // a host read: the step is done
+    if (dev.is_cuda()) cuda_runtime::synchronize(dev.index);
+    if (i < warmup) continue;
+    out.ms.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    out.losses.push_back(loss);
+  }
+  return out;
+}
+
+// The bridge step on the CPU at tiny shapes, through the same code as the 7B measurement: losses
+// must be finite and fall over a few steps on a fixed batch. Run by ctest (model_lab --smoke).
+int smoke() {
+  models::LlamaConfig lc;
+  lc.vocab_size = 96;
+  lc.hidden_size = 32;
+  lc.intermediate_size = 64;
+  lc.num_hidden_layers = 2;
+  lc.num_attention_heads = 4;
+  lc.num_key_value_heads = 2;
+  lc.head_dim = 8;
+  for (bool all_losses : {false, true}) {
+    models::RsCapRetOptions ro;
+    ro.num_visual_tokens = all_losses ? 1 : 4;
+    ro.max_len = all_losses ? 12 : 8;
+    if (!all_losses) ro.ret_lm_loss_weight = ro.contrastive_loss_weight = 0.0;
+    const BridgeSteps r = bridge_steps(lc, 24, Device::cpu(), 4, ro, 0, 6);
+    std::printf("smoke (%s): losses", all_losses ? "all three losses" : "caption loss");
+    for (double l : r.losses) std::printf(" %.4f", l);
+    std::printf("\n");
+    for (double l : r.losses)
+      if (!std::isfinite(l)) return std::printf("FAILED: a non-finite loss\n"), 1;
+    if (!(r.losses.back() < r.losses.front())) return std::printf("FAILED: the loss did not fall\n"), 1;
+  }
+  std::printf("smoke ok\n");
+  return 0;
+}
+
+// The frozen-7B step at PyTorch's shape (batch 16 x 48 tokens: 4 visual + 44 caption tokens, the
+// caption loss only: one forward and backward of the decoder), then the full RS-CapRet step (all
+// three losses: the caption pass and the "BOS caption [RET]" pass, K = 1, L = 24).
+void bridge_step_7b() {
+  cuda_runtime::reset_peak(0);
+  const int64_t Cv = 1024;  // ViT-L/14's pooled width
+  std::printf("\n| frozen LLaMA-2-7B shape, bf16 weights, batch 16 | ms / step (median of 5) | peak device memory | PyTorch (H100) |\n|---|---|---|---|\n");
+  for (bool all_losses : {false, true}) {
+    models::RsCapRetOptions ro;
+    ro.num_visual_tokens = all_losses ? 1 : 4;
+    ro.max_len = all_losses ? 24 : 44;
+    if (!all_losses) ro.ret_lm_loss_weight = ro.contrastive_loss_weight = 0.0;
+    cuda_runtime::reset_peak(0);
+    const BridgeSteps r = bridge_steps(models::LlamaConfig{}, Cv, Device::cuda(0), 16, ro, 2, 5);
+    const auto st = cuda_runtime::memory_stats(0);
+    std::printf("| %s | %.1f | %.1f GiB | %s |\n",
+                all_losses ? "RS-CapRet step, all three losses (K 1, L 24: two decoder passes)"
+                           : "caption loss, 4 visual + 44 caption tokens (PyTorch's shape)",
+                median(r.ms), double(st.peak_allocated) / (1 << 30), all_losses ? "-" : "87.7 ms, 16 GiB");
+    std::printf("<!-- losses:");
+    for (double l : r.losses) std::printf(" %.4f", l);
+    std::printf(" -->\n");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  if (argc > 1 && std::strcmp(argv[1], "--smoke") == 0) return smoke();
   if (!cuda_runtime::available()) {
     std::printf("no CUDA device: nothing to measure\n");
     return 0;
@@ -201,5 +321,6 @@ int main(int argc, char** argv) {
     std::printf("<!-- peak device memory held by rscapret: %.2f GiB -->\n", double(st.peak_allocated) / (1 << 30));
   }
   decode_7b();
+  bridge_step_7b();
   return 0;
 }

@@ -64,9 +64,9 @@ head -4 "$out/caption_cuda.txt"; tail -3 "$out/caption_cuda.err"
 diff "$out/caption_cpu.txt" "$out/caption_cuda.txt" | head -10
 
 echo "== model lab"
-timeout 120 "$bin/model_lab" $quick > "$out/model_lab.log" 2>&1
+timeout 200 "$bin/model_lab" $quick > "$out/model_lab.log" 2>&1
 model_rc=$?
-tail -12 "$out/model_lab.log"
+tail -22 "$out/model_lab.log"
 
 echo
 echo "| check | result |"
