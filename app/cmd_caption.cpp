@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/device_option.h"
 #include "models/rscapret/bundle.h"
 #include "train/bridge/dataset_batches.h"
 
@@ -24,10 +25,11 @@ void add_caption_command(CLI::App& app) {
   cmd->add_option("--model", o->model, "model folder written by `rscapret train bridge`")->required();
   cmd->add_option("--beam", o->beam, "beam width (default 1: greedy)");
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "tokens to generate (default 32)");
-  cmd->add_option("--device", o->device, "cpu (default) or cuda[:N]: where the model runs");
+  add_device_option(cmd, o->device);
   cmd->callback([o] {
+    const Device device = parse_device_option(o->device);
     const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
-    b.model->to(Device::parse(o->device));
+    b.model->to(device);
     const int size = int(b.model->clip().config().vision.image_size);
     models::GenerateOptions g;
     g.max_new_tokens = o->max_new_tokens;

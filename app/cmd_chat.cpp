@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/device_option.h"
 #include "models/rscapret/chat.h"
 #include "train/bridge/dataset_batches.h"
 
@@ -26,6 +27,7 @@ void add_chat_command(CLI::App& app) {
     std::string model, index;
     std::vector<std::string> images;
     models::ChatOptions chat;
+    std::string device = "cpu";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--model", o->model, "model folder written by `rscapret train bridge`")->required();
@@ -37,8 +39,11 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("--max-new-tokens", o->chat.max_new_tokens, "answer length limit in tokens (default 32)");
   cmd->add_option("-k,--top-k", o->chat.top_k_images, "images per retrieval (default 3)");
   cmd->add_option("--ret-scale", o->chat.ret_scale_factor, "multiplies the [RET] logit (FROMAGe's ret_scale_factor)");
+  add_device_option(cmd, o->device);
   cmd->callback([o] {
+    const Device device = parse_device_option(o->device);
     const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
+    b.model->to(device);
     models::RsCapRetChat chat(b, o->chat);
     if (!o->index.empty())
       chat.set_index(std::make_shared<models::ImageIndex>(models::ImageIndex::load(o->index)), o->model);

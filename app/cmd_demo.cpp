@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/device_option.h"
 #include "app/demo_html.h"
 #include "autograd/autograd.h"
 #include "models/rscapret/bundle.h"
@@ -68,15 +69,18 @@ void add_demo_command(CLI::App& app) {
     std::string assets = default_assets().string();
     std::string html = "demo.html";
     int64_t top_k = 3, max_new_tokens = 24;
+    std::string device = "cpu";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--assets", o->assets, "assets folder (default: the repository's assets/, or $RSCAPRET_ASSETS)");
   cmd->add_option("--html", o->html, "page to write (default demo.html)");
   cmd->add_option("-k", o->top_k, "results per query (default 3)");
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "caption and answer length (default 24)");
+  add_device_option(cmd, o->device);
   cmd->callback([o] {
     const auto t0 = std::chrono::steady_clock::now();
     autograd::NoGradGuard no_grad;
+    const Device device = parse_device_option(o->device);
     const fs::path root = o->assets;
     RS_CHECK(fs::exists(root / models::kManifestName), IOError, "demo", "no embedded model in ", root.string(),
              " (", models::kManifestName, " missing): build it with scripts/pretrain_default.sh");
@@ -85,6 +89,7 @@ void add_demo_command(CLI::App& app) {
              ":\n", check.describe());
 
     const models::RsCapRetBundle b = models::load_rscapret_dir(root / "model");
+    b.model->to(device);
     const int size = int(b.model->clip().config().vision.image_size);
     const json samples = read_json(root / "samples" / "samples.json");
     RS_CHECK(samples.contains("images") && samples["images"].is_array() && !samples["images"].empty(), FormatError,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/device_option.h"
 #include "tensor/atomic_file.h"
 #include "models/rscapret/bundle.h"
 #include "train/eval/evaluate.h"
@@ -31,7 +32,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--json", o->json, "write the report (scores, retrieval, per-image captions) here");
   cmd->add_option("--beam", o->eval.beam, "beam width (default 1: greedy)");
   cmd->add_option("--batch", o->eval.batch, "images per batch (default 16)");
-  cmd->add_option("--device", o->device, "cpu (default) or cuda[:N]: where the model runs");
+  add_device_option(cmd, o->device);
   cmd->add_option("--text-batch", o->eval.text_batch, "retrieval queries per batch (default 32)");
   cmd->add_option("--max-new-tokens", o->eval.max_new_tokens, "caption length limit in tokens (default 32)");
   cmd->add_option("--max-images", o->eval.max_images, "evaluate only the first N images of the split");
@@ -41,6 +42,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--method", o->eval.method, "the Method column of the tables (default RS-CapRet)");
   cmd->add_flag("--progress", o->eval.progress, "progress on stderr");
   cmd->callback([o] {
+    const Device device = parse_device_option(o->device);
     std::vector<data::CaptionSource> sources;
     for (const auto& d : o->data) sources.push_back(data::parse_caption_source(d));
     const std::vector<std::string> splits = o->split == "all" ? std::vector<std::string>{}
@@ -48,7 +50,7 @@ void add_eval_command(CLI::App& app) {
     const data::CaptionDataset ds = data::CaptionDataset::load(sources, splits);
     RS_CHECK(!ds.empty(), ValueError, "eval", "no images in split \"", o->split, "\" of the given data");
     const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
-    b.model->to(Device::parse(o->device));
+    b.model->to(device);
     const train::EvalReport r = train::evaluate_split(b, ds, o->split, o->eval);
     for (const auto& n : r.notes) std::fprintf(stderr, "rscapret eval: %s\n", n.c_str());
     if (!r.skipped.empty())

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "app/commands.h"
+#include "app/device_option.h"
 #include "models/checkpoint/forward_dump.h"
 #include "tensor/safetensors.h"
 
@@ -28,9 +29,9 @@ void add_forward_command(CLI::App& app) {
       ->required();
   cmd->add_option("--output", o->output, "safetensors to write the outputs to")->required();
   cmd->add_option("--max-new-tokens", o->fwd.max_new_tokens, "greedy tokens after greedy_prompt (default 10)");
-  cmd->add_option("--device", o->device, "cpu (default) or cuda[:N]: where the model runs");
+  add_device_option(cmd, o->device);
   cmd->callback([o] {
-    o->fwd.device = Device::parse(o->device);
+    o->fwd.device = parse_device_option(o->device);
     const auto inputs = load_safetensors(o->inputs);
     const auto outputs = models::run_forward(o->model, inputs, o->fwd);
     std::vector<std::pair<std::string, Tensor>> list(outputs.begin(), outputs.end());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/device_option.h"
 #include "autograd/autograd.h"
 #include "models/rscapret/bundle.h"
 #include "models/rscapret/retrieval.h"
@@ -23,15 +24,19 @@ void add_index_command(CLI::App& app) {
   struct Opts {
     std::string dir, out, model;
     int64_t batch = 16;
+    std::string device = "cpu";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("dir", o->dir, "folder of images")->required();
   cmd->add_option("-o,--output", o->out, "index file (.safetensors)")->required();
   cmd->add_option("--model", o->model, "model folder written by `rscapret train bridge`")->required();
   cmd->add_option("--batch", o->batch, "images per forward (default 16)");
+  add_device_option(cmd, o->device);
   cmd->callback([o] {
     autograd::NoGradGuard no_grad;
+    const Device device = parse_device_option(o->device);
     const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
+    b.model->to(device);
     const int size = int(b.model->clip().config().vision.image_size);
     std::vector<fs::path> files;
     for (const auto& e : fs::recursive_directory_iterator(o->dir)) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/device_option.h"
 #include "autograd/autograd.h"
 #include "models/rscapret/bundle.h"
 #include "models/rscapret/retrieval.h"
@@ -52,6 +53,7 @@ void add_retrieve_command(CLI::App& app) {
   struct Opts {
     std::string query, index, model, image, texts, split;
     int64_t k = 10, batch = 32;
+    std::string device = "cpu";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("query", o->query, "text query (text-to-image)");
@@ -62,8 +64,10 @@ void add_retrieve_command(CLI::App& app) {
   cmd->add_option("--texts", o->texts, "candidate captions: one per line, or a dataset JSON (image-to-text)");
   cmd->add_option("--split", o->split, "with a dataset JSON: only this split's captions");
   cmd->add_option("--batch", o->batch, "captions embedded per forward (default 32)");
+  add_device_option(cmd, o->device);
   cmd->callback([o] {
     autograd::NoGradGuard no_grad;
+    const Device device = parse_device_option(o->device);
     if (!o->image.empty()) {
       RS_CHECK(o->query.empty() && o->index.empty(), ValueError, "retrieve",
                "give either a text QUERY with --index, or --image with --texts, not both");
@@ -71,6 +75,7 @@ void add_retrieve_command(CLI::App& app) {
       RS_CHECK(!o->model.empty(), ValueError, "retrieve", "--image needs --model DIR");
       const std::vector<std::string> texts = read_texts(o->texts, o->split);
       const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
+      b.model->to(device);
       const int size = int(b.model->clip().config().vision.image_size);
       const Tensor px = train::load_clip_image(o->image, size).unsqueeze(0);                 // [1, 3, S, S]
       const std::vector<float> q = models::embed_pooled(*b.model, b.model->encode_images(px));  // [Q]
@@ -87,6 +92,7 @@ void add_retrieve_command(CLI::App& app) {
     RS_CHECK(!model_dir.empty(), ValueError, "retrieve", o->index, " records no model folder; give --model DIR");
     const models::RsCapRetBundle b = models::load_rscapret_dir(model_dir);
     idx.check_model(*b.model, model_dir);
+    b.model->to(device);
     // Not cut to the training max_len: a long query keeps all its words.
     const std::vector<float> q = models::embed_texts(b, {o->query}, 1, /*max_len=*/0);  // [Q]
     const auto hits = idx.search(q, o->k);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/device_option.h"
 #include "models/rscapret/bundle.h"
 #include "train/bridge/dataset_batches.h"
 #include "train/bridge/prefetch.h"
@@ -55,10 +56,11 @@ void add_train_bridge_command(CLI::App& train) {
   cmd->add_option("--ret-lm-weight", o->spec.options.ret_lm_loss_weight, "retrieval-mode LM loss weight (default 1)");
   cmd->add_option("--contrastive-weight", o->spec.options.contrastive_loss_weight, "InfoNCE weight (default 1)");
   cmd->add_option("--concat-prob", o->spec.options.concat_captions_prob, "caption concatenation probability (0.5)");
-  cmd->add_option("--device", o->device, "cpu (default) or cuda[:N]: where the model trains");
+  add_device_option(cmd, o->device, "trains");
   cmd->add_flag("--resume", o->resume, "continue from OUT/bridge.safetensors");
   cmd->add_flag("--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {
+    const Device device = parse_device_option(o->device);
     std::vector<data::CaptionSource> sources;
     for (const auto& d : o->data) sources.push_back(data::parse_caption_source(d));
     const data::CaptionDataset all = data::CaptionDataset::load(sources);
@@ -70,7 +72,7 @@ void add_train_bridge_command(CLI::App& train) {
     Generator gen(o->t.seed);
     init.gen = &gen;
     models::RsCapRetBundle bundle = models::load_rscapret(o->spec, init);
-    bundle.model->to(Device::parse(o->device));
+    bundle.model->to(device);
     const int size = int(bundle.model->clip().config().vision.image_size);
     train::BridgeTrainer trainer(bundle, o->t);
     if (o->resume) {

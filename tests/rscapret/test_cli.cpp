@@ -82,10 +82,10 @@ TEST(RsCapRetCli, TrainCaptionIndexRetrieve) {
   ASSERT_EQ(rc_b, 0) << out_b;
 
   const std::string index = (tmp / "index.safetensors").string();
-  const auto [rc_i, out_i] = run("index " + images.string() + " -o " + index + " --model " + model);
+  const auto [rc_i, out_i] = run("index " + images.string() + " -o " + index + " --model " + model + " --device cpu");
   ASSERT_EQ(rc_i, 0) << out_i;
   EXPECT_NE(out_i.find("indexed 4 images (1 skipped)"), std::string::npos) << out_i;
-  const auto [rc_q, out_q] = run("retrieve \"a red roof\" --index " + index + " -k 3");
+  const auto [rc_q, out_q] = run("retrieve \"a red roof\" --index " + index + " -k 3 --device cpu");
   ASSERT_EQ(rc_q, 0) << out_q;
   int lines = 0;
   for (char c : out_q) lines += c == '\n';
@@ -128,6 +128,31 @@ TEST(RsCapRetCli, TrainCaptionIndexRetrieve) {
   EXPECT_NE(rc_bad, 0);
   EXPECT_NE(out_bad.find("hash or size differs: model/bridge.safetensors"), std::string::npos) << out_bad;
   fs::remove_all(tmp);
+}
+
+// Every command that runs a model takes --device; a device the machine lacks, or a name that is no
+// device, is refused with a clear error before any model is loaded (the model folder does not exist).
+TEST(RsCapRetCli, DeviceOptionIsCheckedFirst) {
+  if (!fs::exists(fs::path(RSCAPRET_BINARY_DIR) / "app/rscapret")) GTEST_SKIP() << "rscapret binary not built";
+  const std::string missing = (temp_dir("cli_device") / "no-model").string();
+  const std::vector<std::string> commands = {
+      "caption x.png --model " + missing,
+      "eval --model " + missing + " --data d.json:.",
+      "index . -o i.safetensors --model " + missing,
+      "retrieve --image x.png --texts t.txt --model " + missing,
+      "chat --model " + missing,
+      "demo --assets " + missing,
+      "forward --model " + missing + " --inputs x --output y",
+      "train bridge --clip " + missing + " --llama " + missing + " --data d.json:. --out " + missing,
+  };
+  for (const std::string& c : commands) {
+    const auto [rc_gpu, out_gpu] = run(c + " --device cuda:64");
+    EXPECT_NE(rc_gpu, 0) << c;
+    EXPECT_NE(out_gpu.find("--device cuda:64: this machine has"), std::string::npos) << c << "\n" << out_gpu;
+    const auto [rc_bad, out_bad] = run(c + " --device tpu");
+    EXPECT_NE(rc_bad, 0) << c;
+    EXPECT_NE(out_bad.find("cannot parse 'tpu'"), std::string::npos) << c << "\n" << out_bad;
+  }
 }
 
 }  // namespace
