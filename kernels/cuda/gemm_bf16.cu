@@ -105,18 +105,15 @@ void gemm_bf16_ours(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t l
                                int(M), int(N)};
 
   GemmTiles tiles = gemm_tiles();
-  // Hopper: TMA + wgmma, measured at 0.91-1.06 of cuBLASLt on the H100 (bench/RESULTS.md). It has
-  // no fused epilogue, so bias, activations and bf16 output stay on the mma.sync kernels.
-  const bool plain = c_dtype == DType::f32 && bias == nullptr && act == GemmActivation::none && b_is_nk;
+  // Hopper: TMA + wgmma, measured at 0.91-1.06 of cuBLASLt on the H100 (bench/RESULTS.md), with the
+  // same fused epilogue as the mma.sync kernels (bias, activation, f32 or bf16 output).
   // Automatic use is limited to what the H100 runs validated: any M (partial 128-row tiles
   // included), N a multiple of the 256-column tile, K of the 64-deep k-tile. Partial N and K
   // tiles (TMA zero fill) are reached only when forced, until a GPU run of the tests covers them.
   const bool validated_shape = N % 256 == 0 && K % 64 == 0;
   if ((tiles == GemmTiles::automatic && M > 8 && validated_shape) || tiles == GemmTiles::wgmma) {
-    const bool ran = plain && (N >= 256 ? wgmma_tma::gemm_bf16_wgmma_f32<256>(A, lda, B, ldb, static_cast<float*>(C),
-                                                                              ldc, M, N, K, stream)
-                                        : wgmma_tma::gemm_bf16_wgmma_f32<128>(A, lda, B, ldb, static_cast<float*>(C),
-                                                                              ldc, M, N, K, stream));
+    const bool ran = b_is_nk && (N >= 256 ? wgmma_tma::gemm_bf16_wgmma<256>(A, lda, B, ldb, epi, K, stream)
+                                          : wgmma_tma::gemm_bf16_wgmma<128>(A, lda, B, ldb, epi, K, stream));
     if (ran) return;
     if (tiles == GemmTiles::wgmma) tiles = GemmTiles::automatic;
   }

@@ -1,6 +1,7 @@
-// Hopper (sm_90a) bf16 GEMM on warpgroup MMA: C[M,N] (f32, row-major, ldc) = A[M,K] @ B[N,K]^T.
-// Both operands are "K-major" (K contiguous): A row-major [M,K] (lda), B the Linear weight layout
-// [N,K] (ldb); accumulation in f32.
+// Hopper (sm_90a) bf16 GEMM on warpgroup MMA: C[M,N] = act(A[M,K] @ B[N,K]^T + bias), C f32 or
+// bf16 (row-major, ldc). Both operands are "K-major" (K contiguous): A row-major [M,K] (lda), B the
+// Linear weight layout [N,K] (ldb); accumulation in f32; the epilogue (bias, activation, bf16
+// rounding, guarded stores) is the one the mma.sync kernels use (gemm_epilogue.cuh).
 //
 // Design (one CTA per BM x BN output tile, BM = 128, BK = 64, BN = 256 or 128):
 // - 3 warpgroups: warpgroup 0 is the producer (one thread issues TMA copies, setmaxnreg drops its
@@ -14,8 +15,8 @@
 // - STAGES-deep ring of shared-memory stages with "full" (TMA transaction count) and "empty"
 //   (one arrival per consumer warp) mbarriers; a consumer keeps one wgmma group in flight
 //   (wait_group 1) and frees the previous stage once that group has retired;
-// - M, N tails: TMA zero-fills out-of-range rows and the epilogue guards its stores, so M and N are
-//   free; K tails are zero-filled too (K only needs K % 8 == 0 for the 16-byte TMA row stride);
+// - M, N tails: TMA zero-fills out-of-range rows and the epilogue's stores are guarded, so M and
+//   N are free; K tails are zero-filled too (K only needs K % 8 == 0 for the 16-byte TMA row stride);
 // - tile order: grouped rasterisation (8 M-tiles per group) so co-resident CTAs share L2 tiles.
 // Only sm_90a has wgmma/setmaxnreg: without __CUDA_ARCH_FEAT_SM90_ALL the kernel body is empty and
 // the host launcher (which probes the device code once) returns false.
@@ -29,6 +30,8 @@
 
 #include <cstdint>
 #include <cstdio>
+
+#include "kernels/cuda/gemm_epilogue.cuh"
 
 namespace rscapret::kernels::cuda::wgmma_tma {
 
@@ -203,7 +206,7 @@ __global__ void wgmma_tma_probe(int* out) {
 template <int BN>
 __global__ void __launch_bounds__(WgmmaCfg<BN>::kThreads, 1)
     gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB,
-                           float* __restrict__ C, int M, int N, int K, int64_t ldc) {
+                           const gemm::EpilogueArgs epi, int K) {
 #if RSCAPRET_WGMMA_TMA_DEVICE
   using Cfg = WgmmaCfg<BN>;
   constexpr int ST = Cfg::kStages;
@@ -216,7 +219,7 @@ __global__ void __launch_bounds__(WgmmaCfg<BN>::kThreads, 1)
   const uint32_t base = (raw + 1023u) & ~1023u;
 
   // Grouped tile order.
-  const int tiles_m = (M + Cfg::BM - 1) / Cfg::BM, tiles_n = (N + BN - 1) / BN;
+  const int tiles_m = (epi.M + Cfg::BM - 1) / Cfg::BM, tiles_n = (epi.N + BN - 1) / BN;
   const int lin = blockIdx.x;
   const int per_group = Cfg::kGroupM * tiles_n;
   const int group = lin / per_group;
@@ -286,33 +289,15 @@ __global__ void __launch_bounds__(WgmmaCfg<BN>::kThreads, 1)
     dev::wgmma_wait<0>();
 
     // Epilogue. Accumulator layout of m64nN f32: thread (warp w, lane l) holds, for every 8-column
-    // block j, rows 16w + l/4 (+8) and columns 8j + 2(l%4) + {0, 1}: d[4j + 2h + c].
+    // block j, rows 16w + l/4 (+8) and columns 8j + 2(l%4) + {0, 1}: d[4j + 2h + c]. Column pairs
+    // start even (n0 is a multiple of BN), as store_pair needs.
     const int row0 = m0 + cw * 64 + warp * 16 + lane / 4;
     const int colq = n0 + 2 * (lane & 3);
-    const bool full_tile = (m0 + Cfg::BM <= M) && (n0 + BN <= N) && ((ldc & 1) == 0) &&
-                           ((reinterpret_cast<uintptr_t>(C) & 7) == 0);
-    if (full_tile) {
 #pragma unroll
-      for (int j = 0; j < BN / 8; ++j) {
+    for (int j = 0; j < BN / 8; ++j) {
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          float* p = C + int64_t(row0 + 8 * h) * ldc + colq + 8 * j;
-          *reinterpret_cast<float2*>(p) = make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
-        }
-      }
-    } else {
-#pragma unroll
-      for (int j = 0; j < BN / 8; ++j) {
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int r = row0 + 8 * h;
-#pragma unroll
-          for (int c = 0; c < 2; ++c) {
-            const int col = colq + 8 * j + c;
-            if (r < M && col < N) C[int64_t(r) * ldc + col] = acc[4 * j + 2 * h + c];
-          }
-        }
-      }
+      for (int h = 0; h < 2; ++h)
+        gemm::store_pair(epi, row0 + 8 * h, colq + 8 * j, acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
     }
   }
 #endif  // RSCAPRET_WGMMA_TMA_DEVICE
@@ -379,16 +364,17 @@ inline bool wgmma_available() {
 
 }  // namespace host
 
-// C[M,N] (f32, ldc) = A[M,K] (bf16 bits, lda) @ B[N,K]^T (bf16 bits, ldb). Returns false (and launches
-// nothing) when the binary/device lacks sm_90a or the operands do not suit TMA (K, lda, ldb multiples
-// of 8 elements, 16-byte-aligned A and B, lda, ldb >= K, ldc >= N). BN is 256 or 128.
+// epi.C [M = epi.M, N = epi.N] = act(A[M,K] (bf16 bits, lda) @ B[N,K]^T (bf16 bits, ldb) + bias).
+// Returns false (and launches nothing) when the binary/device lacks sm_90a or the operands do not
+// suit TMA (K, lda, ldb multiples of 8 elements, 16-byte-aligned A and B, lda, ldb >= K, ldc >= N).
+// BN is 256 or 128.
 template <int BN = 256>
-inline bool gemm_bf16_wgmma_f32(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
-                                int64_t ldc, int64_t M, int64_t N, int64_t K, cudaStream_t stream) {
+inline bool gemm_bf16_wgmma(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, const gemm::EpilogueArgs& epi,
+                            int64_t K, cudaStream_t stream) {
   using Cfg = WgmmaCfg<BN>;
-  if (M <= 0 || N <= 0 || K <= 0 || M > (int64_t(1) << 30) || N > (int64_t(1) << 30) || K > (int64_t(1) << 30))
-    return false;
-  if (K % 8 || lda % 8 || ldb % 8 || lda < K || ldb < K || ldc < N) return false;
+  const int64_t M = epi.M, N = epi.N;
+  if (M <= 0 || N <= 0 || K <= 0 || K > (int64_t(1) << 30)) return false;
+  if (K % 8 || lda % 8 || ldb % 8 || lda < K || ldb < K || epi.ldc < N) return false;
   if ((reinterpret_cast<uintptr_t>(A) & 15) || (reinterpret_cast<uintptr_t>(B) & 15)) return false;
   if (!host::wgmma_available()) return false;
   const int64_t tiles = ((M + Cfg::BM - 1) / Cfg::BM) * ((N + BN - 1) / BN);
@@ -403,9 +389,18 @@ inline bool gemm_bf16_wgmma_f32(const uint16_t* A, int64_t lda, const uint16_t* 
       return false;
     attr_set = true;
   }
-  gemm_bf16_wgmma_kernel<BN><<<unsigned(tiles), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(
-      ma, mb, C, int(M), int(N), int(K), ldc);
+  gemm_bf16_wgmma_kernel<BN><<<unsigned(tiles), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(ma, mb, epi, int(K));
   return cudaGetLastError() == cudaSuccess;
+}
+
+// The plain product for the labs: C[M,N] (f32, ldc) = A @ B^T, no bias, no activation.
+template <int BN = 256>
+inline bool gemm_bf16_wgmma_f32(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
+                                int64_t ldc, int64_t M, int64_t N, int64_t K, cudaStream_t stream) {
+  if (M <= 0 || N <= 0 || M > (int64_t(1) << 30) || N > (int64_t(1) << 30)) return false;
+  const gemm::EpilogueArgs epi{C, ldc, false, gemm::epilogue_pair_aligned(C, ldc, false), nullptr,
+                               GemmActivation::none, int(M), int(N)};
+  return gemm_bf16_wgmma<BN>(A, lda, B, ldb, epi, K, stream);
 }
 
 }  // namespace rscapret::kernels::cuda::wgmma_tma
