@@ -1,4 +1,5 @@
 // Devices, their streams, and host<->device copies through pinned staging buffers.
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,7 @@ constexpr size_t kStagingBytes = size_t(8) << 20;
 // which exposed the host's launch time once per copy.
 constexpr size_t kSmallCopyBytes = size_t(64) << 10;
 constexpr size_t kSmallSlots = 64;
+std::atomic<bool> g_small_copy_ring{true};
 
 struct DeviceState {
   std::once_flag init;
@@ -88,7 +90,7 @@ void copy_host_to_device(void* dst, const void* src, size_t nbytes, int device) 
   std::lock_guard<std::mutex> lock(st.copy_mutex);
   const auto* from = static_cast<const unsigned char*>(src);
   auto* to = static_cast<unsigned char*>(dst);
-  if (nbytes <= kSmallCopyBytes) {
+  if (nbytes <= kSmallCopyBytes && g_small_copy_ring.load(std::memory_order_relaxed)) {
     const size_t slot = st.next_small++ % kSmallSlots;
     check(cudaEventSynchronize(st.small_staged[slot]), "cudaEventSynchronize (H2D small staging)");
     unsigned char* staged = st.small + slot * kSmallCopyBytes;
@@ -105,6 +107,8 @@ void copy_host_to_device(void* dst, const void* src, size_t nbytes, int device) 
     check(cudaEventRecord(st.staged[i], st.stream), "cudaEventRecord");
   }
 }
+
+void set_small_copy_ring(bool on) { g_small_copy_ring.store(on, std::memory_order_relaxed); }
 
 void copy_device_to_host(void* dst, const void* src, size_t nbytes, int device) {
   if (nbytes == 0) return;

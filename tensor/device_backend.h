@@ -38,6 +38,10 @@ void empty_cache(int device);  // returns every cached block to the driver (sync
 // copies take one of a ring of small pinned slots and do not wait for the GPU. copy_host_to_device
 // returns once the host bytes are consumed, copy_device_to_host once they have arrived.
 void copy_host_to_device(void* dst, const void* src, size_t nbytes, int device);
+// Whether small host-to-device copies take the ring of slots (default on). Off sends them through
+// the big staging buffers, which wait for the queued kernels: a switch for the benchmark that
+// measures the difference (bench/cuda/model_lab.cpp) and for the copy test.
+void set_small_copy_ring(bool on);
 void copy_device_to_host(void* dst, const void* src, size_t nbytes, int device);
 void copy_device_to_device(void* dst, const void* src, size_t nbytes, int device);
 // Waits for the device's stream and reports any asynchronous kernel fault as DeviceError.

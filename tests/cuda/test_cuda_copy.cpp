@@ -244,8 +244,7 @@ TEST(CudaCopy, EmptyAndScalarCopies) {
 // through the double-buffered chunks. A long copy kernel is queued first so that the small copies
 // pile up behind it; each source is overwritten at once after its call (the call must have
 // consumed it). Every destination must then hold its own bytes, and the guards must be intact.
-TEST(CudaCopy, HostToDeviceCopiesOfEverySizeArriveIntact) {
-  RS_REQUIRE_CUDA();
+void check_host_to_device_copies() {
   std::vector<size_t> sizes;
   for (int i = 0; i < 300; ++i) sizes.push_back(size_t(1 + (i * 977) % 4096));  // small: 300 > the 64 slots
   for (size_t s : {size_t(64) << 10, (size_t(64) << 10) + 1, size_t(1) << 20, (size_t(8) << 20) + 3})
@@ -274,6 +273,18 @@ TEST(CudaCopy, HostToDeviceCopiesOfEverySizeArriveIntact) {
     EXPECT_EQ(wrong, 0u) << "copy " << i << " of " << sizes[i] << " bytes";
     EXPECT_TRUE(dst[i]->guards_intact()) << "copy " << i;
   }
+}
+
+TEST(CudaCopy, HostToDeviceCopiesOfEverySizeArriveIntact) {
+  RS_REQUIRE_CUDA();
+  {
+    SCOPED_TRACE("small copies through the ring of slots");
+    check_host_to_device_copies();
+  }
+  SCOPED_TRACE("small copies through the staging buffers (the ring switched off)");
+  cuda_runtime::set_small_copy_ring(false);
+  check_host_to_device_copies();
+  cuda_runtime::set_small_copy_ring(true);
 }
 
 TEST(CudaFill, EveryDtypeHoldsTheHostsBits) {
