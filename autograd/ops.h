@@ -96,6 +96,16 @@ Tensor cast(const Tensor& x, DType dtype);
 // f32 through OpenBLAS; bf16/f16 operands are converted tile by tile.
 Tensor matmul(const Tensor& a, const Tensor& b);
 
+// ---- linear layer: act(x @ weight^T + bias) ----
+enum class Activation : uint8_t { none, quick_gelu, gelu_erf, gelu_tanh, silu };
+Tensor activate(const Tensor& x, Activation act);  // the elementwise op named by act (none: x)
+// x [..., K], weight [N, K] (the Linear layout), bias [N] or undefined -> [..., N]. Composed of the
+// ops above (matmul, add, activate), except on a GPU with bf16 weights where no gradient is wanted:
+// there one GEMM applies bias and activation in its epilogue (kernels/cuda/gemm_epilogue.cuh).
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, Activation act = Activation::none);
+// Whether linear may fuse on the GPU (default on; off for the benchmark that measures the difference).
+void set_cuda_fused_linear(bool on);
+
 // ---- losses ----
 // logits [..., V], targets int [...]: mean over targets != ignore_index (NaN when none is valid,
 // as PyTorch). Returns a 0-d tensor.

@@ -15,12 +15,10 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias, const I
   if (has_bias) register_parameter("bias", &bias, {out_features}, Fill::uniform(-bound, bound), init);
 }
 
-Tensor Linear::forward(const Tensor& x) const {
+Tensor Linear::forward(const Tensor& x, ops::Activation act) const {
   RS_CHECK(x.dim() >= 1 && x.shape().back() == in_, ShapeError, "Linear", "input ", format_shape(x.shape()),
            " must end in in_features = ", in_);
-  // The transposed view, not a copy: matmul reads W^T through strides (and 16-bit W per tile).
-  Tensor y = ops::matmul(x, ops::transpose(weight, 0, 1));  // [..., out]
-  return bias.defined() ? ops::add(y, bias) : y;
+  return ops::linear(x, weight, bias, act);  // [..., out]
 }
 
 }  // namespace rscapret::nn

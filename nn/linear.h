@@ -1,6 +1,7 @@
 // Linear: y = x W^T + b, with W stored [out, in] as PyTorch and Hugging Face store it.
 #pragma once
 
+#include "autograd/ops.h"
 #include "nn/module.h"
 
 namespace rscapret::nn {
@@ -10,9 +11,10 @@ class Linear : public Module {
   // PyTorch's default init: W and b uniform in +-1/sqrt(in_features).
   Linear(int64_t in_features, int64_t out_features, bool bias = true, const Init& init = {});
 
-  // x [..., in] -> [..., out]. Weights may be bf16/f16 (matmul converts them tile by tile); the
-  // result has the compute dtype (f32, or f64 when x or W is f64).
-  Tensor forward(const Tensor& x) const;
+  // x [..., in] -> act(x W^T + b) [..., out]. Weights may be bf16/f16 (matmul converts them tile by
+  // tile); the result has the compute dtype (f32, or f64 when x or W is f64). ops::linear: on a GPU
+  // with bf16 weights and no gradient, one GEMM with bias and activation in its epilogue.
+  Tensor forward(const Tensor& x, ops::Activation act = ops::Activation::none) const;
   Tensor operator()(const Tensor& x) const { return forward(x); }
 
   int64_t in_features() const { return in_; }

@@ -4,17 +4,6 @@
 
 namespace rscapret::nn {
 
-Tensor activate(const Tensor& x, Activation act) {
-  switch (act) {
-    case Activation::quick_gelu: return ops::quick_gelu(x);
-    case Activation::gelu_erf: return ops::gelu_erf(x);
-    case Activation::gelu_tanh: return ops::gelu_tanh(x);
-    case Activation::silu: return ops::silu(x);
-  }
-  RS_ASSERT(false, "unknown activation");
-  return {};
-}
-
 Activation activation_from_name(const std::string& name) {
   if (name == "quick_gelu") return Activation::quick_gelu;
   if (name == "gelu") return Activation::gelu_erf;
@@ -30,7 +19,7 @@ MLP::MLP(int64_t channels, int64_t hidden, Activation act, bool bias, const Init
 }
 
 Tensor MLP::forward(const Tensor& x) const {
-  return fc2->forward(activate(fc1->forward(x), act_));  // [..., C] -> [..., hidden] -> [..., C]
+  return fc2->forward(fc1->forward(x, act_));  // [..., C] -> [..., hidden] -> [..., C]
 }
 
 SwiGLU::SwiGLU(int64_t channels, int64_t hidden, bool bias, const Init& init) : Module("SwiGLU") {
@@ -40,7 +29,7 @@ SwiGLU::SwiGLU(int64_t channels, int64_t hidden, bool bias, const Init& init) : 
 }
 
 Tensor SwiGLU::forward(const Tensor& x) const {
-  const Tensor h = ops::mul(ops::silu(gate_proj->forward(x)), up_proj->forward(x));  // [..., hidden]
+  const Tensor h = ops::mul(gate_proj->forward(x, Activation::silu), up_proj->forward(x));  // [..., hidden]
   return down_proj->forward(h);
 }
 

@@ -4,13 +4,13 @@
 
 #include <memory>
 
+#include "autograd/ops.h"
 #include "nn/linear.h"
 
 namespace rscapret::nn {
 
-enum class Activation : uint8_t { quick_gelu, gelu_erf, gelu_tanh, silu };
+using ops::Activation;  // none, quick_gelu, gelu_erf, gelu_tanh, silu (ops::activate applies one)
 
-Tensor activate(const Tensor& x, Activation act);
 // Parses Hugging Face's hidden_act names: "quick_gelu", "gelu", "gelu_new"/"gelu_pytorch_tanh", "silu".
 Activation activation_from_name(const std::string& name);
 

@@ -38,8 +38,9 @@ std::string activation_hf_name(Activation act) {
     case Activation::gelu_erf: return "gelu";
     case Activation::gelu_tanh: return "gelu_pytorch_tanh";
     case Activation::silu: return "silu";
+    case Activation::none: break;  // no Hugging Face model has a linear feed-forward block
   }
-  throw ValueError("[save_pretrained] unknown activation");
+  throw ValueError("[save_pretrained] no Hugging Face name for this activation");
 }
 
 json llama_config_json(const LlamaConfig& c, DType storage) {

@@ -46,6 +46,28 @@ TEST(NnLayers, LinearMatchesHandComputation) {
   EXPECT_THROW(Linear(5, 3)(Tensor::zeros({2, 4})), ShapeError);
 }
 
+TEST(NnLayers, LinearAppliesItsActivation) {
+  Generator g(5);
+  Linear lin(6, 4, true, Init{DType::f64});
+  const Tensor x = randn(g, {3, 6}, DType::f64);
+  const auto pre = linear_ref(values(x), values(lin.weight), values(lin.bias), 3, 6, 4);
+  const std::pair<Activation, double (*)(double)> acts[] = {
+      {Activation::quick_gelu, [](double v) { return v / (1 + std::exp(-1.702 * v)); }},
+      {Activation::gelu_erf, [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); }},
+      {Activation::gelu_tanh, [](double v) { return 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))); }},
+      {Activation::silu, [](double v) { return v / (1 + std::exp(-v)); }},
+      {Activation::none, [](double v) { return v; }}};
+  for (const auto& [act, f] : acts) {
+    std::vector<double> want = pre;
+    for (double& v : want) v = f(v);
+    expect_close("linear + activation", lin.forward(x, act), Tensor::from_vector(want, {3, 4}), 1e-12, 1e-12);
+  }
+  // ops::linear checks its own shapes (Linear's message names in_features first).
+  EXPECT_THROW(ops::linear(x, Tensor::zeros({6}, DType::f64)), ShapeError);                  // weight not [N, K]
+  EXPECT_THROW(ops::linear(x, lin.weight, Tensor::zeros({5}, DType::f64)), ShapeError);     // bias not [N]
+  EXPECT_THROW(ops::linear(Tensor::zeros({3, 5}, DType::f64), lin.weight), ShapeError);   // K differs
+}
+
 TEST(NnLayers, LinearWithBf16WeightsEqualsRoundedF32) {
   Generator g(4);
   Linear lin(64, 16);

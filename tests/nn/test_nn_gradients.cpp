@@ -40,6 +40,9 @@ TEST(NnGradients, Linear) {
     Linear lin(4, 3, bias, kF64);
     check_module("linear", lin, all_names(lin), randn(g, {2, 3, 4}, DType::f64),
                  [&](const Tensor& x) { return lin(x); });
+    for (Activation act : {Activation::quick_gelu, Activation::gelu_erf, Activation::gelu_tanh, Activation::silu})
+      check_module("linear + activation", lin, all_names(lin), randn(g, {2, 3, 4}, DType::f64),
+                   [&](const Tensor& x) { return lin.forward(x, act); });
   }
 }
 

@@ -1,0 +1,84 @@
+// ops::linear on the GPU: with bf16 weights and no gradient it is one GEMM with bias and activation
+// in the epilogue (wgmma, mma.sync or the skinny kernel by shape); it must equal the composed ops
+// (matmul, add, activation) on the same GPU, and the CPU within bf16 rounding of the input.
+#include <array>
+
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+#include "tensor/rng.h"
+#include "tests/cuda/cuda_test_util.h"
+#include "tests/models/model_test_util.h"
+
+namespace rscapret::testing {
+namespace {
+
+const char* name(ops::Activation a) {
+  switch (a) {
+    case ops::Activation::none: return "none";
+    case ops::Activation::quick_gelu: return "quick_gelu";
+    case ops::Activation::gelu_erf: return "gelu_erf";
+    case ops::Activation::gelu_tanh: return "gelu_tanh";
+    case ops::Activation::silu: return "silu";
+  }
+  return "?";
+}
+
+// Restores the fused path when a test leaves.
+struct FusedLinearGuard {
+  ~FusedLinearGuard() { ops::set_cuda_fused_linear(true); }
+};
+
+TEST(CudaLinear, FusedEpilogueEqualsTheComposedOps) {
+  RS_REQUIRE_CUDA();
+  FusedLinearGuard restore;
+  autograd::NoGradGuard no_grad;
+  Generator g(21);
+  const Device gpu = Device::cuda(0);
+  // {rows, K, N}: wgmma tiles (N % 256, K % 64, a partial row tile), mma.sync (odd N), the skinny
+  // decode kernel (one row), rows spread over a batch dim.
+  for (const std::array<int64_t, 3> s : {std::array<int64_t, 3>{200, 128, 512}, std::array<int64_t, 3>{37, 40, 300},
+                                         std::array<int64_t, 3>{1, 64, 256}, std::array<int64_t, 3>{9, 64, 512}})
+    for (ops::Activation act : {ops::Activation::none, ops::Activation::quick_gelu, ops::Activation::gelu_erf,
+                                ops::Activation::gelu_tanh, ops::Activation::silu})
+      for (bool bias : {false, true}) {
+        const std::string what = "rows " + std::to_string(s[0]) + " K " + std::to_string(s[1]) + " N " +
+                                 std::to_string(s[2]) + " act " + name(act) + (bias ? " +bias" : "");
+        SCOPED_TRACE(what);
+        const Tensor x = g.normal({1, s[0], s[1]});                    // [1, rows, K]
+        const Tensor w = g.normal({s[2], s[1]}, 0.0, 0.2).to(DType::bf16);  // [N, K]
+        const Tensor b = bias ? g.normal({s[2]}) : Tensor();              // [N]
+        const Tensor xg = x.to(gpu), wg = w.to(gpu), bg = bias ? b.to(gpu) : Tensor();
+        ops::set_cuda_fused_linear(true);
+        const Tensor fused = ops::linear(xg, wg, bg, act).to(Device::cpu());
+        ops::set_cuda_fused_linear(false);
+        const Tensor composed = ops::linear(xg, wg, bg, act).to(Device::cpu());
+        ASSERT_EQ(fused.shape(), (Shape{1, s[0], s[2]}));
+        // The same bf16 products accumulated by the same kernel family, then bias and activation in
+        // f32 (epilogue vs elementwise kernels): a few ulp.
+        EXPECT_TRUE(close_rel("fused vs composed " + what, fused, composed, 1e-5));
+        // The CPU multiplies the f32 input by the bf16 weights; the GPU rounds the input to bf16
+        // first (autocast style): 2^-9 relative per element, ~1e-3 over the row.
+        EXPECT_TRUE(close_rel("GPU vs CPU " + what, fused, ops::linear(x, w, b, act), 1e-2));
+      }
+}
+
+TEST(CudaLinear, GradientsTakeTheComposedPath) {
+  RS_REQUIRE_CUDA();
+  Generator g(22);
+  const Device gpu = Device::cuda(0);
+  Tensor x = g.normal({4, 64}).to(gpu);
+  x.set_requires_grad(true);
+  const Tensor w = g.normal({256, 64}, 0.0, 0.2).to(DType::bf16).to(gpu);
+  const Tensor b = g.normal({256}).to(gpu);
+  const Tensor y = ops::linear(x, w, b, ops::Activation::gelu_tanh);
+  autograd::backward(ops::sum_all(y));
+  ASSERT_TRUE(x.grad().defined()) << "a linear whose input wants a gradient must record its graph";
+  // Against the CPU's gradient of the same function.
+  Tensor xc = ops::detach(x).to(Device::cpu());
+  xc.set_requires_grad(true);
+  autograd::backward(ops::sum_all(ops::linear(xc, w.to(Device::cpu()), b.to(Device::cpu()), ops::Activation::gelu_tanh)));
+  EXPECT_TRUE(close_rel("input gradient", x.grad().to(Device::cpu()), xc.grad(), 1e-2));
+}
+
+}  // namespace
+}  // namespace rscapret::testing
