@@ -7,12 +7,9 @@
 
 #include "kernels/cpu/parallel.h"
 #include "kernels/kernel_types.h"
+#include "kernels/loop_collapse.h"
 
 namespace rscapret::kernels {
-
-// Merges adjacent dims that are contiguous for every operand and drops size-1 dims, so that
-// kernels mostly see one long inner row. `operands` is how many strides entries are in use.
-BroadcastLoop collapse_loop(const BroadcastLoop& loop, int operands);
 
 // Calls row(offsets, out_offset, inner_length) for each inner row. Offsets are element offsets
 // of each operand; the output is contiguous.

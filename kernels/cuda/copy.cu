@@ -11,9 +11,9 @@
 // its payload bits may differ from the host's. A same-dtype copy moves the element's bits.
 //
 // Built into the tensor library (tensor/CMakeLists.txt), so nothing here may come from
-// rscapret_kernels (the loop collapse below is this file's own, the rule of
-// kernels::collapse_loop), and it compiles without --expt-relaxed-constexpr: no launch.cuh (its
-// device helper reads std::array), and the kernels take the loop as plain arrays (CopyLoop).
+// rscapret_kernels (kernels/loop_collapse.h is header-only), and it compiles without
+// --expt-relaxed-constexpr: no launch.cuh (its device helper reads std::array), and the kernels
+// take the loop as plain arrays (CopyLoop).
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -24,6 +24,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/loop_collapse.h"
 #include "tensor/device_backend.h"
 #include "tensor/element.h"
 #include "tensor/error.h"
@@ -124,24 +125,16 @@ __global__ void fill_kernel(T* dst, int64_t n, T value) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) dst[i] = value;
 }
 
-// Merges adjacent dims that both operands step over contiguously and drops size-1 dims, so a
-// dense copy becomes one long dim (one division per element instead of one per dim).
+// The loop of a copy (operand 0 src, operand 1 dst) collapsed (one division per element instead of
+// one per dim when both sides are dense), as plain arrays.
 CopyLoop collapse2(const BroadcastLoop& in) {
+  const BroadcastLoop c = collapse_loop(in, 2);
   CopyLoop out{};
-  for (int d = 0; d < in.ndim; ++d) {
-    if (in.shape[d] == 1) continue;
-    const int p = out.ndim - 1;  // the dim merged into, if it can be
-    if (p >= 0 && out.strides[0][p] == in.strides[0][d] * in.shape[d] &&
-        out.strides[1][p] == in.strides[1][d] * in.shape[d]) {
-      out.shape[p] *= in.shape[d];
-      out.strides[0][p] = in.strides[0][d];
-      out.strides[1][p] = in.strides[1][d];
-      continue;
-    }
-    out.shape[out.ndim] = in.shape[d];
-    out.strides[0][out.ndim] = in.strides[0][d];
-    out.strides[1][out.ndim] = in.strides[1][d];
-    ++out.ndim;
+  out.ndim = c.ndim;
+  for (int d = 0; d < c.ndim; ++d) {
+    out.shape[d] = c.shape[d];
+    out.strides[0][d] = c.strides[0][d];
+    out.strides[1][d] = c.strides[1][d];
   }
   return out;
 }

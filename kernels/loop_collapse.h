@@ -1,8 +1,14 @@
-#include "kernels/cpu/loop.h"
+// Collapsing a broadcast loop, shared by the CPU kernels, the CUDA kernels and the device copy
+// (which lives in the tensor library, below rscapret_kernels: so this is header-only).
+#pragma once
+
+#include "kernels/kernel_types.h"
 
 namespace rscapret::kernels {
 
-BroadcastLoop collapse_loop(const BroadcastLoop& in, int operands) {
+// Merges adjacent dims that are contiguous for every operand and drops size-1 dims, so that
+// kernels mostly see one long inner row. `operands` is how many strides entries are in use.
+inline BroadcastLoop collapse_loop(const BroadcastLoop& in, int operands) {
   BroadcastLoop out;
   // Drop size-1 dims first (their strides are irrelevant).
   for (int d = 0; d < in.ndim; ++d) {
@@ -20,8 +26,7 @@ BroadcastLoop collapse_loop(const BroadcastLoop& in, int operands) {
   for (int d = 1; d < out.ndim; ++d) {
     const int m = merged.ndim - 1;
     bool can = true;
-    for (int k = 0; k < operands; ++k)
-      can = can && merged.strides[k][m] == out.strides[k][d] * out.shape[d];
+    for (int k = 0; k < operands; ++k) can = can && merged.strides[k][m] == out.strides[k][d] * out.shape[d];
     if (can) {
       merged.shape[m] *= out.shape[d];
       for (int k = 0; k < operands; ++k) merged.strides[k][m] = out.strides[k][d];
