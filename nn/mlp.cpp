@@ -7,9 +7,10 @@ namespace rscapret::nn {
 Activation activation_from_name(const std::string& name) {
   if (name == "quick_gelu") return Activation::quick_gelu;
   if (name == "gelu") return Activation::gelu_erf;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::gelu_tanh;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return Activation::gelu_tanh;
   if (name == "silu" || name == "swish") return Activation::silu;
-  throw ValueError(cat("[activation] unknown hidden_act '", name, "' (quick_gelu, gelu, gelu_new, silu)"));
+  throw ValueError(cat("[activation] unsupported hidden_act \"", name,
+                       "\" (supported: quick_gelu, gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, silu, swish)"));
 }
 
 MLP::MLP(int64_t channels, int64_t hidden, Activation act, bool bias, const Init& init)

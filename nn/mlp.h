@@ -11,7 +11,8 @@ namespace rscapret::nn {
 
 using ops::Activation;  // none, quick_gelu, gelu_erf, gelu_tanh, silu (ops::activate applies one)
 
-// Parses Hugging Face's hidden_act names: "quick_gelu", "gelu", "gelu_new"/"gelu_pytorch_tanh", "silu".
+// Parses Hugging Face's hidden_act names: "quick_gelu", "gelu", "gelu_new"/"gelu_pytorch_tanh"/"gelu_fast"
+// (the tanh form), "silu"/"swish".
 Activation activation_from_name(const std::string& name);
 
 class MLP : public Module {

@@ -151,15 +151,6 @@ Architecture detect(const json& j, const std::string& source) {
 
 }  // namespace
 
-Activation activation_from_name(const std::string& name) {
-  if (name == "quick_gelu") return Activation::quick_gelu;
-  if (name == "gelu") return Activation::gelu_erf;
-  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return Activation::gelu_tanh;
-  if (name == "silu" || name == "swish") return Activation::silu;
-  throw ValueError(cat("[config] unsupported activation \"", name,
-                       "\" (supported: quick_gelu, gelu, gelu_new, gelu_pytorch_tanh, silu)"));
-}
-
 std::string architecture_name(Architecture a) {
   switch (a) {
     case Architecture::clip: return "CLIPModel";

@@ -15,9 +15,7 @@
 namespace rscapret::models {
 
 using Activation = nn::Activation;
-
-// Parses HF `hidden_act` spellings ("quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh", "silu").
-Activation activation_from_name(const std::string& name);
+using nn::activation_from_name;  // Hugging Face's `hidden_act` spellings
 
 // One CLIP tower (vision or text); the fields of the other tower keep their defaults.
 struct ClipTextConfig {
