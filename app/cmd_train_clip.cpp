@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/device_option.h"
 #include "models/checkpoint/save_pretrained.h"
 #include "tensor/error.h"
 #include "train/clip/clip_trainer.h"
@@ -57,6 +58,7 @@ void add_train_clip_command(CLI::App& train) {
     int64_t val_images = 500;
     int threads = 2;
     bool resume = false, quiet = false;
+    std::string device = "cpu";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--data", o->data, "caption dataset JSON:IMAGE_ROOT or NAME=JSON:IMAGE_ROOT (repeatable: Cap-4)")
@@ -92,7 +94,9 @@ void add_train_clip_command(CLI::App& train) {
   cmd->add_option("--threads", o->threads, "image decoding threads (default 2)");
   cmd->add_flag("--resume", o->resume, "continue from OUT/checkpoint.safetensors");
   cmd->add_flag("--quiet", o->quiet, "no progress bar");
+  add_device_option(cmd, o->device, "trains");
   cmd->callback([o, size_opt, lr_opt] {
+    const Device device = parse_device_option(o->device);
     const fs::path out = o->out;
     fs::path tok_path = o->tokenizer;
     if (tok_path.empty()) {
@@ -140,6 +144,7 @@ void add_train_clip_command(CLI::App& train) {
     o->t.out_dir = out;
     o->t.progress = !o->quiet;
     o->t.save_dtype = models::parse_storage_dtype(o->save_dtype);
+    model->to(device);  // before the trainer: its optimizer holds the parameters (images move per batch)
     train::ClipTrainer trainer(*model, tok, std::move(tr), o->t);
     if (o->resume) {
       trainer.resume(out / "checkpoint.safetensors");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "app/commands.h"
+#include "app/device_option.h"
 #include "models/checkpoint/save_pretrained.h"
 #include "tensor/error.h"
 #include "train/data/caption_dataset.h"
@@ -57,6 +58,7 @@ void add_train_lm_command(CLI::App& train) {
     train::LmTrainOptions t;
     int64_t max_len = 32, samples = 3, val_captions = 2000;
     bool resume = false, quiet = false;
+    std::string device = "cpu";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--data", o->data, "caption dataset JSON[:IMAGE_ROOT] or NAME=JSON[:IMAGE_ROOT] (repeatable)")
@@ -91,7 +93,9 @@ void add_train_lm_command(CLI::App& train) {
   cmd->add_option("--samples", o->samples, "greedy samples printed at the end (default 3)");
   cmd->add_flag("--resume", o->resume, "continue from OUT/checkpoint.safetensors");
   cmd->add_flag("--quiet", o->quiet, "no progress bar");
+  add_device_option(cmd, o->device, "trains");
   cmd->callback([o] {
+    const Device device = parse_device_option(o->device);
     const fs::path out = o->out;
     RS_CHECK(fs::exists(o->tokenizer), IOError, "train lm", "tokenizer not found: ", o->tokenizer);
     const auto tok = tokenizers::LlamaTokenizer::load(o->tokenizer);
@@ -118,6 +122,7 @@ void add_train_lm_command(CLI::App& train) {
     init.gen = &gen;
     models::LlamaForCausalLM model(cfg, init);
     train::hf_init_llama(model, gen);
+    model.to(device);  // before the trainer: its optimizer holds the parameters
     train::LmTrainer trainer(model, train_seqs, o->t, docs);
     if (o->resume) {
       trainer.resume(out / "checkpoint.safetensors");

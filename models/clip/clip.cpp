@@ -48,8 +48,11 @@ ClipPatchEmbedding::ClipPatchEmbedding(int64_t channels_in, int64_t hidden, int6
 
 Tensor ClipPatchEmbedding::forward(const Tensor& pixels) const {
   const int64_t B = pixels.shape()[0], S = pixels.shape()[2], p = patch_, g = S / p;
+  // Images made on the host go to the model's device here, so every caller may pass host pixels
+  // (a move across devices records no gradient: pixels that want one must be on the device).
+  const Tensor px = pixels.device() == weight.device() ? pixels : pixels.to(weight.device());
   // [B, 3, g, p, g, p] -> [B, g, g, 3, p, p]: each patch's pixels in the conv weight's (c, y, x) order.
-  Tensor x = ops::reshape(pixels, {B, cin_, g, p, g, p});
+  Tensor x = ops::reshape(px, {B, cin_, g, p, g, p});
   x = ops::reshape(ops::contiguous(ops::permute(x, {0, 2, 4, 1, 3, 5})), {B, g * g, cin_ * p * p});  // [B, P, 3pp]
   const Tensor w = ops::reshape(weight, {hidden_, cin_ * p * p});                                    // [C, 3pp]
   return ops::matmul(x, ops::transpose(w, 0, 1));                                                    // [B, P, C]

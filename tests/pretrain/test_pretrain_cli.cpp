@@ -38,7 +38,7 @@ TEST(PretrainCli, ClipAndLmFoldersFeedTheBridge) {
                                 (tmp / "clip").string() +
                                 " --batch 4 --image-size 32 --patch 8 --vision-width 32 --vision-layers 1"
                                 " --text-width 32 --text-layers 1 --heads 2 --projection-dim 16 --warmup 1 --quiet";
-  auto [rc, out] = run(clip_args + " --steps 3");
+  auto [rc, out] = run(clip_args + " --steps 3 --device cpu");
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("t2i_r1"), std::string::npos) << out;
   for (const char* f : {"config.json", "model.safetensors", "vocab.json", "merges.txt", "checkpoint.safetensors",
@@ -68,7 +68,7 @@ TEST(PretrainCli, ClipAndLmFoldersFeedTheBridge) {
 
   const std::string lm_args = "train lm --data " + json.string() + " --tokenizer " + llama_tok.string() + " --out " +
                               (tmp / "lm").string() + " --batch 4 --hidden 32 --layers 1 --heads 2 --warmup 1 --quiet";
-  std::tie(rc, out) = run(lm_args + " --steps 3 --samples 2");
+  std::tie(rc, out) = run(lm_args + " --steps 3 --samples 2 --device cpu");
   ASSERT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("val_ppl"), std::string::npos) << out;
   EXPECT_NE(out.find("sample: "), std::string::npos) << out;

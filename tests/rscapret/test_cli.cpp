@@ -144,6 +144,8 @@ TEST(RsCapRetCli, DeviceOptionIsCheckedFirst) {
       "demo --assets " + missing,
       "forward --model " + missing + " --inputs x --output y",
       "train bridge --clip " + missing + " --llama " + missing + " --data d.json:. --out " + missing,
+      "train lm --data d.json --tokenizer " + missing + " --out " + missing,
+      "train clip --data d.json:. --tokenizer " + missing + " --out " + missing,
   };
   for (const std::string& c : commands) {
     const auto [rc_gpu, out_gpu] = run(c + " --device cuda:64");
