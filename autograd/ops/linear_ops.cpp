@@ -68,9 +68,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
     Shape out_shape = x.shape();
     out_shape.back() = N;
     Tensor out = Tensor::empty(out_shape, DType::f32, dev);  // [..., N]
-    kernels::cuda::gemm_bf16(static_cast<const uint16_t*>(A.raw_data()), K, static_cast<const uint16_t*>(weight.raw_data()),
-                             K, /*b_is_nk=*/true, out.data<float>(), DType::f32, N, b.defined() ? b.data<float>() : nullptr,
-                             gemm_activation(act), M, N, K, dev.index);
+    const auto* a16 = static_cast<const uint16_t*>(A.raw_data());       // bf16 bits [M, K]
+    const auto* w16 = static_cast<const uint16_t*>(weight.raw_data());  // bf16 bits [N, K]
+    kernels::cuda::gemm_bf16(a16, K, w16, K, /*b_is_nk=*/true, out.data<float>(), DType::f32, N,
+                             b.defined() ? b.data<float>() : nullptr, gemm_activation(act), M, N, K, dev.index);
     return out;
   }
   // The transposed view, not a copy: matmul reads W^T through strides (and 16-bit W per tile).

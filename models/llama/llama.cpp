@@ -124,8 +124,9 @@ LlamaOutput LlamaForCausalLM::forward(const LlamaInput& in) const {
   // Positions and the key mask are made (or moved) once for all layers: on a GPU each host tensor
   // would otherwise be copied to the device by every layer's rope and attention.
   const int64_t past = in.cache ? in.cache->length() : 0;  // new tokens continue after the cached ones
-  args.positions = (in.position_ids.defined() ? in.position_ids.to(DType::i64) : nn::consecutive_positions(past, x.shape()[1]))
-                       .to(x.device());  // [T] or [B, T]
+  const Tensor positions =
+      in.position_ids.defined() ? in.position_ids.to(DType::i64) : nn::consecutive_positions(past, x.shape()[1]);
+  args.positions = positions.to(x.device());  // [T] or [B, T]
   LlamaOutput out;
   const int64_t L = int64_t(model->layers->size());
   if (in.output_hidden_states) out.hidden_states.push_back(x);
