@@ -247,6 +247,41 @@ TEST(ImageDecode, CorruptBytesNeverCrash) {
   EXPECT_GT(errors, 0);
 }
 
+// A JPEG without its DHT segments (as Motion-JPEG frames are written): libjpeg substitutes the
+// standard Huffman tables, stb_image would decode with empty tables and read out of bounds (found by
+// tools/fuzz/fuzz_images.cpp), so the stb path refuses it with a FormatError. The fuzzer's crash
+// input stays as a regression case.
+TEST(ImageDecode, JpegScanWithUndefinedHuffmanTableNeverReachesStb) {
+  const int w = 16, h = 8;
+  const std::vector<uint8_t> jpg = encode_jpeg(pattern(w, h, 3), w, h, 3, 90);
+  std::vector<uint8_t> stripped(jpg.begin(), jpg.begin() + 2);  // SOI
+  for (size_t pos = 2; pos + 4 <= jpg.size();) {
+    ASSERT_EQ(jpg[pos], 0xFF);
+    const uint8_t marker = jpg[pos + 1];
+    if (marker == 0xDA) {  // SOS: the rest of the file (scan data, EOI) as it is
+      stripped.insert(stripped.end(), jpg.begin() + std::ptrdiff_t(pos), jpg.end());
+      break;
+    }
+    const size_t len = (size_t(jpg[pos + 2]) << 8) | jpg[pos + 3];
+    if (marker != 0xC4) stripped.insert(stripped.end(), jpg.begin() + std::ptrdiff_t(pos), jpg.begin() + std::ptrdiff_t(pos + 2 + len));
+    pos += 2 + len;
+  }
+  ASSERT_LT(stripped.size(), jpg.size()) << "the encoder wrote no DHT segment";
+  DecodeLimits stb;
+  stb.jpeg = JpegDecoder::stb;
+  expect_error<FormatError>([&] { decode_image(stripped, "no_dht.jpg", stb); },
+                            {"no_dht.jpg", "Huffman table that no DHT segment defined"});
+  if (libjpeg_available()) {
+    const Image img = decode_image(stripped, "no_dht.jpg");  // stb_image_write uses the standard tables
+    EXPECT_EQ(img.width, w);
+    EXPECT_LE(max_abs_diff(img.pixels, decode_image(jpg, "with_dht.jpg").pixels), 0);
+  }
+  const std::filesystem::path crash = std::filesystem::path(RSCAPRET_SOURCE_DIR) / "tools/fuzz/seeds/images/crash_undefined_huffman.jpg";
+  if (std::filesystem::exists(crash)) {
+    EXPECT_THROW(decode_image(read_file(crash), "crash", stb), FormatError);
+  }
+}
+
 TEST(ImageDecode, PngCrcMismatchIsRefused) {
   auto png = encode_png(pattern(16, 16, 3), 16, 16, 3);
   png[png.size() - 20] ^= 0x40;  // inside IDAT's data (IEND is the last 12 bytes)

@@ -38,23 +38,70 @@ uint32_t be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (p[1] << 16) |
 uint32_t le32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t(p[3]) << 24); }
 uint16_t le16(const uint8_t* p) { return uint16_t(p[0] | (p[1] << 8)); }
 
+// What the marker walk learned that only matters to stb_image.
+struct JpegWalk {
+  // A scan decodes with a Huffman table no DHT segment defined before it. libjpeg substitutes the
+  // standard tables (Motion-JPEG frames omit them); stb_image (Debian's 2.27) decodes with an
+  // all-zero table and reads out of bounds (found by tools/fuzz/fuzz_images.cpp).
+  bool undefined_huffman_table = false;
+};
+
+// A DHT segment's payload [p, end): one or more tables of (class, id), 16 code counts, the symbols.
+void read_huffman_tables(std::span<const uint8_t> b, size_t p, size_t end, bool (&dc)[4], bool (&ac)[4],
+                         const std::string& name) {
+  while (p < end) {
+    if (p + 17 > end) fail(name, ImageFormat::jpeg, "bad Huffman table segment");
+    const int table_class = b[p] >> 4, id = b[p] & 15;
+    if (table_class > 1 || id > 3) fail(name, ImageFormat::jpeg, "bad Huffman table id");
+    size_t symbols = 0;
+    for (int i = 1; i <= 16; ++i) symbols += b[p + size_t(i)];
+    if (symbols > 256 || p + 17 + symbols > end) fail(name, ImageFormat::jpeg, "bad Huffman table segment");
+    (table_class == 0 ? dc : ac)[id] = true;
+    p += 17 + symbols;
+  }
+}
+
+// An SOS header [p, end): whether each component's tables are defined, for the kind of scan it is
+// (first DC scans use DC tables, scans with AC coefficients use AC tables; DC refinement neither).
+bool scan_tables_defined(std::span<const uint8_t> b, size_t p, size_t end, const bool (&dc)[4], const bool (&ac)[4],
+                         const std::string& name) {
+  if (p >= end) fail(name, ImageFormat::jpeg, "bad scan header");
+  const size_t components = b[p];
+  if (components < 1 || components > 4 || p + 1 + 2 * components + 3 > end) fail(name, ImageFormat::jpeg, "bad scan header");
+  const size_t tail = p + 1 + 2 * components;
+  const int ss = b[tail], se = b[tail + 1], ah = b[tail + 2] >> 4;
+  bool defined = true;
+  for (size_t c = 0; c < components; ++c) {
+    const int td = b[p + 2 + 2 * c] >> 4, ta = b[p + 2 + 2 * c] & 15;
+    if (td > 3 || ta > 3) fail(name, ImageFormat::jpeg, "bad Huffman table id in a scan");
+    if (ss == 0 && ah == 0 && !dc[td]) defined = false;
+    if (se > 0 && !ac[ta]) defined = false;
+  }
+  return defined;
+}
+
 // Walks the marker segments and the entropy-coded data of every scan; throws unless EOI is reached.
-void check_jpeg_structure(std::span<const uint8_t> b, const std::string& name) {
+JpegWalk check_jpeg_structure(std::span<const uint8_t> b, const std::string& name) {
   const size_t n = b.size();
+  JpegWalk walk;
+  bool dc[4] = {}, ac[4] = {};  // Huffman tables defined so far
   size_t pos = 2;  // after SOI
   while (true) {
     while (pos < n && b[pos] != 0xFF) ++pos;  // tolerate junk between segments, as libjpeg does
     while (pos < n && b[pos] == 0xFF) ++pos;  // fill bytes
     if (pos >= n) fail(name, ImageFormat::jpeg, "truncated: no end-of-image marker");
     const uint8_t m = b[pos++];
-    if (m == 0xD9) return;                                     // EOI
+    if (m == 0xD9) return walk;                                // EOI
     if (m == 0x01 || (m >= 0xD0 && m <= 0xD7) || m == 0xD8) continue;  // no length field
     if (pos + 2 > n) fail(name, ImageFormat::jpeg, "truncated inside a marker segment");
     const size_t len = (size_t(b[pos]) << 8) | b[pos + 1];
     if (len < 2) fail(name, ImageFormat::jpeg, "bad segment length");
     if (pos + len > n) fail(name, ImageFormat::jpeg, "truncated inside a marker segment");
-    pos += len;
-    if (m == 0xDA) {  // SOS: skip the entropy-coded data up to the next real marker
+    const size_t payload = pos + 2, end = pos + len;
+    pos = end;
+    if (m == 0xC4) read_huffman_tables(b, payload, end, dc, ac, name);
+    if (m == 0xDA) {  // SOS: check its tables, then skip the entropy-coded data up to the next real marker
+      if (!scan_tables_defined(b, payload, end, dc, ac, name)) walk.undefined_huffman_table = true;
       while (true) {
         if (pos + 1 >= n) fail(name, ImageFormat::jpeg, "truncated scan data");
         if (b[pos] == 0xFF && b[pos + 1] != 0x00 && b[pos + 1] != 0xFF && !(b[pos + 1] >= 0xD0 && b[pos + 1] <= 0xD7))
@@ -144,8 +191,9 @@ Image decode_stb(std::span<const uint8_t> bytes, ImageFormat format, const std::
                  const DecodeLimits& limits) {
   const ImageInfo info = probe_stb(bytes, format, name);
   check_dimensions(info.width, info.height, limits, name);
+  JpegWalk jpeg;
   switch (format) {
-    case ImageFormat::jpeg: check_jpeg_structure(bytes, name); break;
+    case ImageFormat::jpeg: jpeg = check_jpeg_structure(bytes, name); break;
     case ImageFormat::png: check_png_structure(bytes, name); break;
     case ImageFormat::bmp: check_bmp_structure(bytes, name); break;
     default: RS_ASSERT(false, "decode_stb called for ", image_format_name(format));
@@ -159,6 +207,8 @@ Image decode_stb(std::span<const uint8_t> bytes, ImageFormat format, const std::
       Image img = decode_libjpeg(bytes, name);
       if (!img.empty()) return img;  // empty: a colour space libjpeg cannot give as RGB (CMYK): stb does
     }
+    if (jpeg.undefined_huffman_table)
+      fail(name, format, "a scan uses a Huffman table that no DHT segment defined; stb_image cannot decode it");
   }
   int w = 0, h = 0, comp = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> px(
