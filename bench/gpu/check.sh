@@ -66,7 +66,7 @@ diff "$out/caption_cpu.txt" "$out/caption_cuda.txt" | head -10
 echo "== model lab"
 timeout 200 "$bin/model_lab" $quick > "$out/model_lab.log" 2>&1
 model_rc=$?
-tail -22 "$out/model_lab.log"
+cat "$out/model_lab.log"
 
 echo
 echo "| check | result |"
