@@ -172,6 +172,14 @@ int checked_len(std::span<const uint8_t> b, const std::string& name) {
   return int(b.size());
 }
 
+// Width and height as stb_image reads them from the header.
+ImageInfo stb_header_info(std::span<const uint8_t> bytes, ImageFormat format, const std::string& name) {
+  int w = 0, h = 0, comp = 0;
+  if (!stbi_info_from_memory(bytes.data(), checked_len(bytes, name), &w, &h, &comp))
+    fail(name, format, cat("header: ", stbi_failure_reason() ? stbi_failure_reason() : "unreadable"));
+  return {format, w, h};
+}
+
 }  // namespace
 
 ImageInfo probe_stb(std::span<const uint8_t> bytes, ImageFormat format, const std::string& name) {
@@ -181,19 +189,20 @@ ImageInfo probe_stb(std::span<const uint8_t> bytes, ImageFormat format, const st
     const uint32_t w = be32(&bytes[16]), h = be32(&bytes[20]);
     return {format, int(std::min<uint32_t>(w, INT32_MAX)), int(std::min<uint32_t>(h, INT32_MAX))};
   }
-  int w = 0, h = 0, comp = 0;
-  if (!stbi_info_from_memory(bytes.data(), checked_len(bytes, name), &w, &h, &comp))
-    fail(name, format, cat("header: ", stbi_failure_reason() ? stbi_failure_reason() : "unreadable"));
-  return {format, w, h};
+  // JPEG: stb_image builds the Huffman tables it meets while reading the header, and Debian's 2.27
+  // writes past its arrays for a table with more than 256 symbols: the marker walk checks first.
+  if (format == ImageFormat::jpeg) check_jpeg_structure(bytes, name);
+  return stb_header_info(bytes, format, name);
 }
 
 Image decode_stb(std::span<const uint8_t> bytes, ImageFormat format, const std::string& name,
                  const DecodeLimits& limits) {
-  const ImageInfo info = probe_stb(bytes, format, name);
-  check_dimensions(info.width, info.height, limits, name);
   JpegWalk jpeg;
+  if (format == ImageFormat::jpeg) jpeg = check_jpeg_structure(bytes, name);  // before stb reads a table
+  const ImageInfo info = format == ImageFormat::jpeg ? stb_header_info(bytes, format, name) : probe_stb(bytes, format, name);
+  check_dimensions(info.width, info.height, limits, name);
   switch (format) {
-    case ImageFormat::jpeg: jpeg = check_jpeg_structure(bytes, name); break;
+    case ImageFormat::jpeg: break;  // walked above
     case ImageFormat::png: check_png_structure(bytes, name); break;
     case ImageFormat::bmp: check_bmp_structure(bytes, name); break;
     default: RS_ASSERT(false, "decode_stb called for ", image_format_name(format));
