@@ -142,6 +142,10 @@ TEST(CaptionDataset, MalformedJsonIsAFormatError) {
                       "\"filename\" is not a string");
   expect_format_error(R"({"images": [{"filename": "a", "split": "t", "imgid": "7", "sentences": [{"raw": "x"}]}]})",
                       "imgid");
+  // A name that is no file (found by tools/fuzz/fuzz_caption_dataset.cpp: "a.n/" was accepted).
+  for (const char* name : {"", "a.n/", "sub/..", "."})
+    expect_format_error(cat(R"({"images": [{"filename": ")", name, R"(", "split": "t", "sentences": [{"raw": "x"}]}]})"),
+                        "names no file");
   EXPECT_THROW(CaptionDataset::load({"/nonexistent/captions.json", "/tmp", ""}), IOError);
 }
 

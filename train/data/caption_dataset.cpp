@@ -40,6 +40,15 @@ std::string get_string(const json& e, const char* key, const std::string& where)
   return it->get<std::string>();
 }
 
+// The "filename" of an entry; FormatError when it names no file ("", "dir/", ".", "..").
+std::filesystem::path get_file_name(const json& e, const std::string& where) {
+  const std::string name = get_string(e, "filename", where);
+  const std::filesystem::path last = std::filesystem::path(name).filename();
+  RS_CHECK(!last.empty() && last != "." && last != "..", FormatError, "caption_dataset", where, ": \"filename\" \"",
+           name, "\" names no file");
+  return name;
+}
+
 int64_t get_imgid(const json& e, int64_t fallback, const std::string& where) {
   auto it = e.find("imgid");
   if (it == e.end()) return fallback;
@@ -52,7 +61,7 @@ CaptionSample karpathy_sample(const json& e, const std::filesystem::path& root, 
                               const std::string& where) {
   RS_CHECK(e.is_object(), FormatError, "caption_dataset", where, ": not an object");
   CaptionSample s;
-  std::filesystem::path rel = get_string(e, "filename", where);
+  std::filesystem::path rel = get_file_name(e, where);
   if (auto fp = e.find("filepath"); fp != e.end() && fp->is_string()) rel = std::filesystem::path(fp->get<std::string>()) / rel;
   s.split = get_string(e, "split", where);
   s.image_id = get_imgid(e, index, where);
@@ -84,7 +93,7 @@ CaptionSample nwpu_sample(const json& e, const std::string& cls, const std::file
                           int64_t index, const std::string& where) {
   RS_CHECK(e.is_object(), FormatError, "caption_dataset", where, ": not an object");
   CaptionSample s;
-  const std::string filename = get_string(e, "filename", where);
+  const std::string filename = get_file_name(e, where).string();
   s.split = get_string(e, "split", where);
   s.image_id = get_imgid(e, index, where);
   for (int j = 0; j < 16; ++j) {
