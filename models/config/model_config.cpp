@@ -109,9 +109,11 @@ LlamaConfig parse_llama(const json& j, const std::string& source) {
   if (auto it = j.find("eos_token_id"); it != j.end() && !it->is_null()) {
     c.eos_token_ids.clear();
     if (it->is_array()) {
-      for (const auto& v : *it) c.eos_token_ids.push_back(v.get<int64_t>());
+      read_opt(j, "eos_token_id", c.eos_token_ids, source);
     } else {
-      c.eos_token_ids.push_back(it->get<int64_t>());
+      int64_t id = 0;
+      read_opt(j, "eos_token_id", id, source);
+      c.eos_token_ids.push_back(id);
     }
   }
   if (auto it = j.find("pad_token_id"); it != j.end() && it->is_number_integer())
@@ -161,14 +163,9 @@ std::string architecture_name(Architecture a) {
   return "?";
 }
 
-ModelConfig parse_model_config(const std::string& json_text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::exception& e) {
-    throw FormatError(cat("[config] ", source, ": not valid JSON: ", e.what()));
-  }
-  RS_CHECK(j.is_object(), FormatError, "config", source, ": expected a JSON object");
+namespace {
+
+ModelConfig config_from_json(const json& j, const std::string& source) {
   ModelConfig m;
   m.architecture = detect(j, source);
   read_opt(j, "torch_dtype", m.dtype, source);
@@ -201,6 +198,23 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   c.has_logit_scale = false;
   c.has_visual_projection = m.architecture == Architecture::clip_vision_with_projection;
   return m;
+}
+
+}  // namespace
+
+ModelConfig parse_model_config(const std::string& json_text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw FormatError(cat("[config] ", source, ": not valid JSON: ", e.what()));
+  }
+  RS_CHECK(j.is_object(), FormatError, "config", source, ": expected a JSON object");
+  try {
+    return config_from_json(j, source);
+  } catch (const json::exception& e) {  // a value of the wrong type that no check above names
+    throw FormatError(cat("[config] ", source, ": ", e.what()));
+  }
 }
 
 ModelConfig load_model_config(const std::filesystem::path& path) {

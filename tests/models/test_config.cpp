@@ -46,6 +46,10 @@ TEST(ModelConfig, Errors) {
                ValueError);
   EXPECT_THROW(parse_model_config(R"({"model_type": "llama", "hidden_size": "big"})", "t"), FormatError);
   EXPECT_THROW(parse_model_config("{not json", "t"), FormatError);
+  // eos_token_id of the wrong type, alone or in a list (a JSON type error escaped before; found by
+  // tools/fuzz/fuzz_model_config.cpp).
+  EXPECT_THROW(parse_model_config(R"({"model_type": "llama", "eos_token_id": "float32"})", "t"), FormatError);
+  EXPECT_THROW(parse_model_config(R"({"model_type": "llama", "eos_token_id": [2, "x"]})", "t"), FormatError);
   EXPECT_THROW(load_model_config("/nonexistent/config.json"), IOError);
 }
 
