@@ -104,12 +104,17 @@ RsCapRetSpec read_rscapret_spec(const fs::path& dir) {
     fs::path v = j[key].get<std::string>();
     return v.empty() || v.is_absolute() ? v : dir / v;
   };
+  RS_CHECK(j.is_object(), FormatError, "rscapret", p.string(), ": expected a JSON object");
   RsCapRetSpec s;
   s.clip_dir = path_of("clip");
   s.llama_dir = path_of("llama");
   s.tokenizer = j.contains("tokenizer") ? path_of("tokenizer") : fs::path();
-  s.backbone_dtype = j.value("backbone_dtype", s.backbone_dtype);
-  if (j.contains("options")) s.options = options_from_json(j["options"]);
+  try {
+    s.backbone_dtype = j.value("backbone_dtype", s.backbone_dtype);
+    if (j.contains("options")) s.options = options_from_json(j["options"]);
+  } catch (const json::exception& e) {  // a value of the wrong type
+    throw FormatError(cat("[rscapret] ", p.string(), ": ", e.what()));
+  }
   return s;
 }
 

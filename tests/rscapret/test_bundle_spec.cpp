@@ -38,5 +38,18 @@ TEST(BundleSpec, InsidePathsAreRelativeAndSurviveAMove) {
   fs::remove_all(base);
 }
 
+TEST(BundleSpec, MalformedSpecsAreFormatErrors) {
+  const fs::path dir = fs::temp_directory_path() / ("rscapret_spec_bad_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  for (const char* text : {"{not json", "[1, 2]", R"({"llama": "l"})",
+                           R"({"clip": "c", "llama": "l", "backbone_dtype": 7})",
+                           R"({"clip": "c", "llama": "l", "options": {"max_len": "long"}})",
+                           R"({"clip": "c", "llama": "l", "options": [1]})"}) {
+    std::ofstream(dir / "bridge.json") << text;
+    EXPECT_THROW(read_rscapret_spec(dir), FormatError) << text;
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace rscapret::models
