@@ -47,14 +47,21 @@ void read_rope(const json& j, LlamaConfig& c, const std::string& source) {
   }
 }
 
+// read_opt for a size (width, count, vocabulary, ...): it must be positive (a zero would divide by
+// zero below, a negative one would size tensors).
+void read_size(const json& j, const char* key, int64_t& value, const std::string& source) {
+  read_opt(j, key, value, source);
+  RS_CHECK(value > 0, ValueError, "config", source, ": \"", key, "\" must be positive, got ", value);
+}
+
 ClipTextConfig parse_text(const json& j, const std::string& source) {
   ClipTextConfig c;
-  read_opt(j, "vocab_size", c.vocab_size, source);
-  read_opt(j, "hidden_size", c.hidden_size, source);
-  read_opt(j, "intermediate_size", c.intermediate_size, source);
-  read_opt(j, "num_hidden_layers", c.num_hidden_layers, source);
-  read_opt(j, "num_attention_heads", c.num_attention_heads, source);
-  read_opt(j, "max_position_embeddings", c.max_position_embeddings, source);
+  read_size(j, "vocab_size", c.vocab_size, source);
+  read_size(j, "hidden_size", c.hidden_size, source);
+  read_size(j, "intermediate_size", c.intermediate_size, source);
+  read_size(j, "num_hidden_layers", c.num_hidden_layers, source);
+  read_size(j, "num_attention_heads", c.num_attention_heads, source);
+  read_size(j, "max_position_embeddings", c.max_position_embeddings, source);
   read_act(j, c.hidden_act, source);
   read_opt(j, "layer_norm_eps", c.layer_norm_eps, source);
   read_opt(j, "pad_token_id", c.pad_token_id, source);
@@ -68,13 +75,13 @@ ClipTextConfig parse_text(const json& j, const std::string& source) {
 
 ClipVisionConfig parse_vision(const json& j, const std::string& source) {
   ClipVisionConfig c;
-  read_opt(j, "hidden_size", c.hidden_size, source);
-  read_opt(j, "intermediate_size", c.intermediate_size, source);
-  read_opt(j, "num_hidden_layers", c.num_hidden_layers, source);
-  read_opt(j, "num_attention_heads", c.num_attention_heads, source);
-  read_opt(j, "num_channels", c.num_channels, source);
-  read_opt(j, "image_size", c.image_size, source);
-  read_opt(j, "patch_size", c.patch_size, source);
+  read_size(j, "hidden_size", c.hidden_size, source);
+  read_size(j, "intermediate_size", c.intermediate_size, source);
+  read_size(j, "num_hidden_layers", c.num_hidden_layers, source);
+  read_size(j, "num_attention_heads", c.num_attention_heads, source);
+  read_size(j, "num_channels", c.num_channels, source);
+  read_size(j, "image_size", c.image_size, source);
+  read_size(j, "patch_size", c.patch_size, source);
   read_act(j, c.hidden_act, source);
   read_opt(j, "layer_norm_eps", c.layer_norm_eps, source);
   RS_CHECK(c.patch_size > 0 && c.image_size % c.patch_size == 0, ValueError, "config", source,
@@ -87,19 +94,19 @@ ClipVisionConfig parse_vision(const json& j, const std::string& source) {
 
 LlamaConfig parse_llama(const json& j, const std::string& source) {
   LlamaConfig c;
-  read_opt(j, "vocab_size", c.vocab_size, source);
-  read_opt(j, "hidden_size", c.hidden_size, source);
-  read_opt(j, "intermediate_size", c.intermediate_size, source);
-  read_opt(j, "num_hidden_layers", c.num_hidden_layers, source);
-  read_opt(j, "num_attention_heads", c.num_attention_heads, source);
+  read_size(j, "vocab_size", c.vocab_size, source);
+  read_size(j, "hidden_size", c.hidden_size, source);
+  read_size(j, "intermediate_size", c.intermediate_size, source);
+  read_size(j, "num_hidden_layers", c.num_hidden_layers, source);
+  read_size(j, "num_attention_heads", c.num_attention_heads, source);
   c.num_key_value_heads = c.num_attention_heads;
-  read_opt(j, "num_key_value_heads", c.num_key_value_heads, source);
+  read_size(j, "num_key_value_heads", c.num_key_value_heads, source);
   RS_CHECK(c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads == 0, ValueError, "config",
            source, ": hidden_size ", c.hidden_size, " is not a multiple of num_attention_heads ",
            c.num_attention_heads);
   c.head_dim = c.hidden_size / c.num_attention_heads;
-  read_opt(j, "head_dim", c.head_dim, source);
-  read_opt(j, "max_position_embeddings", c.max_position_embeddings, source);
+  read_size(j, "head_dim", c.head_dim, source);
+  read_size(j, "max_position_embeddings", c.max_position_embeddings, source);
   read_opt(j, "rms_norm_eps", c.rms_norm_eps, source);
   read_rope(j, c, source);
   read_opt(j, "tie_word_embeddings", c.tie_word_embeddings, source);
@@ -182,7 +189,7 @@ ModelConfig config_from_json(const json& j, const std::string& source) {
     };
     c.vision = parse_vision(sub("vision_config"), source);
     c.text = parse_text(sub("text_config"), source);
-    read_opt(j, "projection_dim", c.projection_dim, source);
+    read_size(j, "projection_dim", c.projection_dim, source);
     read_opt(j, "logit_scale_init_value", c.logit_scale_init_value, source);
     return m;
   }
@@ -191,8 +198,8 @@ ModelConfig config_from_json(const json& j, const std::string& source) {
   auto vc = j.find("vision_config");
   const json& vj = (vc != j.end() && vc->is_object()) ? *vc : j;
   c.vision = parse_vision(vj, source);
-  read_opt(vj, "projection_dim", c.projection_dim, source);
-  read_opt(j, "projection_dim", c.projection_dim, source);
+  read_size(vj, "projection_dim", c.projection_dim, source);
+  read_size(j, "projection_dim", c.projection_dim, source);
   c.has_text = false;
   c.has_text_projection = false;
   c.has_logit_scale = false;

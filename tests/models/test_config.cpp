@@ -50,6 +50,16 @@ TEST(ModelConfig, Errors) {
   // tools/fuzz/fuzz_model_config.cpp).
   EXPECT_THROW(parse_model_config(R"({"model_type": "llama", "eos_token_id": "float32"})", "t"), FormatError);
   EXPECT_THROW(parse_model_config(R"({"model_type": "llama", "eos_token_id": [2, "x"]})", "t"), FormatError);
+  // Sizes must be positive: a CLIP tower with 0 heads divided by zero while parsing (SIGFPE, found
+  // by fuzz_model_config), a negative width would size tensors.
+  for (const char* bad : {R"({"architectures": ["CLIPModel"], "vision_config": {"num_attention_heads": 0}})",
+                          R"({"architectures": ["CLIPModel"], "text_config": {"num_attention_heads": 0}})",
+                          R"({"architectures": ["CLIPModel"], "vision_config": {"patch_size": 0}})",
+                          R"({"architectures": ["CLIPModel"], "projection_dim": -4})",
+                          R"({"model_type": "llama", "hidden_size": -64, "num_attention_heads": 1})",
+                          R"({"model_type": "llama", "num_key_value_heads": 0})",
+                          R"({"model_type": "llama", "vocab_size": 0})"})
+    EXPECT_THROW(parse_model_config(bad, "t"), ValueError) << bad;
   EXPECT_THROW(load_model_config("/nonexistent/config.json"), IOError);
 }
 
