@@ -1,7 +1,10 @@
 #include "models/config/model_config.h"
 
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +20,18 @@ template <typename T>
 void read_opt(const json& j, const char* key, T& value, const std::string& source) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // An integer written as a float ("2048.0") is accepted; a fraction or a value out of T's range
+    // is not (the JSON library's conversion would be undefined behaviour).
+    if (it->is_number_float()) {
+      const double d = it->get<double>();
+      RS_CHECK(std::isfinite(d) && d == std::trunc(d) && d >= double(std::numeric_limits<T>::min()) &&
+                   d < double(std::numeric_limits<T>::max()),
+               FormatError, "config", source, ": key \"", key, "\" must be an integer, got ", d);
+      value = T(d);
+      return;
+    }
+  }
   try {
     value = it->get<T>();
   } catch (const json::exception& e) {

@@ -60,6 +60,11 @@ TEST(ModelConfig, Errors) {
                           R"({"model_type": "llama", "num_key_value_heads": 0})",
                           R"({"model_type": "llama", "vocab_size": 0})"})
     EXPECT_THROW(parse_model_config(bad, "t"), ValueError) << bad;
+  // Integers written as floats: an integral value is taken, a fraction or an out-of-range value is
+  // refused (converting 1e58 to int64 was undefined behaviour; UBSan under fuzz_model_config).
+  EXPECT_EQ(parse_model_config(R"({"model_type": "llama", "vocab_size": 300.0})", "t").llama.vocab_size, 300);
+  EXPECT_THROW(parse_model_config(R"({"model_type": "llama", "vocab_size": 300.5})", "t"), FormatError);
+  EXPECT_THROW(parse_model_config(R"({"model_type": "llama", "vocab_size": 1.7e58})", "t"), FormatError);
   EXPECT_THROW(load_model_config("/nonexistent/config.json"), IOError);
 }
 
