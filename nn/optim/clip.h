@@ -14,7 +14,8 @@ double grad_norm(const std::vector<Tensor>& params);
 
 // Scales every gradient by max_norm / (norm + 1e-6) when that is below 1 (PyTorch's clamp).
 // Returns the norm before clipping; a NaN or infinite norm is returned as is and nothing is
-// scaled, so the caller can skip the step (see grads_finite).
+// scaled, so the caller can skip the step: a finite norm means every gradient is finite (before
+// and after scaling), so the returned norm is the only check a training step needs.
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 
 // False when some gradient holds a NaN or an infinity (or, for f64 grads near 1e154, when the

@@ -22,6 +22,19 @@ nn::StateDict host_state(const nn::Module& m) {
   return out;
 }
 
+// Three training steps of `trainer`, then `model`'s weights on the host.
+template <typename Trainer>
+Run three_steps(Trainer& trainer, const nn::Module& model) {
+  Run r;
+  for (int i = 0; i < 3; ++i) {
+    const auto s = trainer.train_step();
+    r.losses.push_back(s.loss);
+    r.grad_norms.push_back(s.grad_norm);
+  }
+  r.weights = host_state(model);
+  return r;
+}
+
 void expect_runs_match(const Run& cpu, const Run& gpu, double loss_tol, double weight_tol) {
   ASSERT_EQ(cpu.losses.size(), gpu.losses.size());
   for (size_t i = 0; i < cpu.losses.size(); ++i) {
@@ -53,14 +66,7 @@ Run lm_steps(Device device) {
   o.warmup_steps = 1;
   o.progress = false;
   train::LmTrainer trainer(model, train::tokenize_captions_lm(tok, tiny_captions(), 32), o);
-  Run r;
-  for (int i = 0; i < 3; ++i) {
-    const train::LmStepStats s = trainer.train_step();
-    r.losses.push_back(s.loss);
-    r.grad_norms.push_back(s.grad_norm);
-  }
-  r.weights = host_state(model);
-  return r;
+  return three_steps(trainer, model);
 }
 
 Run clip_steps(Device device) {
@@ -79,14 +85,7 @@ Run clip_steps(Device device) {
   o.warmup_steps = 1;
   o.progress = false;
   train::ClipTrainer trainer(model, tok, synth_pairs(6, 16), o);  // host images: moved per batch
-  Run r;
-  for (int i = 0; i < 3; ++i) {
-    const train::ClipStepStats s = trainer.train_step();
-    r.losses.push_back(s.loss);
-    r.grad_norms.push_back(s.grad_norm);
-  }
-  r.weights = host_state(model);
-  return r;
+  return three_steps(trainer, model);
 }
 
 // After three AdamW steps of 2-3e-3 (Adam moves every element by about lr a step), f32 gradients

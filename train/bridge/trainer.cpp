@@ -119,7 +119,7 @@ StepStats BridgeTrainer::train_step(const BridgeBatchFn& batches) {
   s.grad_norm = opt_.clip_grad_norm > 0 ? nn::clip_grad_norm(params_, opt_.clip_grad_norm) : nn::grad_norm(params_);
   const double factor = schedule_.factor(step_);
   s.lr = opt_.adamw.lr * factor;
-  if (!std::isfinite(s.grad_norm) || !nn::grads_finite(params_)) {
+  if (!std::isfinite(s.grad_norm)) {
     s.skipped = true;  // never let one bad batch poison the weights
   } else {
     adamw_->step(factor);

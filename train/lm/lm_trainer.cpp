@@ -201,7 +201,7 @@ LmStepStats LmTrainer::train_step() {
   } else {
     autograd::backward(loss);
     s.grad_norm = opt_.clip_grad_norm > 0 ? nn::clip_grad_norm(params_, opt_.clip_grad_norm) : nn::grad_norm(params_);
-    if (!std::isfinite(s.grad_norm) || !nn::grads_finite(params_))
+    if (!std::isfinite(s.grad_norm))
       s.skipped = true;
     else
       adamw_->step(schedule_.factor(step_));
