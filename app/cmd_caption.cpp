@@ -26,6 +26,7 @@ void add_caption_command(CLI::App& app) {
   cmd->add_option("--beam", o->beam, "beam width (default 1: greedy)");
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "tokens to generate (default 32)");
   add_device_option(cmd, o->device);
+  add_matmul_precision_option(cmd);
   cmd->callback([o] {
     const Device device = parse_device_option(o->device);
     const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);

@@ -40,6 +40,7 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("-k,--top-k", o->chat.top_k_images, "images per retrieval (default 3)");
   cmd->add_option("--ret-scale", o->chat.ret_scale_factor, "multiplies the [RET] logit (FROMAGe's ret_scale_factor)");
   add_device_option(cmd, o->device);
+  add_matmul_precision_option(cmd);
   cmd->callback([o] {
     const Device device = parse_device_option(o->device);
     const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);

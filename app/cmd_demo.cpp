@@ -77,6 +77,7 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("-k", o->top_k, "results per query (default 3)");
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "caption and answer length (default 24)");
   add_device_option(cmd, o->device);
+  add_matmul_precision_option(cmd);
   cmd->callback([o] {
     const auto t0 = std::chrono::steady_clock::now();
     autograd::NoGradGuard no_grad;

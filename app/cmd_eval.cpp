@@ -33,6 +33,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--beam", o->eval.beam, "beam width (default 1: greedy)");
   cmd->add_option("--batch", o->eval.batch, "images per batch (default 16)");
   add_device_option(cmd, o->device);
+  add_matmul_precision_option(cmd);
   cmd->add_option("--text-batch", o->eval.text_batch, "retrieval queries per batch (default 32)");
   cmd->add_option("--max-new-tokens", o->eval.max_new_tokens, "caption length limit in tokens (default 32)");
   cmd->add_option("--max-images", o->eval.max_images, "evaluate only the first N images of the split");

@@ -30,6 +30,7 @@ void add_forward_command(CLI::App& app) {
   cmd->add_option("--output", o->output, "safetensors to write the outputs to")->required();
   cmd->add_option("--max-new-tokens", o->fwd.max_new_tokens, "greedy tokens after greedy_prompt (default 10)");
   add_device_option(cmd, o->device);
+  add_matmul_precision_option(cmd);
   cmd->callback([o] {
     o->fwd.device = parse_device_option(o->device);
     const auto inputs = load_safetensors(o->inputs);

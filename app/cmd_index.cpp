@@ -32,6 +32,7 @@ void add_index_command(CLI::App& app) {
   cmd->add_option("--model", o->model, "model folder written by `rscapret train bridge`")->required();
   cmd->add_option("--batch", o->batch, "images per forward (default 16)");
   add_device_option(cmd, o->device);
+  add_matmul_precision_option(cmd);
   cmd->callback([o] {
     autograd::NoGradGuard no_grad;
     const Device device = parse_device_option(o->device);

@@ -65,6 +65,7 @@ void add_retrieve_command(CLI::App& app) {
   cmd->add_option("--split", o->split, "with a dataset JSON: only this split's captions");
   cmd->add_option("--batch", o->batch, "captions embedded per forward (default 32)");
   add_device_option(cmd, o->device);
+  add_matmul_precision_option(cmd);
   cmd->callback([o] {
     autograd::NoGradGuard no_grad;
     const Device device = parse_device_option(o->device);

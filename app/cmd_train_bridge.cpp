@@ -57,6 +57,7 @@ void add_train_bridge_command(CLI::App& train) {
   cmd->add_option("--contrastive-weight", o->spec.options.contrastive_loss_weight, "InfoNCE weight (default 1)");
   cmd->add_option("--concat-prob", o->spec.options.concat_captions_prob, "caption concatenation probability (0.5)");
   add_device_option(cmd, o->device, "trains");
+  add_matmul_precision_option(cmd);
   cmd->add_flag("--resume", o->resume, "continue from OUT/bridge.safetensors");
   cmd->add_flag("--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {

@@ -1,5 +1,6 @@
 #include "app/device_option.h"
 
+#include "kernels/cpu/gemm.h"
 #include "tensor/device_backend.h"
 #include "tensor/error.h"
 
@@ -17,6 +18,16 @@ Device parse_device_option(const std::string& device) {
              n == 0 ? " (or this build has no CUDA backend)" : "");
   }
   return d;
+}
+
+void add_matmul_precision_option(CLI::App* cmd) {
+  cmd->add_option_function<std::string>(
+         "--matmul-precision",
+         [](const std::string& name) { kernels::set_matmul_precision(kernels::matmul_precision_from_name(name)); },
+         "f32 (default): CPU matrix products in f32. bf16: activations rounded to bf16 and multiplied "
+         "with AVX-512 BF16 dot products where the CPU has them (faster GEMMs, with bf16 or f32 weights; "
+         "results at bf16 precision). The GPU multiplies bf16 weights in bf16 either way")
+      ->check(CLI::IsMember({"f32", "bf16"}));
 }
 
 }  // namespace rscapret::app

@@ -43,6 +43,16 @@ int64_t uniform_batch_stride(const Tensor& t, const Shape& batch, int64_t nb) {
   return s;
 }
 
+// a [M, K] (dense rows) @ b [K, N] -> out [M, N] f32 on the CPU, for the folded batch of a Linear.
+void cpu_matmul_2d(const Tensor& a, const Tensor& b_in, Tensor& out) {
+  const int64_t M = a.shape()[0], K = a.shape()[1], N = b_in.shape()[1];
+  const Tensor b = kernels::gemm_layout_ok({nullptr, b_in.dtype(), b_in.strides()[0], b_in.strides()[1]}, K, N)
+                       ? b_in
+                       : b_in.contiguous();
+  kernels::gemm({a.raw_data(), a.dtype(), a.strides()[0], a.strides()[1]},
+                {b.raw_data(), b.dtype(), b.strides()[0], b.strides()[1]}, out.data<float>(), M, K, N);
+}
+
 // A [batch.., M, K] @ B [batch.., K, N] -> out [batch.., M, N] f32 on the device.
 // - With a bf16 operand (bf16 weights): our bf16 tensor-core GEMM, the other operand rounded to
 //   bf16 first, as PyTorch's bf16 autocast does (the CPU instead computes such products in f32,
@@ -120,6 +130,11 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     const Tensor A = detail::as_dtype(a, ct).expand(a_full), B = detail::as_dtype(b, ct).expand(b_full);
     if (ct == DType::f64) reference_batches<double>(A, B, out, batch, M, K, N);
     else reference_batches<float>(A, B, out, batch, M, K, N);
+  } else if (b_in.dim() == 2 && nb > 1 && a_in.is_contiguous() && a_in.dim() == int(a_full.size())) {
+    // x [batch.., M, K] @ W [K, N] (every Linear): the batches are consecutive rows of one
+    // [batch M, K] matrix. One GEMM converts or packs W once, not once per batch item.
+    Tensor flat_out = out.view({nb * M, N});
+    cpu_matmul_2d(a_in.view({nb * M, K}), b_in, flat_out);
   } else {
     Tensor A = a.expand(a_full), B = b.expand(b_full);
     const int r = int(a_full.size());

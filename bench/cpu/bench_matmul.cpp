@@ -1,11 +1,14 @@
 // f32 matmul through our op against OpenBLAS called directly on the same shape, and with bf16/f16
 // weights (converted per tile). Shapes are those of PERFORMANCE.md: the weight is stored [N, K]
-// as Hugging Face does, so C = A @ W^T. Counter GFLOPS = 2 M N K per second.
+// as Hugging Face does, so C = A @ W^T. Counter GFLOPS = 2 M N K per second. `bf16_products`:
+// bf16 weights under MatmulPrecision::bf16 (activations rounded to bf16, AVX-512 BF16 dot
+// products; skipped on CPUs without them).
 //   ./build/bench/cpu/bench_matmul --benchmark_min_time=1
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
 #include "autograd/ops.h"
+#include "kernels/cpu/gemm_bf16_dot.h"
 #include "kernels/cpu/parallel.h"
 #include "tensor/rng.h"
 
@@ -43,8 +46,13 @@ void BM_OpenBLAS(benchmark::State& st) {
   set_flops(st, s);
 }
 
-void BM_Ours(benchmark::State& st, DType weight_dtype) {
+void BM_Ours(benchmark::State& st, DType weight_dtype, rscapret::kernels::MatmulPrecision precision) {
   const Shape3 s = kShapes[st.range(0)];
+  if (precision == rscapret::kernels::MatmulPrecision::bf16 && !rscapret::kernels::cpu_has_bf16_dot()) {
+    st.SkipWithError("no AVX-512 BF16 on this CPU");
+    return;
+  }
+  const rscapret::kernels::MatmulPrecisionGuard guard(precision);
   Generator g(1);
   const Tensor a = g.normal({s.M, s.K});
   const Tensor w = g.normal({s.N, s.K}).to(weight_dtype);
@@ -62,9 +70,11 @@ void args(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_OpenBLAS)->Apply(args);
-BENCHMARK_CAPTURE(BM_Ours, f32, DType::f32)->Apply(args);
-BENCHMARK_CAPTURE(BM_Ours, bf16_weights, DType::bf16)->Apply(args);
-BENCHMARK_CAPTURE(BM_Ours, f16_weights, DType::f16)->Apply(args);
+using rscapret::kernels::MatmulPrecision;
+BENCHMARK_CAPTURE(BM_Ours, f32, DType::f32, MatmulPrecision::f32)->Apply(args);
+BENCHMARK_CAPTURE(BM_Ours, bf16_weights, DType::bf16, MatmulPrecision::f32)->Apply(args);
+BENCHMARK_CAPTURE(BM_Ours, f16_weights, DType::f16, MatmulPrecision::f32)->Apply(args);
+BENCHMARK_CAPTURE(BM_Ours, bf16_products, DType::bf16, MatmulPrecision::bf16)->Apply(args);
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 // CLIP ViT-L/14 at 224 px with random weights (f32, and bf16 weights): seconds per image at batch
 // 1 and 8, and the share of the time spent in GEMM (target: everything else <= 25%).
+// `bf16_products`: bf16 weights under MatmulPrecision::bf16 (AVX-512 BF16 dot products).
 //   ./build/bench/models/bench_clip_vit
 #include <benchmark/benchmark.h>
 
@@ -7,6 +8,7 @@
 
 #include "autograd/autograd.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_bf16_dot.h"
 #include "models/clip/clip.h"
 #include "tensor/rng.h"
 
@@ -29,8 +31,13 @@ std::shared_ptr<models::ClipVisionTransformer> vit_l14(DType dtype) {
   return m;
 }
 
-void BM_ClipVitL14(benchmark::State& st, DType dtype) {
+void BM_ClipVitL14(benchmark::State& st, DType dtype, kernels::MatmulPrecision precision) {
   const int64_t batch = st.range(0);
+  if (precision == kernels::MatmulPrecision::bf16 && !kernels::cpu_has_bf16_dot()) {
+    st.SkipWithError("no AVX-512 BF16 on this CPU");
+    return;
+  }
+  const kernels::MatmulPrecisionGuard guard(precision);
   static std::map<DType, std::shared_ptr<models::ClipVisionTransformer>> models;
   if (!models.count(dtype)) models[dtype] = vit_l14(dtype);
   const auto& model = models[dtype];
@@ -53,8 +60,10 @@ void BM_ClipVitL14(benchmark::State& st, DType dtype) {
   st.counters["GFLOPS"] = 162.0 * double(batch) * double(st.iterations()) / total_s;  // ~162 GFLOP per image
 }
 
-BENCHMARK_CAPTURE(BM_ClipVitL14, f32, DType::f32)->Arg(1)->Arg(8)->Iterations(2)->UseManualTime()->Unit(benchmark::kSecond);
-BENCHMARK_CAPTURE(BM_ClipVitL14, bf16_weights, DType::bf16)->Arg(1)->Arg(8)->Iterations(2)->UseManualTime()->Unit(benchmark::kSecond);
+using kernels::MatmulPrecision;
+BENCHMARK_CAPTURE(BM_ClipVitL14, f32, DType::f32, MatmulPrecision::f32)->Arg(1)->Arg(8)->Iterations(2)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK_CAPTURE(BM_ClipVitL14, bf16_weights, DType::bf16, MatmulPrecision::f32)->Arg(1)->Arg(8)->Iterations(2)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK_CAPTURE(BM_ClipVitL14, bf16_products, DType::bf16, MatmulPrecision::bf16)->Arg(1)->Arg(8)->Iterations(2)->UseManualTime()->Unit(benchmark::kSecond);
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/gemm_bf16_dot.h"
 #include "kernels/cpu/gemv_half.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/simd_kernels.h"
@@ -79,6 +80,7 @@ void sgemm_dense(const Dense& a, const Dense& b, float* C, int64_t ldc, int64_t 
 bool is_half(DType t) { return t == DType::bf16 || t == DType::f16; }
 
 std::atomic<int64_t> g_gemm_ns{0};
+std::atomic<MatmulPrecision> g_precision{MatmulPrecision::f32};
 struct GemmTimer {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   ~GemmTimer() {
@@ -90,6 +92,15 @@ struct GemmTimer {
 
 int64_t gemm_nanoseconds() { return g_gemm_ns.load(); }
 void reset_gemm_nanoseconds() { g_gemm_ns.store(0); }
+
+void set_matmul_precision(MatmulPrecision p) { g_precision.store(p); }
+MatmulPrecision matmul_precision() { return g_precision.load(); }
+MatmulPrecision matmul_precision_from_name(std::string_view name) {
+  if (name == "f32") return MatmulPrecision::f32;
+  if (name == "bf16") return MatmulPrecision::bf16;
+  RS_CHECK(false, ValueError, "matmul precision", "expected f32 or bf16, got '", name, "'");
+  return MatmulPrecision::f32;
+}
 
 bool gemm_layout_ok(const MatrixOperand& op, int64_t rows, int64_t cols) {
   // BLAS needs one dense direction and a leading dimension that does not overlap rows/columns.
@@ -115,6 +126,10 @@ void gemm(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, i
       (N == 1 || B.col_stride >= K)) {
     gemv_half(B.dtype == DType::bf16, static_cast<const float*>(A.data), M == 1 ? K : A.row_stride, M,
               static_cast<const uint16_t*>(B.data), N == 1 ? K : B.col_stride, N, K, C, N);
+    return;
+  }
+  if (M > kGemvHalfMaxM && matmul_precision() == MatmulPrecision::bf16 && cpu_has_bf16_dot()) {
+    gemm_bf16_dot(A, B, C, M, K, N);
     return;
   }
   // OpenBLAS keeps its own pool; telling it the thread count only when it changes keeps this

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "tensor/dtype.h"
 
@@ -18,6 +19,27 @@ struct MatrixOperand {
 
 // True when the operand's layout is one gemm accepts without a copy.
 bool gemm_layout_ok(const MatrixOperand& op, int64_t rows, int64_t cols);
+
+// How gemm may compute its products (the role of PyTorch's float32 matmul precision), process-wide:
+//   f32  - every product in f32: the default, and what every reference comparison holds;
+//   bf16 - both operands rounded to bf16, products summed in f32 (gemm_bf16_dot.h), where the CPU
+//          has AVX-512 BF16 and M > kGemvHalfMaxM; elsewhere the f32 path runs as before.
+enum class MatmulPrecision : uint8_t { f32, bf16 };
+void set_matmul_precision(MatmulPrecision p);
+MatmulPrecision matmul_precision();
+// "f32" or "bf16"; anything else is a ValueError.
+MatmulPrecision matmul_precision_from_name(std::string_view name);
+// Sets a precision for a scope (tests, benchmarks) and restores the previous one.
+class MatmulPrecisionGuard {
+ public:
+  explicit MatmulPrecisionGuard(MatmulPrecision p) : previous_(matmul_precision()) { set_matmul_precision(p); }
+  ~MatmulPrecisionGuard() { set_matmul_precision(previous_); }
+  MatmulPrecisionGuard(const MatmulPrecisionGuard&) = delete;
+  MatmulPrecisionGuard& operator=(const MatmulPrecisionGuard&) = delete;
+
+ private:
+  MatmulPrecision previous_;
+};
 
 void gemm(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N);
 

@@ -157,5 +157,41 @@ TEST(RsCapRetCli, DeviceOptionIsCheckedFirst) {
   }
 }
 
+// --matmul-precision: a name other than f32/bf16 is refused by every command that takes it; bf16
+// products caption the embedded default's samples (on a CPU without AVX-512 BF16 the f32 path
+// runs, so the captions are the same by construction there).
+TEST(RsCapRetCli, MatmulPrecisionOption) {
+  if (!fs::exists(fs::path(RSCAPRET_BINARY_DIR) / "app/rscapret")) GTEST_SKIP() << "rscapret binary not built";
+  const std::string missing = (temp_dir("cli_precision") / "no-model").string();
+  for (const std::string& c : {"caption x.png --model " + missing, "eval --model " + missing + " --data d.json:.",
+                               "index . -o i.safetensors --model " + missing, "chat --model " + missing,
+                               "retrieve --image x.png --texts t.txt --model " + missing, "demo --assets " + missing,
+                               "forward --model " + missing + " --inputs x --output y",
+                               "train bridge --clip " + missing + " --llama " + missing + " --data d.json:. --out " + missing}) {
+    const auto [rc, out] = run(c + " --matmul-precision tf32");
+    EXPECT_NE(rc, 0) << c;
+    EXPECT_NE(out.find("--matmul-precision: tf32 not in {f32,bf16}"), std::string::npos) << c << "\n" << out;
+  }
+  const fs::path assets = fs::path(RSCAPRET_SOURCE_DIR) / "assets";
+  if (!fs::exists(assets / "model/bridge.safetensors")) GTEST_SKIP() << "no embedded default model in " << assets;
+  std::string images;
+  for (const auto& e : fs::directory_iterator(assets / "samples"))
+    if (e.path().extension() == ".png") images += " " + e.path().string();
+  const auto [rc_f32, f32] = run("caption --model " + (assets / "model").string() + images);
+  const auto [rc_bf16, bf16] = run("caption --model " + (assets / "model").string() + " --matmul-precision bf16" + images);
+  ASSERT_EQ(rc_f32, 0) << f32;
+  ASSERT_EQ(rc_bf16, 0) << bf16;
+  std::istringstream a(f32), b(bf16);
+  std::string la, lb;
+  int lines = 0, same = 0;
+  while (std::getline(a, la) && std::getline(b, lb)) {
+    ++lines;
+    same += la == lb;
+  }
+  EXPECT_GE(lines, 12);
+  // bf16 rounding may flip a close greedy choice; most captions must survive it.
+  EXPECT_GE(same * 4, lines * 3) << "f32:\n" << f32 << "bf16:\n" << bf16;
+}
+
 }  // namespace
 }  // namespace rscapret::testing

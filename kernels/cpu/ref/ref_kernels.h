@@ -39,6 +39,11 @@ void rope(const T* x, T* y, const int64_t* positions, int64_t B, int64_t T_, int
 template <typename T>
 void matmul(const T* A, int64_t sam, int64_t sak, const T* B, int64_t sbk, int64_t sbn, T* C,
             int64_t M, int64_t K, int64_t N);
+// The same with every element of A and B first rounded to bf16 (nearest even), summed in double:
+// the exact value gemm_bf16_dot approximates (its only error is f32 summation); also returns
+// absC[m, n] = sum_k |bf16(a)| |bf16(b)|, the scale that error bounds are stated in.
+void matmul_bf16_products(const float* A, int64_t sam, int64_t sak, const float* B, int64_t sbk, int64_t sbn,
+                          double* C, double* absC, int64_t M, int64_t K, int64_t N);
 
 // ---- losses and attention (loss_ref.cpp, attention_ref.cpp) ----
 // loss[r] = logsumexp(logits[r]) - logits[r, target[r]]; 0 where target == ignore_index.

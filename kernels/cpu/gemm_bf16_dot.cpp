@@ -1,0 +1,192 @@
+#include "kernels/cpu/gemm_bf16_dot.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/simd_kernels.h"
+#include "tensor/error.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define RSCAPRET_BF16_DOT_X86 1
+#define RSCAPRET_BF16_DOT_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#endif
+
+namespace rscapret::kernels {
+
+namespace {
+
+constexpr int kMR = 6;   // rows of the register tile
+constexpr int kNR = 64;  // columns of the register tile and of a packed B panel (4 x 16 lanes)
+static_assert(kBf16DotKc % 2 == 0, "K blocks hold whole bf16 pairs");
+
+// Element (r, c) of an operand as bf16 bits (rounded to nearest even from f32 and f16).
+uint16_t element_bf16(const MatrixOperand& op, int64_t r, int64_t c) {
+  const int64_t i = r * op.row_stride + c * op.col_stride;
+  switch (op.dtype) {
+    case DType::bf16: return static_cast<const uint16_t*>(op.data)[i];
+    case DType::f16: return f32_to_bf16(f16_to_f32(static_cast<const uint16_t*>(op.data)[i]));
+    default: return f32_to_bf16(static_cast<const float*>(op.data)[i]);
+  }
+}
+
+// A (M x K) as dense bf16 rows of Kp = K rounded up to even (the pad is 0).
+void round_a(const MatrixOperand& A, int64_t M, int64_t K, int64_t Kp, uint16_t* out) {
+  parallel_for(0, M, row_grain(K), [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      uint16_t* row = out + m * Kp;
+      if (A.col_stride == 1 && A.dtype == DType::f32) {
+        simd::f32_to_bf16(static_cast<const float*>(A.data) + m * A.row_stride, row, K);
+      } else if (A.col_stride == 1 && A.dtype == DType::bf16) {
+        std::memcpy(row, static_cast<const uint16_t*>(A.data) + m * A.row_stride, size_t(K) * 2);
+      } else {
+        for (int64_t k = 0; k < K; ++k) row[k] = element_bf16(A, m, k);
+      }
+      if (Kp > K) row[K] = 0;
+    }
+  });
+}
+
+// Packs rows [k0, k0 + 2 kp) and columns [n0, n0 + kNR) of B (K x N) as bf16 pairs:
+// out[p * kNR + j] = B(k0 + 2p, n0 + j) | B(k0 + 2p + 1, n0 + j) << 16, zero outside B.
+void pack_b(const MatrixOperand& B, int64_t K, int64_t N, int64_t k0, int64_t kp, int64_t n0, uint32_t* out) {
+  const int64_t nr = std::min<int64_t>(kNR, N - n0);
+  if (nr < kNR) std::memset(out, 0, size_t(kp * kNR) * 4);
+  const bool whole_pairs = k0 + 2 * kp <= K;
+  if (B.dtype == DType::bf16 && B.row_stride == 1 && whole_pairs) {
+    // A Linear weight W [N, K] seen as B = W^T: column n is W's row n, dense along K, so each pair
+    // is one aligned-or-not 32-bit read.
+    const auto* w = static_cast<const uint16_t*>(B.data);
+    for (int64_t j = 0; j < nr; ++j) {
+      const uint16_t* col = w + (n0 + j) * B.col_stride + k0;
+      for (int64_t p = 0; p < kp; ++p) {
+        uint32_t pair;
+        std::memcpy(&pair, col + 2 * p, 4);
+        out[p * kNR + j] = pair;
+      }
+    }
+    return;
+  }
+  for (int64_t p = 0; p < kp; ++p) {
+    const int64_t k = k0 + 2 * p;
+    for (int64_t j = 0; j < nr; ++j) {
+      const uint32_t lo = k < K ? element_bf16(B, k, n0 + j) : 0;
+      const uint32_t hi = k + 1 < K ? element_bf16(B, k + 1, n0 + j) : 0;
+      out[p * kNR + j] = lo | hi << 16;
+    }
+  }
+}
+
+#ifdef RSCAPRET_BF16_DOT_X86
+
+// C[MR x nr] (+)= a[MR rows of lda, kp pairs] . b[kp][kNR]. Lanes past nr are neither read nor
+// written.
+template <int MR>
+RSCAPRET_BF16_DOT_TARGET void tile(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t kp, float* c,
+                                   int64_t ldc, int nr, bool accumulate) {
+  __m512 acc[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kp; ++p) {
+    const uint32_t* bp = b + p * kNR;
+    const __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp);
+    const __m512bh b1 = (__m512bh)_mm512_loadu_si512(bp + 16);
+    const __m512bh b2 = (__m512bh)_mm512_loadu_si512(bp + 32);
+    const __m512bh b3 = (__m512bh)_mm512_loadu_si512(bp + 48);
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      int32_t pair;
+      std::memcpy(&pair, a + r * lda + 2 * p, 4);
+      const __m512bh ar = (__m512bh)_mm512_set1_epi32(pair);
+      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], ar, b0);
+      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], ar, b1);
+      acc[r][2] = _mm512_dpbf16_ps(acc[r][2], ar, b2);
+      acc[r][3] = _mm512_dpbf16_ps(acc[r][3], ar, b3);
+    }
+  }
+  for (int j = 0; j < 4; ++j) {
+    const int lanes = std::clamp(nr - 16 * j, 0, 16);
+    if (lanes == 0) break;
+    const __mmask16 mask = lanes == 16 ? __mmask16(0xffff) : __mmask16((1u << lanes) - 1);
+    for (int r = 0; r < MR; ++r) {
+      float* cp = c + r * ldc + 16 * j;
+      __m512 v = acc[r][j];
+      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, cp));
+      _mm512_mask_storeu_ps(cp, mask, v);
+    }
+  }
+}
+
+void tile_rows(int mr, const uint16_t* a, int64_t lda, const uint32_t* b, int64_t kp, float* c, int64_t ldc, int nr,
+               bool accumulate) {
+  switch (mr) {
+    case 6: return tile<6>(a, lda, b, kp, c, ldc, nr, accumulate);
+    case 5: return tile<5>(a, lda, b, kp, c, ldc, nr, accumulate);
+    case 4: return tile<4>(a, lda, b, kp, c, ldc, nr, accumulate);
+    case 3: return tile<3>(a, lda, b, kp, c, ldc, nr, accumulate);
+    case 2: return tile<2>(a, lda, b, kp, c, ldc, nr, accumulate);
+    default: return tile<1>(a, lda, b, kp, c, ldc, nr, accumulate);
+  }
+}
+
+#endif
+
+}  // namespace
+
+bool cpu_has_bf16_dot() {
+#ifdef RSCAPRET_BF16_DOT_X86
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+  return has;
+#else
+  return false;
+#endif
+}
+
+void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
+  RS_CHECK(cpu_has_bf16_dot(), Error, "gemm_bf16_dot", "this CPU has no AVX-512 BF16 dot products");
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    std::memset(C, 0, size_t(M * N) * sizeof(float));
+    return;
+  }
+#ifdef RSCAPRET_BF16_DOT_X86
+  const int64_t Kp = (K + 1) / 2 * 2;
+  std::vector<uint16_t> a16(size_t(M * Kp));  // bf16(A), rows of Kp
+  round_a(A, M, K, Kp, a16.data());
+
+  // Work items: (panel of kNR columns) x (block of rows). Whole-height row blocks unless there are
+  // too few panels to occupy every thread (then B panels are packed once per row block).
+  const int64_t panels = (N + kNR - 1) / kNR;
+  const int64_t want = 4 * int64_t(num_threads());
+  int64_t row_blocks = panels >= want ? 1 : std::min((want + panels - 1) / panels, (M + 8 * kMR - 1) / (8 * kMR));
+  row_blocks = std::max<int64_t>(row_blocks, 1);
+  const int64_t block_rows = ((M + row_blocks - 1) / row_blocks + kMR - 1) / kMR * kMR;
+  row_blocks = (M + block_rows - 1) / block_rows;
+
+  parallel_for(0, panels * row_blocks, 1, [&](int64_t w0, int64_t w1) {
+    thread_local std::vector<uint32_t> packed;
+    packed.resize(size_t(kBf16DotKc / 2 * kNR));
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t n0 = (w % panels) * kNR, m_begin = (w / panels) * block_rows;
+      const int64_t m_end = std::min(M, m_begin + block_rows);
+      const int nr = int(std::min<int64_t>(kNR, N - n0));
+      for (int64_t k0 = 0; k0 < Kp; k0 += kBf16DotKc) {
+        const int64_t kp = std::min(kBf16DotKc, Kp - k0) / 2;
+        pack_b(B, K, N, k0, kp, n0, packed.data());
+        for (int64_t m = m_begin; m < m_end; m += kMR)
+          tile_rows(int(std::min<int64_t>(kMR, m_end - m)), a16.data() + m * Kp + k0, Kp, packed.data(), kp,
+                    C + m * N + n0, N, nr, k0 > 0);
+      }
+    }
+  });
+#else
+  (void)A;
+  (void)B;
+  (void)C;
+#endif
+}
+
+}  // namespace rscapret::kernels
