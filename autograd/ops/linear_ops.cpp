@@ -30,7 +30,8 @@ kernels::cuda::GemmActivation gemm_activation(Activation act) {
 bool fuses(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (!g_fused_linear.load(std::memory_order_relaxed) || !x.device().is_cuda()) return false;
   if (weight.device() != x.device() || weight.dtype() != DType::bf16 || !weight.is_contiguous()) return false;
-  if (bias.defined() && bias.device() != x.device()) return false;
+  // An f64 bias takes the composed path, which refuses it on CUDA as every op does.
+  if (bias.defined() && (bias.device() != x.device() || bias.dtype() == DType::f64)) return false;
   if (!is_floating(x.dtype()) || x.dtype() == DType::f64) return false;
   if (autograd::needs_grad({&x, &weight, &bias})) return false;
   return x.numel() > 0 && weight.shape()[0] > 0 && weight.shape()[1] > 0;

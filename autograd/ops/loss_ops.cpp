@@ -33,12 +33,14 @@ CeInputs prepare(const char* op, const Tensor& logits, const Tensor& targets, in
   const int64_t V = logits.shape().back();
   CeInputs in;
   in.logits = detail::as_dtype(logits, ct).contiguous().reshape({-1, V});
-  in.targets = targets.to(DType::i64).contiguous().reshape({-1}).to(dev);
-  // Targets are checked on the host (a device copy comes back; targets are small): a kernel
-  // must never index outside the vocabulary.
-  const Tensor host_targets = in.targets.to(Device::cpu());
+  // Targets are checked on the host before they move (a kernel must never index outside the
+  // vocabulary): host targets, the usual case, make one trip to the device; device targets are
+  // copied back for the check (they are small).
+  const Tensor flat = targets.to(DType::i64).contiguous().reshape({-1});
+  const Tensor host_targets = flat.to(Device::cpu());
+  in.targets = flat.device() == dev ? flat : host_targets.to(dev);
   const int64_t* t = host_targets.data<int64_t>();
-  for (int64_t i = 0; i < in.targets.numel(); ++i) {
+  for (int64_t i = 0; i < host_targets.numel(); ++i) {
     if (t[i] == ignore_index) continue;
     RS_CHECK(t[i] >= 0 && t[i] < V, IndexError, op, "target ", t[i], " out of range [0, ", V,
              ") (ignore_index is ", ignore_index, ")");

@@ -113,7 +113,7 @@ int main() {
   LAB_CHECK(cudaGetDeviceProperties(&prop, kDevice));
   std::printf("device: %s (cc %d.%d, %d SMs)\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
   std::printf("wgmma kernel available (sm_90a device code + cc 9.0): %s\n\n",
-              wg::host::wgmma_available() ? "yes" : "NO");
+              wg::host::wgmma_available(0) ? "yes" : "NO");
 
   const Shape shapes[] = {{8192, 8192, 8192}, {16448, 1024, 4096}, {16448, 4096, 1024}, {1024, 4096, 4096}};
   struct Row {

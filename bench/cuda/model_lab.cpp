@@ -140,7 +140,9 @@ void sync(Device dev) {
 
 // Greedy decode at batch 1: tokens per second from the time per token of two lengths (n + 2 and
 // 2 new tokens), so the prefill and set-up cancel; the median of three.
-double decode_tokens_per_second(const models::LlamaForCausalLM& m, Device dev, int64_t n) {
+// `last_tokens` (when given) receives the last run's tokens, for comparing two runs' output.
+double decode_tokens_per_second(const models::LlamaForCausalLM& m, Device dev, int64_t n,
+                                std::vector<int64_t>* last_tokens = nullptr) {
   std::vector<int64_t> ids = {1, 450, 4996, 17354, 1701, 432, 17204, 975};
   for (int64_t& id : ids) id %= m.config().vocab_size;
   const Tensor prompt = Tensor::from_vector(ids, {1, 8});
@@ -150,8 +152,9 @@ double decode_tokens_per_second(const models::LlamaForCausalLM& m, Device dev, i
     opt.max_new_tokens = tokens;
     sync(dev);
     const auto t0 = std::chrono::steady_clock::now();
-    models::generate(dec, prompt, opt);
+    const models::GenerateResult r = models::generate(dec, prompt, opt);
     sync(dev);
+    if (last_tokens) *last_tokens = r.tokens.at(0);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   run(4);  // warm-up
@@ -160,16 +163,25 @@ double decode_tokens_per_second(const models::LlamaForCausalLM& m, Device dev, i
   return 1.0 / median(per);
 }
 
+// Failed checks and sections, reported in model_lab's exit status (every section still runs).
+int g_failures = 0;
+
 void decode_7b() {
   auto m = llama_filled(models::LlamaConfig{}, Device::cuda(0));
   int64_t weight_bytes = 0;
   for (const auto& [name, t] : m->named_parameters())
     if (name.find("embed_tokens") == std::string::npos) weight_bytes += t.numel() * int64_t(t.element_size());
   // Small host copies through the big staging buffers (the old path) first, then the ring.
+  std::vector<int64_t> tokens_staging, tokens_ring;
   cuda_runtime::set_small_copy_ring(false);
-  const double tok_s_staging = decode_tokens_per_second(*m, Device::cuda(0), 64);
+  const double tok_s_staging = decode_tokens_per_second(*m, Device::cuda(0), 64, &tokens_staging);
   cuda_runtime::set_small_copy_ring(true);
-  const double tok_s = decode_tokens_per_second(*m, Device::cuda(0), 64);
+  const double tok_s = decode_tokens_per_second(*m, Device::cuda(0), 64, &tokens_ring);
+  // The copy path changes when bytes arrive, never which: the same greedy tokens.
+  const bool same = tokens_ring == tokens_staging && !tokens_ring.empty();
+  std::printf("<!-- decode tokens, ring vs staging buffers: %s (%zu tokens) -->\n", same ? "same" : "MISMATCH",
+              tokens_ring.size());
+  g_failures += !same;
   const double bw = copy_bandwidth();
   const double bound = bw / double(weight_bytes);
   std::printf("\n| LLaMA-2-7B shape, bf16, batch 1 | value |\n|---|---|\n");
@@ -281,6 +293,7 @@ void bridge_step_7b() {
     bool all_losses, bf16_attention;
     const char* name;
   };
+  std::vector<double> first_losses;
   for (const Row& row : {Row{false, false, "caption loss, 4 visual + 44 caption tokens (PyTorch's shape)"},
                          Row{false, true, "the same, bf16 attention (autocast)"},
                          Row{true, false, "RS-CapRet step, all three losses (K 1, L 24: two decoder passes)"}}) {
@@ -297,18 +310,28 @@ void bridge_step_7b() {
     std::printf("<!-- losses:");
     for (double l : r.losses) std::printf(" %.4f", l);
     std::printf(" -->\n");
+    for (double l : r.losses)
+      if (!std::isfinite(l)) {
+        std::printf("<!-- MISMATCH: a non-finite loss -->\n");
+        ++g_failures;
+        break;
+      }
+    // Rows 1 and 2 take the same first step from the same weights and batch, attention in f32
+    // and in bf16: their first losses agree to bf16 rounding.
+    if (!row.all_losses) first_losses.push_back(r.losses.empty() ? NAN : r.losses.front());
+  }
+  if (first_losses.size() == 2) {
+    const double rel = std::fabs(first_losses[1] - first_losses[0]) / std::fabs(first_losses[0]);
+    const bool ok = rel <= 1e-2;
+    std::printf("<!-- first loss, f32 vs bf16 attention: %.5f vs %.5f (rel %.1e) %s -->\n", first_losses[0],
+                first_losses[1], rel, ok ? "ok" : "MISMATCH");
+    g_failures += !ok;
   }
 }
 
-}  // namespace
-
-int run_lab(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-  if (argc > 1 && std::strcmp(argv[1], "--smoke") == 0) return smoke();
-  if (!cuda_runtime::available()) {
-    std::printf("no CUDA device: nothing to measure\n");
-    return 0;
-  }
+// CLIP ViT-L/14 on the GPU (bf16 weights; f32 too unless quick): checked against the CPU on one
+// image, then timed at batch 64 and 1, attention in f32 and bf16, and with the fused linear off.
+void vit_l14_section(bool quick) {
   std::printf("| model | weights | batch | ms / forward | images/s | PyTorch eager (H100) |\n|---|---|---|---|---|---|\n");
   Generator g(2);
   const Tensor one = g.normal({1, 3, 224, 224});
@@ -328,7 +351,19 @@ int run_lab(int argc, char** argv) {
     const double tol = wt == DType::f32 ? 1e-3 : 5e-2;
     std::printf("<!-- %s weights: GPU vs CPU pooled output, max rel err %.2e (tol %.0e) %s -->\n", std::string(dtype_name(wt)).c_str(),
                 err, tol, err <= tol ? "ok" : "MISMATCH");
-    if (!(err <= tol)) return 1;
+    if (!(err <= tol) && wt == DType::bf16) {
+      // The fused linear (bias and activation in the GEMM epilogue) is the newest path: check the
+      // composed ops and time with them if they agree.
+      ++g_failures;
+      ops::set_cuda_fused_linear(false);
+      const double err2 = max_rel(gpu->forward(one.to(Device::cuda(0))).pooler_output, want);
+      std::printf("<!-- the same with the fused linear off: max rel err %.2e %s; timing with it off -->\n", err2,
+                  err2 <= tol ? "ok" : "MISMATCH");
+      if (!(err2 <= tol)) continue;
+    } else if (!(err <= tol)) {
+      ++g_failures;
+      continue;
+    }
     // bf16 weights run twice: attention in f32 (the default), then under bf16 autocast (the
     // tensor-core flash kernel), which is what PyTorch's bf16 SDPA does.
     for (bool autocast : {false, true}) {
@@ -348,16 +383,40 @@ int run_lab(int argc, char** argv) {
       ops::CudaAutocastBf16Guard guard(true);
       ops::set_cuda_fused_linear(false);
       const double s = time_forward(*gpu, batch64.to(Device::cuda(0)), 5);
-      ops::set_cuda_fused_linear(true);
       std::printf("| CLIP ViT-L/14 | bf16 + bf16 attention, bias and activation as separate kernels | 64 | %.2f | %.0f | 2161 images/s |\n",
                   s * 1e3, 64.0 / s);
     }
+    ops::set_cuda_fused_linear(true);
     const auto st = cuda_runtime::memory_stats(0);
     std::printf("<!-- peak device memory held by rscapret: %.2f GiB -->\n", double(st.peak_allocated) / (1 << 30));
   }
-  decode_7b();
-  bridge_step_7b();
-  return 0;
+}
+
+// Runs one part of the lab; an exception is reported and counted, and the next part still runs.
+template <typename Fn>
+void section(const char* name, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    std::printf("\n<!-- MISMATCH: %s failed: %s -->\n", name, e.what());
+    ++g_failures;
+  }
+}
+
+}  // namespace
+
+int run_lab(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  if (argc > 1 && std::strcmp(argv[1], "--smoke") == 0) return smoke();
+  if (!cuda_runtime::available()) {
+    std::printf("no CUDA device: nothing to measure\n");
+    return 0;
+  }
+  section("CLIP ViT-L/14", [&] { vit_l14_section(quick); });
+  section("7B decode", decode_7b);
+  section("frozen-7B training step", bridge_step_7b);
+  if (g_failures) std::printf("\nmodel_lab: %d check(s) or section(s) failed (MISMATCH or error above)\n", g_failures);
+  return g_failures ? 1 : 0;
 }
 
 int main(int argc, char** argv) {
@@ -368,3 +427,4 @@ int main(int argc, char** argv) {
     return 1;
   }
 }
+

@@ -4,7 +4,7 @@
 #   on the GPU machine:  bash bench/gpu/check.sh [--full]
 # With .gpu/pack.tar.xz present (bench/gpu/pack.sh, built on a machine without a GPU) it runs the
 # packed binaries; otherwise it builds here with CUDA (needs the build dependencies installed).
-# Sized to finish in under 5 minutes on an H100.
+# Sized to finish in under 5 minutes on an H100; a shared deadline stops it before 10.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
@@ -33,47 +33,54 @@ else
   cp build-gpu/tests/cuda/test_cuda build-gpu/bench/cuda/{gemm_lab,attention_lab,model_lab} $bin/
 fi
 
+# Every stage gets its own limit and all of them share a deadline (560 s from the start), so the
+# summary and the logs under $OUT come back inside one 600 s device call whatever hangs.
+deadline=$((start + 560))
+# limit N: N, or the seconds left before the deadline when fewer (at least 1).
+limit() { local left=$((deadline - $(date +%s))); [ "$left" -lt "$1" ] && echo $((left > 1 ? left : 1)) || echo "$1"; }
+
 echo "== CUDA tests"
-timeout 200 "$bin/test_cuda" > "$out/test_cuda.log" 2>&1
+timeout "$(limit 200)" "$bin/test_cuda" > "$out/test_cuda.log" 2>&1
 tests_rc=$?
 grep -E "FAILED|Failure|rror|Expected|Which is|actual" "$out/test_cuda.log" | head -80
 tail -3 "$out/test_cuda.log"
 
+echo "== the embedded default model captioned on the GPU and on the CPU"
+timeout "$(limit 60)" "$bin/rscapret" caption --model assets/model --device cuda assets/samples/*.png > "$out/caption_cuda.txt" 2> "$out/caption_cuda.err"
+cap_rc=$?
+timeout "$(limit 60)" "$bin/rscapret" caption --model assets/model assets/samples/*.png > "$out/caption_cpu.txt" 2>/dev/null
+if [ $cap_rc -eq 0 ] && cmp -s "$out/caption_cuda.txt" "$out/caption_cpu.txt"; then cap=same; else cap="differ (rc $cap_rc)"; fi
+head -4 "$out/caption_cuda.txt"; tail -3 "$out/caption_cuda.err"
+diff "$out/caption_cpu.txt" "$out/caption_cuda.txt" | head -10
+
+# The model lab before the kernel labs: its figures (whole models) are the ones most sessions need.
+echo "== model lab"
+timeout "$(limit 200)" "$bin/model_lab" $quick > "$out/model_lab.log" 2>&1
+model_rc=$?
+cat "$out/model_lab.log"
+
 echo "== GEMM lab"
-timeout 150 "$bin/gemm_lab" all > "$out/gemm_lab.log" 2>&1
+timeout "$(limit 150)" "$bin/gemm_lab" all > "$out/gemm_lab.log" 2>&1
 gemm_rc=$?
 tail -25 "$out/gemm_lab.log"
 
 if [ -x "$bin/gemm_wgmma_lab" ]; then
   echo "== GEMM wgmma lab"
-  timeout 60 "$bin/gemm_wgmma_lab" > "$out/gemm_wgmma_lab.log" 2>&1
+  timeout "$(limit 60)" "$bin/gemm_wgmma_lab" > "$out/gemm_wgmma_lab.log" 2>&1
   echo "rc $?"; tail -12 "$out/gemm_wgmma_lab.log"
 fi
 
 echo "== attention lab"
-timeout 100 "$bin/attention_lab" $quick > "$out/attention_lab.log" 2>&1
+timeout "$(limit 100)" "$bin/attention_lab" $quick > "$out/attention_lab.log" 2>&1
 attn_rc=$?
 tail -25 "$out/attention_lab.log"
-
-echo "== the embedded default model captioned on the GPU and on the CPU"
-"$bin/rscapret" caption --model assets/model --device cuda assets/samples/*.png > "$out/caption_cuda.txt" 2> "$out/caption_cuda.err"
-cap_rc=$?
-"$bin/rscapret" caption --model assets/model assets/samples/*.png > "$out/caption_cpu.txt" 2>/dev/null
-if [ $cap_rc -eq 0 ] && cmp -s "$out/caption_cuda.txt" "$out/caption_cpu.txt"; then cap=same; else cap="differ (rc $cap_rc)"; fi
-head -4 "$out/caption_cuda.txt"; tail -3 "$out/caption_cuda.err"
-diff "$out/caption_cpu.txt" "$out/caption_cuda.txt" | head -10
-
-echo "== model lab"
-timeout 200 "$bin/model_lab" $quick > "$out/model_lab.log" 2>&1
-model_rc=$?
-cat "$out/model_lab.log"
 
 echo
 echo "| check | result |"
 echo "|---|---|"
 echo "| CUDA tests | rc $tests_rc; $(grep -cE '^\[       OK|^\[  PASSED' "$out/test_cuda.log" 2>/dev/null) ok lines, $(grep -c '^\[  FAILED' "$out/test_cuda.log" 2>/dev/null) failed lines |"
+echo "| rscapret caption --device cuda vs cpu | $cap |"
+echo "| model_lab | rc $model_rc (124: stopped at its limit) |"
 echo "| gemm_lab | rc $gemm_rc |"
 echo "| attention_lab | rc $attn_rc |"
-echo "| model_lab | rc $model_rc |"
-echo "| rscapret caption --device cuda vs cpu | $cap |"
 echo "| wall time | $(( $(date +%s) - start )) s |"

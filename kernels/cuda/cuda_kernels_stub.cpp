@@ -69,6 +69,9 @@ void flash_attention_bf16_backward(const uint16_t*, const uint16_t*, const uint1
 }
 void set_gemm_tiles(GemmTiles) {}
 GemmTiles gemm_tiles() { return GemmTiles::automatic; }
+int64_t gemm_bf16_wgmma_launches() { return 0; }
+bool cuda_device_is_sm90(int) { return false; }
+bool gemm_bf16_wgmma_supported(int) { return false; }
 GemmBackend gemm_backend() { return GemmBackend::ours; }
 void set_gemm_backend(GemmBackend) {}
 void matmul_f32(const float*, int64_t, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, float*, int64_t,

@@ -143,6 +143,19 @@ GemmBackend gemm_backend() { return backend_slot().load(std::memory_order_relaxe
 void set_gemm_backend(GemmBackend backend) { backend_slot().store(backend, std::memory_order_relaxed); }
 GemmTiles gemm_tiles() { return tiles_slot().load(std::memory_order_relaxed); }
 void set_gemm_tiles(GemmTiles tiles) { tiles_slot().store(tiles, std::memory_order_relaxed); }
+int64_t gemm_bf16_wgmma_launches() { return wgmma_tma::host::launches().load(std::memory_order_relaxed); }
+bool cuda_device_is_sm90(int device) {
+  cudaDeviceProp prop{};
+  return cudaGetDeviceProperties(&prop, device) == cudaSuccess && prop.major == 9 && prop.minor == 0;
+}
+bool gemm_bf16_wgmma_supported(int device) {
+  int current = 0;
+  check_cuda(cudaGetDevice(&current), "gemm_bf16_wgmma_supported: current device");
+  if (current != device) check_cuda(cudaSetDevice(device), "gemm_bf16_wgmma_supported: set device");
+  const bool ok = wgmma_tma::host::wgmma_available(device);  // the probe launches on the current device
+  if (current != device) check_cuda(cudaSetDevice(current), "gemm_bf16_wgmma_supported: restore device");
+  return ok;
+}
 
 void gemm_bf16(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk, void* C,
                DType c_dtype, int64_t ldc, const float* bias, GemmActivation act, int64_t M, int64_t N, int64_t K,

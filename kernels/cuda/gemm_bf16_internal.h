@@ -19,6 +19,15 @@ enum class GemmTiles : uint8_t { automatic, k64, k32, small, skinny, wgmma };
 void set_gemm_tiles(GemmTiles tiles);
 GemmTiles gemm_tiles();
 
+// Launches of the Hopper wgmma kernel so far in this process (0 without CUDA): a forced wgmma whose
+// preconditions fail falls back to the mma.sync kernels silently, so tests count launches to know
+// which kernel they checked.
+int64_t gemm_bf16_wgmma_launches();
+// Whether `device` is a cc 9.0 GPU (Hopper), and whether this binary runs the wgmma kernel on it
+// (false on Hopper when the build lacks sm_90a). Both false without CUDA.
+bool cuda_device_is_sm90(int device);
+bool gemm_bf16_wgmma_supported(int device);
+
 // Throws DTypeError / ValueError for arguments no GEMM can run with.
 inline void check_gemm_bf16_args(const char* op, int64_t lda, int64_t ldb, bool b_is_nk, DType c_dtype,
                                  int64_t ldc, int64_t M, int64_t N, int64_t K) {

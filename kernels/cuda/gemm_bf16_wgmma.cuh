@@ -28,6 +28,8 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 
@@ -344,22 +346,36 @@ inline bool make_map(CUtensorMap* map, const void* ptr, int64_t rows, int64_t co
   return true;
 }
 
-// Whether the device code of this binary has the sm_90a kernel and the current device is cc 9.0.
-inline bool wgmma_available() {
-  static int avail = [] {
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return 0;
-    cudaDeviceProp prop{};
-    if (cudaGetDeviceProperties(&prop, dev) != cudaSuccess || prop.major != 9 || prop.minor != 0) return 0;
+// Whether the device code of this binary has the sm_90a kernel and `device` (the current device)
+// is cc 9.0. Probed once per device (a mixed-architecture process gets each device's own answer).
+inline bool wgmma_available(int device) {
+  static std::array<std::atomic<int>, 64> cache{};  // 0 unknown, 1 yes, 2 no
+  if (device < 0 || device >= 64) return false;
+  const int known = cache[size_t(device)].load(std::memory_order_acquire);
+  if (known != 0) return known == 1;
+  bool ok = false;
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, device) == cudaSuccess && prop.major == 9 && prop.minor == 0) {
     int* d = nullptr;
     int h = 0;
-    if (cudaMalloc(&d, sizeof(int)) != cudaSuccess) return 0;
-    wgmma_tma_probe<0><<<1, 1>>>(d);
-    const bool ok = cudaGetLastError() == cudaSuccess && cudaMemcpy(&h, d, sizeof(int), cudaMemcpyDeviceToHost) == cudaSuccess;
-    cudaFree(d);
-    return ok ? h : 0;
-  }();
-  return avail == 1;
+    if (cudaMalloc(&d, sizeof(int)) == cudaSuccess) {
+      // The launch's own status (not a pending error of earlier, unrelated work).
+      wgmma_tma_probe<0><<<1, 1>>>(d);
+      ok = cudaPeekAtLastError() == cudaSuccess && cudaMemcpy(&h, d, sizeof(int), cudaMemcpyDeviceToHost) == cudaSuccess &&
+           h == 1;
+      if (!ok) (void)cudaGetLastError();  // the probe's failure is an answer, not an error for later calls
+      cudaFree(d);
+    }
+  }
+  cache[size_t(device)].store(ok ? 1 : 2, std::memory_order_release);
+  return ok;
+}
+
+// Successful wgmma launches in this process: the tests check that a forced wgmma really ran (a
+// failed precondition falls back to the mma.sync kernels silently, by design).
+inline std::atomic<int64_t>& launches() {
+  static std::atomic<int64_t> n{0};
+  return n;
 }
 
 }  // namespace host
@@ -376,21 +392,28 @@ inline bool gemm_bf16_wgmma(const uint16_t* A, int64_t lda, const uint16_t* B, i
   if (M <= 0 || N <= 0 || K <= 0 || K > (int64_t(1) << 30)) return false;
   if (K % 8 || lda % 8 || ldb % 8 || lda < K || ldb < K || epi.ldc < N) return false;
   if ((reinterpret_cast<uintptr_t>(A) & 15) || (reinterpret_cast<uintptr_t>(B) & 15)) return false;
-  if (!host::wgmma_available()) return false;
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || !host::wgmma_available(device)) return false;
   const int64_t tiles = ((M + Cfg::BM - 1) / Cfg::BM) * ((N + BN - 1) / BN);
   if (tiles > 0x7fffffff) return false;
   CUtensorMap ma, mb;
   if (!host::make_map(&ma, A, M, K, lda, Cfg::BK, Cfg::BM)) return false;
   if (!host::make_map(&mb, B, N, K, ldb, Cfg::BK, BN)) return false;
-  static bool attr_set = false;
-  if (!attr_set) {
+  // Shared memory beyond 48 KB needs a per-function opt-in, once per device.
+  static std::array<std::atomic<bool>, 64> opted{};
+  if (!opted[size_t(device)].load(std::memory_order_acquire)) {
     if (cudaFuncSetAttribute(gemm_bf16_wgmma_kernel<BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             Cfg::kSmemBytes) != cudaSuccess)
+                             Cfg::kSmemBytes) != cudaSuccess) {
+      (void)cudaGetLastError();
       return false;
-    attr_set = true;
+    }
+    opted[size_t(device)].store(true, std::memory_order_release);
   }
+  if (cudaPeekAtLastError() != cudaSuccess) return false;  // someone else's pending error: not ours to consume
   gemm_bf16_wgmma_kernel<BN><<<unsigned(tiles), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(ma, mb, epi, int(K));
-  return cudaGetLastError() == cudaSuccess;
+  if (cudaGetLastError() != cudaSuccess) return false;
+  host::launches().fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 // The plain product for the labs: C[M,N] (f32, ldc) = A @ B^T, no bias, no activation.

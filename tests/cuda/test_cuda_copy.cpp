@@ -249,6 +249,10 @@ void check_host_to_device_copies() {
   for (int i = 0; i < 300; ++i) sizes.push_back(size_t(1 + (i * 977) % 4096));  // small: 300 > the 64 slots
   for (size_t s : {size_t(64) << 10, (size_t(64) << 10) + 1, size_t(1) << 20, (size_t(8) << 20) + 3})
     sizes.push_back(s);  // the small limit, just past it, one chunk, two chunks
+  // Every destination exists before the busy kernels are queued: an allocation (cudaMalloc) may
+  // synchronise, which would drain the queue the small copies are meant to wait behind.
+  std::vector<std::unique_ptr<DeviceBuffer<uint8_t>>> dst;
+  for (size_t s : sizes) dst.push_back(std::make_unique<DeviceBuffer<uint8_t>>(int64_t(s)));
   const int64_t busy_n = int64_t(1) << 26;  // 256 MB of f32: keeps the stream busy for a while
   DeviceBuffer<float> busy_src(busy_n), busy_dst(busy_n);
   BroadcastLoop flat;
@@ -257,10 +261,8 @@ void check_host_to_device_copies() {
   flat.strides[0][0] = flat.strides[1][0] = 1;
   for (int r = 0; r < 20; ++r)  // ~4 ms on an H100, longer than the host needs for the small copies
     kc::strided_copy(busy_src.get(), DType::f32, busy_dst.get(), DType::f32, flat, 0);
-  std::vector<std::unique_ptr<DeviceBuffer<uint8_t>>> dst;
   std::vector<uint8_t> scratch;
   for (size_t i = 0; i < sizes.size(); ++i) {
-    dst.push_back(std::make_unique<DeviceBuffer<uint8_t>>(int64_t(sizes[i])));
     scratch.assign(sizes[i], 0);
     for (size_t j = 0; j < sizes[i]; ++j) scratch[j] = uint8_t(i * 31 + j * 7);
     cuda_runtime::copy_host_to_device(dst.back()->get(), scratch.data(), sizes[i], 0);

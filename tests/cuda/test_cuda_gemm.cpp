@@ -284,8 +284,16 @@ void check_gemm_bf16_typed(const Bf16Case& c, Path path, uint64_t seed) {
   DeviceBuffer<float> dBias(bias);
   DeviceBuffer<OutT> dC(c.off_c + c.M * ldc);  // poisoned: 0xFF bytes, NaN in f32 and bf16
 
+  const int64_t wgmma_before = kc::gemm_bf16_wgmma_launches();
   call_gemm(path, dA.get() + c.off_a, lda, dB.get() + c.off_b, ldb, c.b_is_nk, dC.get() + c.off_c, c.out, ldc,
             c.bias ? dBias.get() : nullptr, c.act, c.M, c.N, c.K);
+  // A forced wgmma falls back to mma.sync silently where TMA cannot take the operands; where it
+  // can, the wgmma kernel must be the one checked here.
+  const bool tma_ok = c.b_is_nk && c.M > 0 && c.N > 0 && c.K > 0 && c.K % 8 == 0 && lda % 8 == 0 && ldb % 8 == 0 &&
+                      c.off_a % 8 == 0 && c.off_b % 8 == 0;
+  if (path == Path::ours_wgmma && tma_ok && kc::gemm_bf16_wgmma_supported(0)) {
+    EXPECT_EQ(kc::gemm_bf16_wgmma_launches(), wgmma_before + 1) << "the forced wgmma kernel did not run";
+  }
   const std::vector<OutT> raw = dC.download();
 
   std::vector<double> ref(size_t(c.M * c.N));
@@ -314,6 +322,14 @@ void check_gemm_bf16_typed(const Bf16Case& c, Path path, uint64_t seed) {
   // bf16 output adds one rounding to 8 significant bits (relative 2^-9 per element): 1e-2.
   const double tol = c.out == DType::bf16 ? 1e-2 : 2e-3;
   EXPECT_LT(rel_err(got, ref), tol);
+  // The norm above dilutes one wrong element over the whole matrix; the largest element error
+  // against the largest reference magnitude does not.
+  double max_err = 0, max_ref = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    max_err = std::max(max_err, std::isfinite(got[i]) ? std::fabs(double(got[i]) - ref[i]) : INFINITY);
+    max_ref = std::max(max_ref, std::fabs(ref[i]));
+  }
+  EXPECT_LE(max_err, 2 * tol * std::max(max_ref, 1e-30)) << "largest element error " << max_err << " of " << max_ref;
   EXPECT_TRUE(untouched) << "an element outside the output matrix was written";
   EXPECT_TRUE(dA.guards_intact());
   EXPECT_TRUE(dB.guards_intact());
@@ -435,6 +451,33 @@ TEST(CudaGemmBf16, WgmmaPlainProductsAndFallbacks) {
         c.pad_c = 5;
         check_gemm_bf16(c, path, seed += 7);
       }
+}
+
+// The wgmma kernel's edges: odd N (single-element stores in the epilogue), K = 1032 (17 k-tiles:
+// the 4-stage ring wraps to its starting phase, and a partial last k-tile) and K = 2048 (32
+// k-tiles), a C pointer one element in; bias and an activation, f32 and bf16 output.
+TEST(CudaGemmBf16, WgmmaOddNLongKMisalignedC) {
+  RS_REQUIRE_CUDA();
+  uint64_t seed = 7500;
+  for (const std::array<int64_t, 4> s : {std::array<int64_t, 4>{300, 263, 1032, 0}, std::array<int64_t, 4>{130, 136, 2048, 0},
+                                         std::array<int64_t, 4>{67, 264, 64, 1}, std::array<int64_t, 4>{9, 257, 520, 1}})
+    for (DType out : {DType::f32, DType::bf16})
+      for (Path path : {Path::ours, Path::ours_wgmma}) {
+        Bf16Case c{s[0], s[1], s[2]};
+        c.out = out;
+        c.bias = true;
+        c.act = GemmActivation::gelu_tanh;
+        c.off_c = s[3];
+        check_gemm_bf16(c, path, seed += 7);
+      }
+}
+
+// On a Hopper GPU this binary must carry the wgmma kernel (sm_90a): otherwise every "wgmma" case
+// would quietly test the mma.sync fallback.
+TEST(CudaGemmBf16, WgmmaAvailableOnHopper) {
+  RS_REQUIRE_CUDA();
+  if (!kc::cuda_device_is_sm90(0)) GTEST_SKIP() << "device 0 is not a cc 9.0 GPU: no wgmma";
+  EXPECT_TRUE(kc::gemm_bf16_wgmma_supported(0)) << "cc 9.0 device but no sm_90a wgmma kernel in this build";
 }
 
 TEST(CudaGemmBf16, MisalignedPointersOurs) {

@@ -11,6 +11,12 @@
 namespace rscapret::testing {
 namespace {
 
+// Adam divides by sqrt(v) + eps: with the default 1e-8 a gradient element near zero (rounding
+// noise, different on each device) becomes a full lr-sized step in a random direction. 1e-3 keeps
+// the comparison about the gradients (a CPU run against its own reference kernels measured the
+// weights 1.2e-4 apart with 1e-8 and 1e-7 apart with 1e-3).
+constexpr double kAdamEps = 1e-3;
+
 struct Run {
   std::vector<double> losses, grad_norms;
   nn::StateDict weights;  // host copies after the steps
@@ -43,7 +49,13 @@ void expect_runs_match(const Run& cpu, const Run& gpu, double loss_tol, double w
     EXPECT_NEAR(gpu.grad_norms[i], cpu.grad_norms[i], 1e-4 * cpu.grad_norms[i]) << "step " << i;
   }
   ASSERT_EQ(cpu.weights.size(), gpu.weights.size());
-  for (const auto& [name, w] : cpu.weights) EXPECT_TRUE(close_rel(name, gpu.weights.at(name), w, weight_tol)) << name;
+  for (const auto& [name, w] : cpu.weights) {
+    // The key bias's exact gradient is zero (softmax ignores a shift shared by every key), so
+    // these weights hold only rounding noise, different on each device: an absolute bound.
+    const bool zero_gradient = name.size() >= 11 && name.compare(name.size() - 11, 11, "k_proj.bias") == 0;
+    if (zero_gradient) EXPECT_TRUE(close_abs(name, gpu.weights.at(name), w, 1e-6)) << name;
+    else EXPECT_TRUE(close_rel(name, gpu.weights.at(name), w, weight_tol)) << name;
+  }
 }
 
 Run lm_steps(Device device) {
@@ -63,6 +75,7 @@ Run lm_steps(Device device) {
   o.steps = 3;
   o.batch = 4;
   o.adamw.lr = 3e-3;
+  o.adamw.eps = kAdamEps;
   o.warmup_steps = 1;
   o.progress = false;
   train::LmTrainer trainer(model, train::tokenize_captions_lm(tok, tiny_captions(), 32), o);
@@ -82,6 +95,7 @@ Run clip_steps(Device device) {
   o.steps = 3;
   o.batch = 4;
   o.adamw.lr = 2e-3;
+  o.adamw.eps = kAdamEps;
   o.warmup_steps = 1;
   o.progress = false;
   train::ClipTrainer trainer(model, tok, synth_pairs(6, 16), o);  // host images: moved per batch
