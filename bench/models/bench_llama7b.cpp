@@ -4,6 +4,8 @@
 // weight bytes per token over the read bandwidth of a 2 GB sum in anonymous memory, and over the
 // read bandwidth of the mapped weights themselves (the bytes decode reads, in 4 KB page-cache pages,
 // which this machine reads more slowly than anonymous memory in some runs: bench_gemv_mmap).
+// The prefill runs twice more after the decode, f32 products and then bf16 products
+// (MatmulPrecision::bf16: AVX-512 BF16 dot products), so that their ratio comes from one run.
 //   ./build/bench/models/bench_llama7b            (RSCAPRET_BENCH_LAYERS=N for a shorter model)
 #include <benchmark/benchmark.h>
 
@@ -17,6 +19,8 @@
 
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_bf16_dot.h"
 #include "models/llama/llama.h"
 #include "tensor/dtype.h"
 #include "bench/common/read_words.h"
@@ -108,6 +112,16 @@ void BM_Llama7bBf16(benchmark::State& st) {
     decode_tps = double(new_tokens) / decode_s;
     st.SetIterationTime(prefill_s + decode_s);
   }
+  // Prefill again, f32 then bf16 products (decode rows keep the 16-bit GEMV either way).
+  auto prefill_seconds = [&](kernels::MatmulPrecision p) {
+    const kernels::MatmulPrecisionGuard guard(p);
+    models::LlamaDecoder dec(*model);
+    const auto t0 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(dec.step(ids).raw_data());
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  st.counters["prefill128_f32_again_s"] = prefill_seconds(kernels::MatmulPrecision::f32);
+  if (kernels::cpu_has_bf16_dot()) st.counters["prefill128_bf16_products_s"] = prefill_seconds(kernels::MatmulPrecision::bf16);
   const double bound = bw * 1e9 / weight_bytes;
   st.counters["layers"] = double(layers());
   st.counters["prefill128_s"] = prefill_s;

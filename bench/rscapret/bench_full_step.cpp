@@ -4,6 +4,8 @@
 // token, all three losses, backward into the trainable bridge, AdamW step. Reports the step time
 // (forward / backward split) and the peak RSS (which includes the page cache of the mapped weights
 // that the step touched, i.e. all of them).
+// Run with f32 products and with bf16 products (MatmulPrecision::bf16, AVX-512 BF16; skipped on
+// CPUs without it).
 //   ./build/bench/rscapret/bench_full_step    (RSCAPRET_BENCH_LAYERS=N for a shorter decoder)
 #include <benchmark/benchmark.h>
 
@@ -11,6 +13,8 @@
 
 #include "autograd/autograd.h"
 #include "bench/models/random_llama7b.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_bf16_dot.h"
 #include "models/rscapret/rscapret.h"
 #include "nn/optim/adamw.h"
 
@@ -21,7 +25,12 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-void BM_FullSizeBridgeStep(benchmark::State& st) {
+void BM_FullSizeBridgeStep(benchmark::State& st, kernels::MatmulPrecision precision) {
+  if (precision == kernels::MatmulPrecision::bf16 && !kernels::cpu_has_bf16_dot()) {
+    st.SkipWithError("no AVX-512 BF16 on this CPU");
+    return;
+  }
+  const kernels::MatmulPrecisionGuard guard(precision);
   const auto dir = bench::model_dir();
   bench::write_llama7b(dir);
   auto llm = models::LlamaForCausalLM::from_pretrained(dir);  // frozen, bf16, mmapped
@@ -78,7 +87,10 @@ void BM_FullSizeBridgeStep(benchmark::State& st) {
   st.counters["peak_rss_GB"] = bench::peak_rss_gb();
 }
 
-BENCHMARK(BM_FullSizeBridgeStep)->Iterations(2)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK_CAPTURE(BM_FullSizeBridgeStep, f32, kernels::MatmulPrecision::f32)
+    ->Iterations(2)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK_CAPTURE(BM_FullSizeBridgeStep, bf16_products, kernels::MatmulPrecision::bf16)
+    ->Iterations(2)->UseManualTime()->Unit(benchmark::kSecond);
 
 }  // namespace
 

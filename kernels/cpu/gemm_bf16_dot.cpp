@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
@@ -12,6 +13,10 @@
 #include <immintrin.h>
 #define RSCAPRET_BF16_DOT_X86 1
 #define RSCAPRET_BF16_DOT_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+// GCC 12's own AVX-512 headers start unpack/shuffle intrinsics from _mm512_undefined_*(), which
+// its -Wuninitialized reports inside the header: a false positive, silenced for this file only.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
 namespace rscapret::kernels {
@@ -49,6 +54,39 @@ void round_a(const MatrixOperand& A, int64_t M, int64_t K, int64_t Kp, uint16_t*
   });
 }
 
+#ifdef RSCAPRET_BF16_DOT_X86
+// dst[i * dst_stride + j] = src[j * src_stride + i] for a 16 x 16 block of u32 (bf16 pairs): 4x4
+// transposes inside each 128-bit lane (unpack 32, then 64), then the lanes gathered across
+// registers (two rounds of shuffle_i32x4).
+RSCAPRET_BF16_DOT_TARGET void transpose_16x16(const uint32_t* src, int64_t src_stride, uint32_t* dst,
+                                              int64_t dst_stride) {
+  __m512i r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(src + i * src_stride);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  // u[4g + c] holds, for source rows 4g..4g+3, columns c, c + 4, c + 8, c + 12 (one per lane).
+  __m512i u[16];
+  for (int g = 0; g < 4; ++g) {
+    u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+    u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+    u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+    u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512i even01 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88);    // lanes 0, 2 of rows 0-3, 4-7
+    const __m512i even23 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88);
+    const __m512i odd01 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xdd);     // lanes 1, 3
+    const __m512i odd23 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xdd);
+    _mm512_storeu_si512(dst + (c + 0) * dst_stride, _mm512_shuffle_i32x4(even01, even23, 0x88));
+    _mm512_storeu_si512(dst + (c + 8) * dst_stride, _mm512_shuffle_i32x4(even01, even23, 0xdd));
+    _mm512_storeu_si512(dst + (c + 4) * dst_stride, _mm512_shuffle_i32x4(odd01, odd23, 0x88));
+    _mm512_storeu_si512(dst + (c + 12) * dst_stride, _mm512_shuffle_i32x4(odd01, odd23, 0xdd));
+  }
+}
+#endif
+
 // Packs rows [k0, k0 + 2 kp) and columns [n0, n0 + kNR) of B (K x N) as bf16 pairs:
 // out[p * kNR + j] = B(k0 + 2p, n0 + j) | B(k0 + 2p + 1, n0 + j) << 16, zero outside B.
 void pack_b(const MatrixOperand& B, int64_t K, int64_t N, int64_t k0, int64_t kp, int64_t n0, uint32_t* out) {
@@ -59,6 +97,17 @@ void pack_b(const MatrixOperand& B, int64_t K, int64_t N, int64_t k0, int64_t kp
     // A Linear weight W [N, K] seen as B = W^T: column n is W's row n, dense along K, so each pair
     // is one aligned-or-not 32-bit read.
     const auto* w = static_cast<const uint16_t*>(B.data);
+#ifdef RSCAPRET_BF16_DOT_X86
+    if (nr == kNR && kp % 16 == 0 && B.col_stride % 2 == 0 && k0 % 2 == 0 &&
+        reinterpret_cast<uintptr_t>(w) % 4 == 0) {
+      // Pairs are aligned 32-bit words: 16 x 16 blocks transposed in registers.
+      const auto* w32 = reinterpret_cast<const uint32_t*>(w + n0 * B.col_stride + k0);
+      const int64_t stride32 = B.col_stride / 2;
+      for (int64_t j = 0; j < kNR; j += 16)
+        for (int64_t p = 0; p < kp; p += 16) transpose_16x16(w32 + j * stride32 + p, stride32, out + p * kNR + j, kNR);
+      return;
+    }
+#endif
     for (int64_t j = 0; j < nr; ++j) {
       const uint16_t* col = w + (n0 + j) * B.col_stride + k0;
       for (int64_t p = 0; p < kp; ++p) {
@@ -66,6 +115,18 @@ void pack_b(const MatrixOperand& B, int64_t K, int64_t N, int64_t k0, int64_t kp
         std::memcpy(&pair, col + 2 * p, 4);
         out[p * kNR + j] = pair;
       }
+    }
+    return;
+  }
+  if (B.dtype == DType::bf16 && B.col_stride == 1 && whole_pairs) {
+    // Row-major B (dX = dY W in a Linear's backward reads W [N_out, K_in] this way): a pair joins
+    // two rows, read contiguously side by side.
+    const auto* base = static_cast<const uint16_t*>(B.data) + n0;
+    for (int64_t p = 0; p < kp; ++p) {
+      const uint16_t* lo = base + (k0 + 2 * p) * B.row_stride;
+      const uint16_t* hi = lo + B.row_stride;
+      uint32_t* o = out + p * kNR;
+      for (int64_t j = 0; j < nr; ++j) o[j] = uint32_t(lo[j]) | uint32_t(hi[j]) << 16;
     }
     return;
   }
@@ -154,8 +215,9 @@ void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int
   }
 #ifdef RSCAPRET_BF16_DOT_X86
   const int64_t Kp = (K + 1) / 2 * 2;
-  std::vector<uint16_t> a16(size_t(M * Kp));  // bf16(A), rows of Kp
-  round_a(A, M, K, Kp, a16.data());
+  // bf16(A), rows of Kp; every element is written by round_a (no zero fill first).
+  const std::unique_ptr<uint16_t[]> a16(new uint16_t[size_t(M * Kp)]);
+  round_a(A, M, K, Kp, a16.get());
 
   // Work items: (panel of kNR columns) x (block of rows). Whole-height row blocks unless there are
   // too few panels to occupy every thread (then B panels are packed once per row block).
@@ -177,7 +239,7 @@ void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int
         const int64_t kp = std::min(kBf16DotKc, Kp - k0) / 2;
         pack_b(B, K, N, k0, kp, n0, packed.data());
         for (int64_t m = m_begin; m < m_end; m += kMR)
-          tile_rows(int(std::min<int64_t>(kMR, m_end - m)), a16.data() + m * Kp + k0, Kp, packed.data(), kp,
+          tile_rows(int(std::min<int64_t>(kMR, m_end - m)), a16.get() + m * Kp + k0, Kp, packed.data(), kp,
                     C + m * N + n0, N, nr, k0 > 0);
       }
     }

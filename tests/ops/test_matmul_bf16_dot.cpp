@@ -64,13 +64,16 @@ void check_case(const Case& c, uint64_t seed) {
 TEST(MatmulBf16Dot, MatchesReferenceOnEveryEdge) {
   REQUIRE_BF16_DOT();
   // Partial register tiles (M % 6, N % 16, N % 64), odd K (a padded pair), K beyond one packed
-  // block (kBf16DotKc), several row blocks per panel (few panels), every B layout and dtype.
+  // block (kBf16DotKc), several row blocks per panel (few panels), every B layout and dtype, and
+  // each packing path: [N, K] bf16 in 16 x 16 register transposes (full 64-column panels) or
+  // pair by pair, row-major [K, N] bf16 two rows at a time, and element by element.
   const Case cases[] = {
       {9, 1, 1, true, DType::bf16, false},      {13, 17, 70, true, DType::bf16, false},
       {6, 64, 64, true, DType::bf16, false},    {257, 64, 129, true, DType::bf16, false},
       {50, 2051, 65, true, DType::bf16, false}, {31, 33, 200, false, DType::bf16, false},
       {40, 96, 80, true, DType::f32, false},    {11, 130, 48, false, DType::f32, true},
       {17, 40, 19, true, DType::f16, false},    {400, 48, 16, true, DType::bf16, true},
+      {40, 64, 130, false, DType::bf16, false}, {20, 2050, 70, false, DType::bf16, false},
   };
   uint64_t seed = 1;
   for (const Case& c : cases) check_case(c, seed++);
