@@ -1,9 +1,10 @@
-// Decoding: PNG/BMP/JPEG/TIFF written here, the shared PackBits TIFF, and every way a file can be
+// Decoding: PNG/BMP/JPEG (CMYK and YCCK too)/TIFF written here, the shared PackBits TIFF, and every way a file can be
 // broken (missing, empty, garbage, truncated at every cut, flipped bytes, absurd header sizes).
 #include <gtest/gtest.h>
 
 #include <tiffio.h>
 
+#include <algorithm>
 #include <random>
 
 #include "tensor/error.h"
@@ -185,7 +186,7 @@ TEST(ImageDecode, TruncatedFilesAreFormatErrors) {
     const char* name;
     std::vector<uint8_t> bytes;
   };
-  const std::vector<Enc> encs = {
+  std::vector<Enc> encs = {
       {"png", encode_png(px, w, h, 3)},
       {"bmp", encode_bmp(px, w, h, 3)},
       {"jpeg", encode_jpeg(px, w, h, 3, 90)},
@@ -193,6 +194,10 @@ TEST(ImageDecode, TruncatedFilesAreFormatErrors) {
       {"tiff packbits", encode_tiff(px, {.width = w, .height = h, .compression = COMPRESSION_PACKBITS, .rows_per_strip = 4})},
       {"tiff tiles lzw", encode_tiff(px, {.width = w, .height = h, .compression = COMPRESSION_LZW, .tile = 16})},
   };
+  if (cmyk_jpeg_encoder_available()) {
+    encs.push_back({"jpeg cmyk", encode_jpeg_cmyk(pattern(w, h, 4), w, h, {.quality = 90})});
+    encs.push_back({"jpeg ycck", encode_jpeg_cmyk(pattern(w, h, 4), w, h, {.ycck = true, .quality = 90})});
+  }
   for (const Enc& e : encs) {
     const Image full = decode_image(e.bytes, e.name);
     int errors = 0, decoded = 0;
@@ -224,10 +229,14 @@ TEST(ImageDecode, TruncatedFilesAreFormatErrors) {
 TEST(ImageDecode, CorruptBytesNeverCrash) {
   const int w = 31, h = 17;
   const auto px = pattern(w, h, 3);
-  const std::vector<std::vector<uint8_t>> encs = {
+  std::vector<std::vector<uint8_t>> encs = {
       encode_png(px, w, h, 3), encode_bmp(px, w, h, 3), encode_jpeg(px, w, h, 3, 85),
       encode_tiff(px, {.width = w, .height = h, .compression = COMPRESSION_PACKBITS, .rows_per_strip = 4}),
       encode_tiff(px, {.width = w, .height = h, .compression = COMPRESSION_LZW, .tile = 16})};
+  if (cmyk_jpeg_encoder_available()) {
+    encs.push_back(encode_jpeg_cmyk(pattern(w, h, 4), w, h, {.quality = 85}));
+    encs.push_back(encode_jpeg_cmyk(pattern(w, h, 4), w, h, {.ycck = true, .quality = 85}));
+  }
   std::mt19937 rng(1234);
   int errors = 0, decoded = 0;
   for (const auto& enc : encs)
@@ -247,16 +256,11 @@ TEST(ImageDecode, CorruptBytesNeverCrash) {
   EXPECT_GT(errors, 0);
 }
 
-// A JPEG without its DHT segments (as Motion-JPEG frames are written): libjpeg substitutes the
-// standard Huffman tables, stb_image would decode with empty tables and read out of bounds (found by
-// tools/fuzz/fuzz_images.cpp), so the stb path refuses it with a FormatError. The fuzzer's crash
-// input stays as a regression case.
-TEST(ImageDecode, JpegScanWithUndefinedHuffmanTableNeverReachesStb) {
-  const int w = 16, h = 8;
-  const std::vector<uint8_t> jpg = encode_jpeg(pattern(w, h, 3), w, h, 3, 90);
+// The JPEG without its DHT segments (marker segments up to the first SOS; the scan data as it is).
+std::vector<uint8_t> strip_dht(const std::vector<uint8_t>& jpg) {
   std::vector<uint8_t> stripped(jpg.begin(), jpg.begin() + 2);  // SOI
   for (size_t pos = 2; pos + 4 <= jpg.size();) {
-    ASSERT_EQ(jpg[pos], 0xFF);
+    EXPECT_EQ(jpg[pos], 0xFF);
     const uint8_t marker = jpg[pos + 1];
     if (marker == 0xDA) {  // SOS: the rest of the file (scan data, EOI) as it is
       stripped.insert(stripped.end(), jpg.begin() + std::ptrdiff_t(pos), jpg.end());
@@ -266,6 +270,17 @@ TEST(ImageDecode, JpegScanWithUndefinedHuffmanTableNeverReachesStb) {
     if (marker != 0xC4) stripped.insert(stripped.end(), jpg.begin() + std::ptrdiff_t(pos), jpg.begin() + std::ptrdiff_t(pos + 2 + len));
     pos += 2 + len;
   }
+  return stripped;
+}
+
+// A JPEG without its DHT segments (as Motion-JPEG frames are written): libjpeg substitutes the
+// standard Huffman tables, stb_image would decode with empty tables and read out of bounds (found by
+// tools/fuzz/fuzz_images.cpp), so the stb path refuses it with a FormatError. The fuzzer's crash
+// input stays as a regression case.
+TEST(ImageDecode, JpegScanWithUndefinedHuffmanTableNeverReachesStb) {
+  const int w = 16, h = 8;
+  const std::vector<uint8_t> jpg = encode_jpeg(pattern(w, h, 3), w, h, 3, 90);
+  const std::vector<uint8_t> stripped = strip_dht(jpg);
   ASSERT_LT(stripped.size(), jpg.size()) << "the encoder wrote no DHT segment";
   DecodeLimits stb;
   stb.jpeg = JpegDecoder::stb;
@@ -279,6 +294,181 @@ TEST(ImageDecode, JpegScanWithUndefinedHuffmanTableNeverReachesStb) {
   const std::filesystem::path crash = std::filesystem::path(RSCAPRET_SOURCE_DIR) / "tools/fuzz/seeds/images/crash_undefined_huffman.jpg";
   if (std::filesystem::exists(crash)) {
     EXPECT_THROW(decode_image(read_file(crash), "crash", stb), FormatError);
+  }
+}
+
+// ---- CMYK and YCCK JPEG ----------------------------------------------------------------------
+// Pillow (Image.open(jpeg).convert("RGB")) reads every 4-component JPEG as inverted CMYK ("CMYK;I")
+// and converts with R = nk - MULDIV255(C, nk), nk = 255 - K, i.e. (255 - C)(255 - K) / 255 rounded
+// to nearest. The expected values below use that rounded quotient, written independently of
+// detail::jpeg_cmyk_to_rgb.
+
+uint8_t pillow_channel(int c, int k) { return uint8_t((2 * (255 - c) * (255 - k) + 255) / 510); }
+
+// RGB from original (not inverted) CMYK values, (h, w, 4) -> (h, w, 3).
+std::vector<uint8_t> pillow_rgb_of_cmyk(const std::vector<uint8_t>& cmyk) {
+  std::vector<uint8_t> rgb;
+  for (size_t i = 0; i < cmyk.size(); i += 4)
+    for (int c = 0; c < 3; ++c) rgb.push_back(pillow_channel(cmyk[i + c], cmyk[i + 3]));
+  return rgb;
+}
+
+std::vector<uint8_t> inverted(std::vector<uint8_t> v) {
+  for (auto& b : v) b = uint8_t(255 - b);
+  return v;
+}
+
+// Original CMYK values: ramps that reach 0 and 255 in every channel (clamped at the ends) plus the
+// test pattern's texture, so the JPEG has sharp edges as well as flat areas.
+std::vector<uint8_t> cmyk_pattern(int w, int h) {
+  const auto tex = pattern(w, h, 4, 5);
+  std::vector<uint8_t> px(size_t(w) * h * 4);
+  const auto clamp = [](int v) { return uint8_t(std::clamp(v, 0, 255)); };
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      uint8_t* p = &px[(size_t(y) * w + x) * 4];
+      const uint8_t* t = &tex[(size_t(y) * w + x) * 4];
+      p[0] = clamp(-20 + 6 * x);                 // C: 0 .. 255 across (w >= 46)
+      p[1] = clamp(280 - 7 * y);                 // M: 255 .. 0 down (h >= 41)
+      p[2] = y < h / 2 ? t[2] : clamp(4 * (x + y) - 40);  // Y: texture on top, ramp below
+      p[3] = x < w / 2 ? clamp(7 * y - 20) : t[3] / 2;    // K: 0 .. 255 on the left (h >= 40), texture right
+    }
+  return px;
+}
+
+// The conversion on hand-computed values (stored, i.e. inverted, bytes s_c, s_k: R = s_c*s_k/255
+// rounded), then against the rounded quotient for every (s_c, s_k).
+TEST(ImageDecode, JpegCmykToRgbIsPillowsFormula) {
+  struct Case {
+    uint8_t cmyk[4];  // as stored in the JPEG (inverted)
+    uint8_t rgb[3];
+  };
+  const Case cases[] = {
+      {{255, 255, 255, 255}, {255, 255, 255}},  // C = M = Y = K = 0: white
+      {{0, 0, 0, 255}, {0, 0, 0}},              // full C, M, Y, no K: black
+      {{255, 255, 255, 0}, {0, 0, 0}},          // K = 255: black whatever C
+      {{0, 128, 255, 0}, {0, 0, 0}},
+      {{255, 128, 0, 255}, {255, 128, 0}},      // no K: the inverted inks
+      {{128, 128, 128, 128}, {64, 64, 64}},     // 128 * 128 / 255 = 64.25
+      {{200, 10, 128, 100}, {78, 4, 50}},       // 78.43, 3.92, 50.20
+      {{1, 254, 255, 1}, {0, 1, 1}},            // 0.004, 0.996, 1
+      {{254, 10, 1, 254}, {253, 10, 1}},        // 253.004, 9.96, 0.996
+      {{10, 127, 3, 200}, {8, 100, 2}},         // 7.84, 99.61, 2.35
+  };
+  for (const Case& tc : cases) {
+    uint8_t rgb[3] = {1, 2, 3};
+    detail::jpeg_cmyk_to_rgb(tc.cmyk, rgb, 1);
+    for (int c = 0; c < 3; ++c)
+      EXPECT_EQ(int(rgb[c]), int(tc.rgb[c])) << "stored " << int(tc.cmyk[0]) << "," << int(tc.cmyk[1]) << ","
+                                             << int(tc.cmyk[2]) << "," << int(tc.cmyk[3]) << " channel " << c;
+  }
+  // Every (s_c, s_k) pair, 256 pixels per call.
+  std::vector<uint8_t> cmyk(256 * 4), rgb(256 * 3);
+  for (int k = 0; k < 256; ++k) {
+    for (int c = 0; c < 256; ++c) {
+      uint8_t* p = &cmyk[size_t(c) * 4];
+      p[0] = uint8_t(c);
+      p[1] = uint8_t(255 - c);
+      p[2] = uint8_t(c ^ 0x5A);
+      p[3] = uint8_t(k);
+    }
+    detail::jpeg_cmyk_to_rgb(cmyk.data(), rgb.data(), 256);
+    for (int c = 0; c < 256; ++c)
+      for (int ch = 0; ch < 3; ++ch) {
+        const int s = cmyk[size_t(c) * 4 + size_t(ch)];
+        ASSERT_EQ(int(rgb[size_t(c) * 3 + size_t(ch)]), pillow_channel(255 - s, 255 - k)) << "s " << s << " k " << k;
+      }
+  }
+}
+
+struct CmykFile {
+  const char* name;
+  CmykJpegSpec spec;
+};
+const CmykFile kCmykFiles[] = {
+    {"cmyk adobe", {.ycck = false, .adobe_marker = true}},
+    {"ycck adobe", {.ycck = true, .adobe_marker = true}},
+    {"cmyk no marker", {.ycck = false, .adobe_marker = false}},  // Pillow inverts these too
+};
+
+// CMYK and YCCK JPEGs (quality 100, no subsampling) written from a known pattern decode through
+// libjpeg to Pillow's RGB of that pattern, within the codec's loss.
+TEST(ImageDecode, CmykAndYcckJpegDecodeLikePillow) {
+  if (!cmyk_jpeg_encoder_available()) GTEST_SKIP() << "the tests were built without libjpeg (no CMYK encoder)";
+  if (!libjpeg_available()) GTEST_SKIP() << "libjpeg is not built in: CMYK JPEG goes through stb_image (next test)";
+  const int w = 52, h = 44;  // not multiples of 8: partial blocks at the right and bottom edges
+  const auto cmyk = cmyk_pattern(w, h);
+  const auto want = pillow_rgb_of_cmyk(cmyk);
+  DecodeLimits lj;
+  lj.jpeg = JpegDecoder::libjpeg;
+  std::vector<uint8_t> adobe_cmyk_pixels;
+  for (const CmykFile& f : kCmykFiles) {
+    SCOPED_TRACE(f.name);
+    const auto jpg = encode_jpeg_cmyk(inverted(cmyk), w, h, f.spec);  // Adobe convention: inverted bytes
+    ASSERT_EQ(detect_image_format(jpg), ImageFormat::jpeg);
+    const ImageInfo info = probe_image(jpg, f.name);
+    EXPECT_EQ(info.width, w);
+    EXPECT_EQ(info.height, h);
+    const Image img = decode_image(jpg, f.name);
+    ASSERT_EQ(img.width, w);
+    ASSERT_EQ(img.height, h);
+    EXPECT_EQ(decode_image(jpg, f.name, lj).pixels, img.pixels);  // automatic is libjpeg
+    const int diff = max_abs_diff(img.pixels, want);
+    std::printf("%-15s q100 4:4:4: max |decoded - Pillow(pattern)| = %d\n", f.name, diff);
+    // JPEG is lossy even at quality 100 (all quantisation steps 1, but the DCT coefficients and the
+    // IDCT output are rounded; YCCK adds the colour transform's rounding). Measured with
+    // libjpeg-turbo 2.1.5: 2 for CMYK, 3 for YCCK; the bound is the largest plus a margin of 2.
+    EXPECT_LE(diff, 5);
+    if (!f.spec.ycck && f.spec.adobe_marker) adobe_cmyk_pixels = img.pixels;
+    if (!f.spec.adobe_marker) {
+      EXPECT_EQ(img.pixels, adobe_cmyk_pixels) << "the same scan with and without the Adobe marker";
+    }
+  }
+}
+
+// A CMYK JPEG without DHT segments: stb_image's path refuses it (see above), libjpeg decodes it. So
+// decoding it at all shows that a CMYK JPEG no longer falls back to stb_image.
+TEST(ImageDecode, CmykJpegNeverFallsBackToStb) {
+  if (!cmyk_jpeg_encoder_available()) GTEST_SKIP() << "the tests were built without libjpeg (no CMYK encoder)";
+  if (!libjpeg_available()) GTEST_SKIP() << "libjpeg is not built in";
+  const int w = 24, h = 16;
+  const auto cmyk = cmyk_pattern(w, h);
+  for (const CmykFile& f : kCmykFiles) {
+    SCOPED_TRACE(f.name);
+    const auto jpg = encode_jpeg_cmyk(inverted(cmyk), w, h, f.spec);
+    const auto stripped = strip_dht(jpg);
+    ASSERT_LT(stripped.size(), jpg.size()) << "the encoder wrote no DHT segment";
+    DecodeLimits stb;
+    stb.jpeg = JpegDecoder::stb;
+    EXPECT_THROW(decode_image(stripped, "no_dht_cmyk.jpg", stb), FormatError);
+    EXPECT_EQ(decode_image(stripped, "no_dht_cmyk.jpg").pixels, decode_image(jpg, "cmyk.jpg").pixels);
+  }
+}
+
+// JpegDecoder::stb on the same Adobe files: stb_image computes R = s_c * s_k / 255 rounded too
+// (stbi__blinn_8x8), so only its IDCT (and, for YCCK, its YCbCr -> RGB) rounding differs. (Without
+// the Adobe marker stb ignores K: not Pillow's answer, and not a case stb is used for.)
+TEST(ImageDecode, CmykJpegThroughStbIsClose) {
+  if (!cmyk_jpeg_encoder_available()) GTEST_SKIP() << "the tests were built without libjpeg (no CMYK encoder)";
+  const int w = 52, h = 44;
+  const auto cmyk = cmyk_pattern(w, h);
+  const auto want = pillow_rgb_of_cmyk(cmyk);
+  DecodeLimits stb;
+  stb.jpeg = JpegDecoder::stb;
+  for (const CmykFile& f : kCmykFiles) {
+    if (!f.spec.adobe_marker) continue;
+    SCOPED_TRACE(f.name);
+    const auto jpg = encode_jpeg_cmyk(inverted(cmyk), w, h, f.spec);
+    const Image img = decode_image(jpg, f.name, stb);
+    ASSERT_EQ(img.width, w);
+    ASSERT_EQ(img.height, h);
+    const int diff = max_abs_diff(img.pixels, want);
+    const int vs_libjpeg = libjpeg_available() ? max_abs_diff(img.pixels, decode_image(jpg, f.name).pixels) : -1;
+    std::printf("%-15s stb: max |stb - Pillow(pattern)| = %d, max |stb - libjpeg| = %d\n", f.name, diff, vs_libjpeg);
+    // Measured (stb 2.27, libjpeg-turbo 2.1.5): against the pattern 2 (CMYK) and 3 (YCCK), against
+    // libjpeg 1 and 2; the bounds are the largest plus a margin of 2.
+    EXPECT_LE(diff, 5);
+    EXPECT_LE(vs_libjpeg, 4);
   }
 }
 

@@ -8,6 +8,13 @@
 
 #include <tiffio.h>
 
+#ifdef RSCAPRET_TEST_HAVE_LIBJPEG
+#include <cstdio>
+#include <cstdlib>
+
+#include <jpeglib.h>
+#endif
+
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
@@ -49,6 +56,46 @@ std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& px, int w, int h, i
   if (!stbi_write_jpg_to_func(append, &out, w, h, ch, px.data(), quality)) throw std::runtime_error("jpg write");
   return out;
 }
+
+#ifdef RSCAPRET_TEST_HAVE_LIBJPEG
+bool cmyk_jpeg_encoder_available() { return true; }
+
+// libjpeg's default error handler prints and exits: acceptable for an encoder fed by the tests.
+std::vector<uint8_t> encode_jpeg_cmyk(const std::vector<uint8_t>& stored, int w, int h, const CmykJpegSpec& spec) {
+  if (stored.size() != size_t(w) * size_t(h) * 4) throw std::runtime_error("encode_jpeg_cmyk: size");
+  jpeg_compress_struct c;
+  jpeg_error_mgr err;
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &buf, &size);
+  c.image_width = JDIMENSION(w);
+  c.image_height = JDIMENSION(h);
+  c.input_components = 4;
+  c.in_color_space = JCS_CMYK;
+  jpeg_set_defaults(&c);
+  jpeg_set_colorspace(&c, spec.ycck ? JCS_YCCK : JCS_CMYK);  // writes the Adobe marker
+  if (!spec.adobe_marker) c.write_Adobe_marker = FALSE;
+  for (int i = 0; i < c.num_components; ++i) c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
+  jpeg_set_quality(&c, spec.quality, TRUE);
+  jpeg_start_compress(&c, TRUE);
+  while (c.next_scanline < c.image_height) {
+    JSAMPROW row = const_cast<uint8_t*>(stored.data()) + size_t(c.next_scanline) * size_t(w) * 4;
+    jpeg_write_scanlines(&c, &row, 1);
+  }
+  jpeg_finish_compress(&c);
+  std::vector<uint8_t> out(buf, buf + size);
+  jpeg_destroy_compress(&c);
+  std::free(buf);
+  return out;
+}
+#else
+bool cmyk_jpeg_encoder_available() { return false; }
+std::vector<uint8_t> encode_jpeg_cmyk(const std::vector<uint8_t>&, int, int, const CmykJpegSpec&) {
+  throw std::runtime_error("encode_jpeg_cmyk: the tests were built without libjpeg");
+}
+#endif
 
 std::vector<uint8_t> encode_tiff(const std::vector<uint8_t>& samples, const TiffSpec& s) {
   char tmpl[] = "/tmp/rscapret_test_tiff_XXXXXX";

@@ -1,5 +1,6 @@
-// Small images written by the tests themselves: PNG, BMP and JPEG through stb_image_write, TIFF
-// through libtiff (strips or tiles, PackBits/LZW/none, grey, palette, planar), and a temp folder.
+// Small images written by the tests themselves: PNG, BMP and JPEG through stb_image_write, CMYK and
+// YCCK JPEG through libjpeg, TIFF through libtiff (strips or tiles, PackBits/LZW/none, grey,
+// palette, planar), and a temp folder.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,18 @@ std::vector<uint8_t> pattern(int w, int h, int channels, int salt = 0);
 std::vector<uint8_t> encode_png(const std::vector<uint8_t>& px, int w, int h, int channels);
 std::vector<uint8_t> encode_bmp(const std::vector<uint8_t>& px, int w, int h, int channels);
 std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& px, int w, int h, int channels, int quality);
+
+// A 4-component JPEG through libjpeg's encoder (only when the tests found libjpeg:
+// RSCAPRET_TEST_HAVE_LIBJPEG). `stored` is (h, w, 4), the bytes libjpeg is given and stores as
+// they are: for Adobe's convention, the inverted CMYK (255 - C, ..., 255 - K). No chroma
+// subsampling (every sampling factor 1).
+struct CmykJpegSpec {
+  bool ycck = false;           // YCCK (Adobe transform 2) instead of plain CMYK (transform 0)
+  bool adobe_marker = true;    // APP14 "Adobe" segment (libjpeg needs it to recognise YCCK)
+  int quality = 100;
+};
+bool cmyk_jpeg_encoder_available();
+std::vector<uint8_t> encode_jpeg_cmyk(const std::vector<uint8_t>& stored, int w, int h, const CmykJpegSpec& spec = {});
 
 struct TiffSpec {
   int width = 0, height = 0;

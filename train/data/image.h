@@ -1,12 +1,12 @@
 // Image decoding for the caption datasets: PNG and BMP through stb_image, JPEG through libjpeg-turbo
-// (PIL's decoder; stb_image when the build has no libjpeg), TIFF through libtiff.
+// (PIL's decoder, CMYK/YCCK included; stb_image when the build has no libjpeg), TIFF through libtiff.
 // The format is decided by the magic bytes, never by the file name. Every decoded image is 8-bit
 // RGB, (H, W, 3) row-major; grey and palette images are expanded, alpha is dropped.
 //
 // Errors (the loader skips the image and counts it; nothing here aborts):
 //   IOError      the file is missing or unreadable;
 //   FormatError  empty, truncated or corrupt data, an unknown or unsupported format (16-bit TIFF,
-//                CMYK, ...), or dimensions beyond DecodeLimits (checked from the header, before any
+//                CMYK TIFF, ...), or dimensions beyond DecodeLimits (checked from the header, before any
 //                pixel buffer is allocated).
 // Every message starts with "[decode_image] <name>: " where name is the path (or the caller's label).
 #pragma once
@@ -41,7 +41,9 @@ ImageFormat detect_image_format(std::span<const uint8_t> bytes);
 
 // Which JPEG decoder: libjpeg(-turbo), PIL's and therefore CLIP's, is bit-identical to PIL on the
 // fixtures; stb_image differs by a few levels (IDCT and chroma-upsampling rounding). `automatic`
-// takes libjpeg when the build found it (libjpeg_available()), else stb_image.
+// takes libjpeg when the build found it (libjpeg_available()), else stb_image. libjpeg turns a CMYK
+// or YCCK JPEG into RGB as Pillow's convert("RGB") does (detail::jpeg_cmyk_to_rgb); stb_image does
+// the same math for files with an Adobe marker and ignores K without one.
 enum class JpegDecoder { automatic, libjpeg, stb };
 bool libjpeg_available();
 
@@ -78,8 +80,13 @@ Image decode_stb(std::span<const uint8_t> bytes, ImageFormat format, const std::
                  const DecodeLimits& limits);
 ImageInfo probe_stb(std::span<const uint8_t> bytes, ImageFormat format, const std::string& name);
 Image decode_tiff(std::span<const uint8_t> bytes, const std::string& name, const DecodeLimits& limits);
-// libjpeg path (image_jpeg.cpp); the caller has checked the structure and the dimensions.
+// libjpeg path (image_jpeg.cpp); the caller has checked the structure and the dimensions. Every
+// JPEG libjpeg can read comes back as RGB (never empty); anything else is a FormatError.
 Image decode_libjpeg(std::span<const uint8_t> bytes, const std::string& name);
+// `pixels` CMYK pixels as a 4-component JPEG stores them (Adobe's inverted convention) -> RGB, with
+// Pillow's formula (Image.open(jpeg).convert("RGB")): R = round(s_c * s_k / 255), G and B alike.
+// Defined whether or not libjpeg is built in (image_jpeg.cpp).
+void jpeg_cmyk_to_rgb(const uint8_t* cmyk, uint8_t* rgb, size_t pixels);
 ImageInfo probe_tiff(std::span<const uint8_t> bytes, const std::string& name);
 // Throws FormatError when w x h exceeds the limits (or is not positive).
 void check_dimensions(int64_t w, int64_t h, const DecodeLimits& limits, const std::string& name);

@@ -1,4 +1,6 @@
-// JPEG, PNG and BMP through stb_image (the one STB_IMAGE_IMPLEMENTATION of the project).
+// JPEG, PNG and BMP through stb_image (the one STB_IMAGE_IMPLEMENTATION of the project); JPEG only
+// when the build has no libjpeg or JpegDecoder::stb is asked for (libjpeg decodes every JPEG,
+// CMYK and YCCK included: image_jpeg.cpp).
 // stb_image is lenient: it decodes a truncated JPEG or BMP without complaint (the missing part
 // becomes grey or black) and ignores PNG checksums. Training on such an image silently is what we
 // must avoid, so each format's structure is walked first: the JPEG must reach its EOI marker, every
@@ -212,10 +214,9 @@ Image decode_stb(std::span<const uint8_t> bytes, ImageFormat format, const std::
                               (limits.jpeg == JpegDecoder::automatic && libjpeg_available());
     RS_CHECK(!want_libjpeg || libjpeg_available(), ValueError, "decode_image",
              "libjpeg was asked for but this build has none (RSCAPRET_LIBJPEG)");
-    if (want_libjpeg) {
-      Image img = decode_libjpeg(bytes, name);
-      if (!img.empty()) return img;  // empty: a colour space libjpeg cannot give as RGB (CMYK): stb does
-    }
+    // libjpeg decodes every JPEG (CMYK and YCCK too) or throws: no fallback to stb_image, whose
+    // JPEG decoder has undefined behaviour on corrupt scans.
+    if (want_libjpeg) return decode_libjpeg(bytes, name);
     if (jpeg.undefined_huffman_table)
       fail(name, format, "a scan uses a Huffman table that no DHT segment defined; stb_image cannot decode it");
   }
