@@ -269,7 +269,13 @@ std::map<std::string, Case> build_cases() {
   c["attention"] = [](Generator& g) {
     struct A { int64_t B, H, Hkv, Tq, Tk, D; bool causal, mask; };
     for (const A& a : {A{2, 4, 4, 7, 7, 16, false, false}, A{1, 4, 2, 5, 9, 13, true, false}, A{2, 3, 1, 1, 11, 8, true, true},
-                       A{2, 2, 2, 6, 6, 33, false, true}, A{1, 2, 1, 0, 4, 8, false, false}}) {
+                       A{2, 2, 2, 6, 6, 33, false, true}, A{1, 2, 1, 0, 4, 8, false, false},
+                       // >= 8 query rows: the blocked kernel (K^T per head, 4 rows at a time). Two
+                       // blocks of rows with GQA, causal and padding; tails in keys (37), rows (9),
+                       // head dims (13, and Dv = D + 2 past a 64-column slice); a KV-cache offset
+                       // (Tq < Tk, causal); the ViT-L/14 shape.
+                       A{2, 4, 2, 70, 70, 64, true, true}, A{2, 3, 3, 9, 37, 13, false, true},
+                       A{2, 2, 2, 12, 20, 16, true, true}, A{1, 2, 2, 257, 257, 64, false, false}}) {
       const Tensor q = g.normal({a.B, a.H, a.Tq, a.D}), k = g.normal({a.B, a.Hkv, a.Tk, a.D}),
                    v = g.normal({a.B, a.Hkv, a.Tk, a.D + 2});
       ops::AttentionOptions o;

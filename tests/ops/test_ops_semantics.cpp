@@ -47,6 +47,14 @@ TEST(Attention, FullyMaskedQueryGivesZerosAndCausalUsesCacheOffset) {
   o.key_keep = Tensor::from_vector(std::vector<bool>{false, false, false}, {1, 3});
   EXPECT_EQ(max_abs(ops::attention(q, k, v, o)), 0.0);
   EXPECT_EQ(max_abs(ops::attention_composed(q, k, v, o)), 0.0);
+  // The same with 10 query rows (the blocked kernel), batch item 1 fully masked, item 0 not.
+  const Tensor q10 = g.normal({2, 1, 10, 4}), k2 = g.normal({2, 1, 3, 4}), v2 = g.normal({2, 1, 3, 4});
+  ops::AttentionOptions o2;
+  o2.key_keep = Tensor::from_vector(std::vector<bool>{true, false, true, false, false, false}, {2, 3});
+  const Tensor out = ops::attention(q10, k2, v2, o2);
+  EXPECT_EQ(max_abs(out.narrow(0, 1, 1)), 0.0);
+  expect_close("blocked, partly masked", out.narrow(0, 0, 1), ops::attention_composed(q10, k2, v2, o2).narrow(0, 0, 1),
+               {1e-6, 1e-6});
   // Causal with Tq = 1 and Tk = 3 (decoding with a cache): the query sees all three keys.
   ops::AttentionOptions causal;
   causal.causal = true;

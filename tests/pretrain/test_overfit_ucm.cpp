@@ -9,7 +9,13 @@
 // without that the loss levels off at 0.29 (the BOS target alone costs ~3 nats per caption).
 // What remains is mostly the choice of the first words, which the image must impose on a frozen
 // decoder: at 600 steps 2 of 16 captions sometimes took another image's opening (BLEU-4 0.86-0.95
-// over seeds), at 1,500 steps BLEU-4 was 0.91-0.95 (0.95 = every caption exact up to --max-len 24).
+// over seeds), at 1,500 steps BLEU-4 was 0.91-0.95 over LM seeds (0.95 = every caption exact up to
+// --max-len 24). Over bridge seeds 0-3 at 1,500 steps it spans more, and moves with f32 rounding:
+// 0.79-0.95 both with the row-at-a-time attention kernel (0.91, 0.95, 0.79, 0.91) and with the
+// blocked one that replaced it (0.87, 0.91, 0.87, 0.79), the backbones' losses equal to 1e-4; the
+// test passed at seed 0 by the luck of the first kernel's rounding. At 2,500 steps the blocked
+// kernel gave 0.95, 0.95, 0.91, 0.91 (each 0.91: one caption off in a few words), so the test
+// trains 2,500 steps and asks for 0.85 (at most about two captions off).
 // Skipped when ../shared/data/ucm is absent.
 #include <gtest/gtest.h>
 
@@ -87,12 +93,12 @@ TEST(OverfitUcm, SixteenImagesAreLearnedByTheWholePipeline) {
                      "--lr 3e-3 --samples 0 --quiet")));
   const auto bridge = run("train bridge --clip " + t + "/clip --llama " + t + "/lm --data " + data + " --out " + t +
                           "/bridge --val-split train --val-images 16 --bleu-images 16 --backbone-dtype f32 "
-                          "--visual-tokens 4 --concat-prob 0 --steps 1500 --batch 16 --warmup 10 --lr 3e-3 --quiet");
+                          "--visual-tokens 4 --concat-prob 0 --steps 2500 --batch 16 --warmup 10 --lr 3e-3 --quiet");
   ASSERT_TRUE(ok(bridge));
   const auto row = last_row(fs::path(t) / "bridge" / "log.csv");
   ASSERT_TRUE(row.count("caption") && row.count("val_t2i_r1")) << bridge.second;
   EXPECT_LT(std::stod(row.at("caption")), 0.08) << "caption loss of the last step (see the top)";
-  EXPECT_GE(std::stod(row.at("val_bleu4")), 0.9) << bridge.second;
+  EXPECT_GE(std::stod(row.at("val_bleu4")), 0.85) << bridge.second;
   EXPECT_EQ(std::stod(row.at("val_t2i_r1")), 1.0) << bridge.second;
   fs::remove_all(tmp);
 }
