@@ -51,34 +51,46 @@ HWY_INLINE void Axpy(float a, const float* HWY_RESTRICT x, float* HWY_RESTRICT y
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
-// One query row. scores has room for Tk floats.
-void AttentionRowF32(const float* HWY_RESTRICT qi, const float* HWY_RESTRICT kb, const float* HWY_RESTRICT vb,
-                     const bool* keep, float* HWY_RESTRICT oi, float* HWY_RESTRICT scores, int64_t Tk,
-                     int64_t visible_end, int64_t D, int64_t Dv, float scale) {
+// In place over s[0, n): masked keys (keep[j] false) and keys at or past `visible` become 0 after
+// the softmax; returns 1 / sum of the exponentials, or 0 when no key is visible (zeros out).
+HWY_INLINE float SoftmaxRow(float* HWY_RESTRICT s, int64_t n, int64_t visible, const bool* keep) {
   const hn::ScalableTag<float> d;
   const int64_t N = int64_t(hn::Lanes(d));
   const float neg_inf = -std::numeric_limits<float>::infinity();
   float m = neg_inf;
-  for (int64_t j = 0; j < visible_end; ++j) {
-    if (keep && !keep[j]) { scores[j] = neg_inf; continue; }
-    scores[j] = DotF32(qi, kb + j * D, D) * scale;
-    m = scores[j] > m ? scores[j] : m;
+  for (int64_t j = 0; j < visible; ++j) {
+    if (keep && !keep[j]) s[j] = neg_inf;
+    m = s[j] > m ? s[j] : m;
   }
-  for (int64_t c = 0; c < Dv; ++c) oi[c] = 0.0f;
-  if (m == neg_inf) return;  // no visible key: zeros (documented in ref_kernels.h)
+  if (m == neg_inf) {
+    for (int64_t j = 0; j < n; ++j) s[j] = 0.0f;
+    return 0.0f;
+  }
   const auto vm = hn::Set(d, m);
   auto vs = hn::Zero(d);
   int64_t j = 0;
-  for (; j + N <= visible_end; j += N) {
-    const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, scores + j), vm));
-    hn::StoreU(e, d, scores + j);
+  for (; j + N <= visible; j += N) {
+    const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, s + j), vm));
+    hn::StoreU(e, d, s + j);
     vs = hn::Add(vs, e);
   }
   float sum = hn::GetLane(hn::SumOfLanes(d, vs));
-  for (; j < visible_end; ++j) sum += scores[j] = std::exp(scores[j] - m);
-  for (j = 0; j < visible_end; ++j)
+  for (; j < visible; ++j) sum += s[j] = std::exp(s[j] - m);
+  for (j = visible; j < n; ++j) s[j] = 0.0f;
+  return 1.0f / sum;
+}
+
+// One query row over keys [0, visible_end). scores has room for visible_end floats.
+void AttentionRowF32(const float* HWY_RESTRICT qi, const float* HWY_RESTRICT kb, const float* HWY_RESTRICT vb,
+                     const bool* keep, float* HWY_RESTRICT oi, float* HWY_RESTRICT scores, int64_t visible_end,
+                     int64_t D, int64_t Dv, float scale) {
+  for (int64_t j = 0; j < visible_end; ++j)  // masked keys: no dot product (SoftmaxRow masks them)
+    scores[j] = keep && !keep[j] ? 0.0f : DotF32(qi, kb + j * D, D) * scale;
+  const float inv = SoftmaxRow(scores, visible_end, visible_end, keep);
+  for (int64_t c = 0; c < Dv; ++c) oi[c] = 0.0f;
+  if (inv == 0.0f) return;  // no visible key: zeros (documented in ref_kernels.h)
+  for (int64_t j = 0; j < visible_end; ++j)
     if (scores[j] != 0.0f) Axpy(scores[j], vb + j * Dv, oi, Dv);
-  const float inv = 1.0f / sum;
   for (int64_t c = 0; c < Dv; ++c) oi[c] *= inv;
 }
 
@@ -126,34 +138,6 @@ HWY_INLINE void ScoresRows(const float* HWY_RESTRICT q, int64_t D, const float* 
     }
 }
 
-// In place over s[0, n): masked keys (keep[j] false) and keys at or past `visible` become 0 after
-// the softmax; returns 1 / sum of the exponentials, or 0 when no key is visible (zeros out).
-HWY_INLINE float SoftmaxRow(float* HWY_RESTRICT s, int64_t n, int64_t visible, const bool* keep) {
-  const hn::ScalableTag<float> d;
-  const int64_t N = int64_t(hn::Lanes(d));
-  const float neg_inf = -std::numeric_limits<float>::infinity();
-  float m = neg_inf;
-  for (int64_t j = 0; j < visible; ++j) {
-    if (keep && !keep[j]) s[j] = neg_inf;
-    m = s[j] > m ? s[j] : m;
-  }
-  if (m == neg_inf) {
-    for (int64_t j = 0; j < n; ++j) s[j] = 0.0f;
-    return 0.0f;
-  }
-  const auto vm = hn::Set(d, m);
-  auto vs = hn::Zero(d);
-  int64_t j = 0;
-  for (; j + N <= visible; j += N) {
-    const auto e = hn::Exp(d, hn::Sub(hn::LoadU(d, s + j), vm));
-    hn::StoreU(e, d, s + j);
-    vs = hn::Add(vs, e);
-  }
-  float sum = hn::GetLane(hn::SumOfLanes(d, vs));
-  for (; j < visible; ++j) sum += s[j] = std::exp(s[j] - m);
-  for (j = visible; j < n; ++j) s[j] = 0.0f;
-  return 1.0f / sum;
-}
 
 // o_r = inv_r * sum_j p[r * ldp + j] v_j for R rows over keys j < n (v rows of Dv); o rows of Dv.
 template <int R>
@@ -271,7 +255,7 @@ void attention(const float* q, const float* k, const float* v, const bool* key_k
       const int64_t visible_end = causal ? std::min<int64_t>(Tk, Tk - Tq + i + 1) : Tk;
       HWY_DYNAMIC_DISPATCH(AttentionRowF32)(q + r * D, k + (b * Hkv + hk) * Tk * D, v + (b * Hkv + hk) * Tk * Dv,
                                             key_keep ? key_keep + b * Tk : nullptr, out + r * Dv, scores.data(),
-                                            Tk, std::max<int64_t>(visible_end, 0), D, Dv, scale);
+                                            std::max<int64_t>(visible_end, 0), D, Dv, scale);
     }
   });
 }
