@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -94,6 +95,32 @@ double rel_err(const std::vector<G>& got, const std::vector<R>& ref) {
     den += r * r;
   }
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+// max |got - ref| / max |ref| (ref in double; +inf for any NaN or inf in got). Beside rel_err:
+// the norm spreads one wrong element over the whole tensor, this does not.
+template <typename G, typename R>
+double max_rel_err(const std::vector<G>& got, const std::vector<R>& ref) {
+  if (got.size() != ref.size()) return INFINITY;
+  double err = 0, scale = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double g = double(got[i]), r = double(ref[i]);
+    if (!std::isfinite(g)) return INFINITY;
+    err = std::max(err, std::fabs(g - r));
+    scale = std::max(scale, std::fabs(r));
+  }
+  return scale > 0 ? err / scale : err;
+}
+
+// got within tol of ref in the norm (rel_err), and no single element off by more than 10 tol of
+// the largest reference magnitude: a correct kernel's worst element sits well inside that; an
+// element computed from the wrong tile or left stale does not.
+template <typename G, typename R>
+::testing::AssertionResult close_norm_and_max(const std::vector<G>& got, const std::vector<R>& ref, double tol) {
+  const double norm = rel_err(got, ref), worst = max_rel_err(got, ref);
+  if (norm < tol && worst < 10 * tol) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "relative error: norm " << norm << " (tol " << tol << "), largest element "
+                                       << worst << " (tol " << 10 * tol << ")";
 }
 
 inline std::vector<float> random_normal(int64_t n, uint64_t seed, float scale = 1.0f) {

@@ -186,7 +186,7 @@ TEST_P(CudaAttention, ForwardAndBackwardMatchDoubleReference) {
   DeviceBuffer<float> out(c.B * c.H * c.Tq * c.Dv), lse(c.B * c.H * c.Tq);
   kc::attention_forward(dq_in.get(), dk_in.get(), dv_in.get(), keep_dev, out.get(), lse.get(),
                         c.B, c.H, c.Hkv, c.Tq, c.Tk, c.D, c.Dv, float(scale), c.causal, 0);
-  EXPECT_LT(rel_err(out.download(), ref.out), kF32Tol) << "out";
+  EXPECT_TRUE(close_norm_and_max(out.download(), ref.out, kF32Tol)) << "out";
   EXPECT_LT(lse_err(lse.download(), ref.lse), kF32Tol) << "lse";
 
   DeviceBuffer<float> dq(int64_t(q.size())), dk(int64_t(k.size())), dv(int64_t(v.size()));
@@ -194,9 +194,9 @@ TEST_P(CudaAttention, ForwardAndBackwardMatchDoubleReference) {
                          ddout.get(), lse.get(), dq.get(), dk.get(), dv.get(), c.B, c.H, c.Hkv, c.Tq, c.Tk, c.D, c.Dv,
                          float(scale), c.causal, 0);
   const std::vector<float> gdq = dq.download(), gdk = dk.download(), gdv = dv.download();
-  EXPECT_LT(rel_err(gdq, ref.dq), kF32Tol) << "dq";
-  EXPECT_LT(rel_err(gdk, ref.dk), kF32Tol) << "dk";
-  EXPECT_LT(rel_err(gdv, ref.dv), kF32Tol) << "dv";
+  EXPECT_TRUE(close_norm_and_max(gdq, ref.dq, kF32Tol)) << "dq";
+  EXPECT_TRUE(close_norm_and_max(gdk, ref.dk, kF32Tol)) << "dk";
+  EXPECT_TRUE(close_norm_and_max(gdv, ref.dv, kF32Tol)) << "dv";
   for (const auto* buf : {&out, &lse, &dq, &dk, &dv}) EXPECT_TRUE(buf->guards_intact());
 
   // Rerun the backward into fresh (poisoned) buffers: no atomics, so the same bits.
@@ -286,7 +286,7 @@ TEST_P(CudaFlashAttentionBf16, ForwardAndBackwardMatchDoubleReference) {
   DeviceBuffer<float> lse(c.B * c.H * c.Tq);
   kc::flash_attention_bf16_forward(dq_in.get(), dk_in.get(), dv_in.get(), out.get(), lse.get(), c.B, c.H, c.Hkv, c.Tq,
                                    c.Tk, c.D, float(scale), c.causal, 0);
-  EXPECT_LT(rel_err(from_bf16(out.download()), ref.out), kBf16OutTol) << "out";
+  EXPECT_TRUE(close_norm_and_max(from_bf16(out.download()), ref.out, kBf16OutTol)) << "out";
   // lse is f32 from f32 sums (only the bf16 mma products differ from the reference).
   EXPECT_LT(lse_err(lse.download(), ref.lse), kBf16OutTol) << "lse";
 
@@ -294,9 +294,9 @@ TEST_P(CudaFlashAttentionBf16, ForwardAndBackwardMatchDoubleReference) {
   kc::flash_attention_bf16_backward(dq_in.get(), dk_in.get(), dv_in.get(), out.get(), ddout.get(), lse.get(), dq.get(),
                                     dk.get(), dv.get(), c.B, c.H, c.Hkv, c.Tq, c.Tk, c.D, float(scale), c.causal, 0);
   const std::vector<uint16_t> gdq = dq.download(), gdk = dk.download(), gdv = dv.download();
-  EXPECT_LT(rel_err(from_bf16(gdq), ref.dq), kBf16GradTol) << "dq";
-  EXPECT_LT(rel_err(from_bf16(gdk), ref.dk), kBf16GradTol) << "dk";
-  EXPECT_LT(rel_err(from_bf16(gdv), ref.dv), kBf16GradTol) << "dv";
+  EXPECT_TRUE(close_norm_and_max(from_bf16(gdq), ref.dq, kBf16GradTol)) << "dq";
+  EXPECT_TRUE(close_norm_and_max(from_bf16(gdk), ref.dk, kBf16GradTol)) << "dk";
+  EXPECT_TRUE(close_norm_and_max(from_bf16(gdv), ref.dv, kBf16GradTol)) << "dv";
   for (const auto* buf : {&out, &dq, &dk, &dv}) EXPECT_TRUE(buf->guards_intact());
   EXPECT_TRUE(lse.guards_intact());
 
@@ -322,6 +322,19 @@ TEST(CudaFlashAttentionBf16Args, RejectsUnsupportedHeadDimAndCausalTqPastTk) {
   EXPECT_THROW(kc::flash_attention_bf16_forward(x.get(), x.get(), x.get(), x.get(), l.get(), 1, 1, 1, 4, 2, 64, 1.0f,
                                                 true, 0),
                DeviceError);
+}
+
+// The checker itself (host only, runs without a GPU): one wrong element of 100,000 passes the norm
+// at the bf16 tolerance but not the largest-element bound; bf16-sized noise everywhere passes both.
+TEST(CudaTestUtil, LargestElementBoundCatchesOneWrongElement) {
+  std::vector<double> ref(100000);
+  for (size_t i = 0; i < ref.size(); ++i) ref[i] = std::sin(double(i));
+  std::vector<float> noisy(ref.size()), one_wrong(ref.begin(), ref.end());
+  for (size_t i = 0; i < ref.size(); ++i) noisy[i] = float(ref[i] * (1.0 + ((i % 2) ? 3e-3 : -3e-3)));
+  one_wrong[777] = float(-ref[777] + 0.5);
+  EXPECT_LT(rel_err(one_wrong, ref), kBf16OutTol);
+  EXPECT_FALSE(close_norm_and_max(one_wrong, ref, kBf16OutTol));
+  EXPECT_TRUE(close_norm_and_max(noisy, ref, kBf16OutTol));
 }
 
 }  // namespace
