@@ -20,7 +20,8 @@ using rscapret::Tensor;
 
 struct Shape3 { int64_t M, K, N; };
 const Shape3 kShapes[] = {{257, 1024, 1024}, {257, 1024, 4096}, {257, 4096, 1024}, {2056, 1024, 4096},
-                          {512, 4096, 4096}, {4096, 4096, 4096}, {1, 4096, 4096}, {1, 4096, 11008}};
+                          {512, 4096, 4096}, {4096, 4096, 4096}, {1, 4096, 4096}, {1, 4096, 11008},
+                          {25, 4096, 4096}, {128, 4096, 11008}};  // RS-CapRet step rows, 7B prefill MLP
 
 void set_flops(benchmark::State& st, const Shape3& s) {
   st.counters["GFLOPS"] = benchmark::Counter(2.0 * double(s.M) * double(s.K) * double(s.N) * double(st.iterations()) / 1e9,
@@ -64,6 +65,26 @@ void BM_Ours(benchmark::State& st, DType weight_dtype, rscapret::kernels::Matmul
   set_flops(st, s);
 }
 
+// f32 products with the bf16 weight packed and widened in registers (kernels::gemm_f32_bf16_weights),
+// called directly: the candidate for the default path's 16-bit weights.
+void BM_F32ProductsPackedBf16(benchmark::State& st) {
+  const Shape3 s = kShapes[st.range(0)];
+  if (!rscapret::kernels::cpu_has_avx512() || s.M <= 8) {
+    st.SkipWithError(s.M <= 8 ? "decode rows: the GEMV's job" : "no AVX-512 on this CPU");
+    return;
+  }
+  Generator g(1);
+  const Tensor a = g.normal({s.M, s.K});
+  const Tensor w = g.normal({s.N, s.K}).to(DType::bf16);
+  Tensor c = Tensor::empty({s.M, s.N});
+  for (auto _ : st) {
+    rscapret::kernels::gemm_f32_bf16_weights({a.raw_data(), DType::f32, s.K, 1}, {w.raw_data(), DType::bf16, 1, s.K},
+                                             c.data<float>(), s.M, s.K, s.N);
+    benchmark::DoNotOptimize(c.raw_data());
+  }
+  set_flops(st, s);
+}
+
 void args(benchmark::internal::Benchmark* b) {
   for (int i = 0; i < int(std::size(kShapes)); ++i) b->Arg(i);
   b->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -75,6 +96,7 @@ BENCHMARK_CAPTURE(BM_Ours, f32, DType::f32, MatmulPrecision::f32)->Apply(args);
 BENCHMARK_CAPTURE(BM_Ours, bf16_weights, DType::bf16, MatmulPrecision::f32)->Apply(args);
 BENCHMARK_CAPTURE(BM_Ours, f16_weights, DType::f16, MatmulPrecision::f32)->Apply(args);
 BENCHMARK_CAPTURE(BM_Ours, bf16_products, DType::bf16, MatmulPrecision::bf16)->Apply(args);
+BENCHMARK(BM_F32ProductsPackedBf16)->Apply(args);
 
 }  // namespace
 

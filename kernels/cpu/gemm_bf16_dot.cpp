@@ -13,6 +13,7 @@
 #include <immintrin.h>
 #define RSCAPRET_BF16_DOT_X86 1
 #define RSCAPRET_BF16_DOT_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define RSCAPRET_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
 // GCC 12's own AVX-512 headers start unpack/shuffle intrinsics from _mm512_undefined_*(), which
 // its -Wuninitialized reports inside the header: a false positive, silenced for this file only.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -142,8 +143,25 @@ void pack_b(const MatrixOperand& B, int64_t K, int64_t N, int64_t k0, int64_t kp
 
 #ifdef RSCAPRET_BF16_DOT_X86
 
-// C[MR x nr] (+)= a[MR rows of lda, kp pairs] . b[kp][kNR]. Lanes past nr are neither read nor
-// written.
+// Stores acc (MR x 64) into C rows of ldc, adding C's values when accumulating (K blocks after the
+// first). Lanes past nr are neither read nor written.
+template <int MR>
+RSCAPRET_AVX512_TARGET inline void store_tile(__m512 (&acc)[MR][4], float* c, int64_t ldc, int nr, bool accumulate) {
+  for (int j = 0; j < 4; ++j) {
+    const int lanes = std::clamp(nr - 16 * j, 0, 16);
+    if (lanes == 0) break;
+    const __mmask16 mask = lanes == 16 ? __mmask16(0xffff) : __mmask16((1u << lanes) - 1);
+    for (int r = 0; r < MR; ++r) {
+      float* cp = c + r * ldc + 16 * j;
+      __m512 v = acc[r][j];
+      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, cp));
+      _mm512_mask_storeu_ps(cp, mask, v);
+    }
+  }
+}
+
+// bf16 products: C[MR x nr] (+)= a[MR rows of lda bf16, kp pairs] . b[kp][kNR], one vdpbf16ps per
+// 16 columns and pair.
 template <int MR>
 RSCAPRET_BF16_DOT_TARGET void tile(const uint16_t* a, int64_t lda, const uint32_t* b, int64_t kp, float* c,
                                    int64_t ldc, int nr, bool accumulate) {
@@ -167,20 +185,44 @@ RSCAPRET_BF16_DOT_TARGET void tile(const uint16_t* a, int64_t lda, const uint32_
       acc[r][3] = _mm512_dpbf16_ps(acc[r][3], ar, b3);
     }
   }
-  for (int j = 0; j < 4; ++j) {
-    const int lanes = std::clamp(nr - 16 * j, 0, 16);
-    if (lanes == 0) break;
-    const __mmask16 mask = lanes == 16 ? __mmask16(0xffff) : __mmask16((1u << lanes) - 1);
-    for (int r = 0; r < MR; ++r) {
-      float* cp = c + r * ldc + 16 * j;
-      __m512 v = acc[r][j];
-      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, cp));
-      _mm512_mask_storeu_ps(cp, mask, v);
-    }
-  }
+  store_tile<MR>(acc, c, ldc, nr, accumulate);
 }
 
-void tile_rows(int mr, const uint16_t* a, int64_t lda, const uint32_t* b, int64_t kp, float* c, int64_t ldc, int nr,
+// f32 products: C[MR x nr] (+)= a[MR rows of lda f32, 2 kp columns] . B, B's bf16 pairs widened in
+// registers (bf16 -> f32 is exact: the low half shifted up, the high half masked), then f32 FMAs:
+// the same products as widening the weight to f32 first, without writing the widened copy.
+template <int MR>
+RSCAPRET_AVX512_TARGET void tile(const float* a, int64_t lda, const uint32_t* b, int64_t kp, float* c, int64_t ldc,
+                                 int nr, bool accumulate) {
+  __m512 acc[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_ps();
+  const __m512i high = _mm512_set1_epi32(int32_t(0xFFFF0000u));
+  for (int64_t p = 0; p < kp; ++p) {
+    const uint32_t* bp = b + p * kNR;
+    __m512i pairs[4];
+    __m512 w[4];
+    for (int j = 0; j < 4; ++j) {
+      pairs[j] = _mm512_loadu_si512(bp + 16 * j);
+      w[j] = _mm512_castsi512_ps(_mm512_slli_epi32(pairs[j], 16));  // row k = 2p
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const __m512 ar = _mm512_set1_ps(a[r * lda + 2 * p]);
+      for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_fmadd_ps(ar, w[j], acc[r][j]);
+    }
+    for (int j = 0; j < 4; ++j) w[j] = _mm512_castsi512_ps(_mm512_and_si512(pairs[j], high));  // row 2p + 1
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const __m512 ar = _mm512_set1_ps(a[r * lda + 2 * p + 1]);
+      for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_fmadd_ps(ar, w[j], acc[r][j]);
+    }
+  }
+  store_tile<MR>(acc, c, ldc, nr, accumulate);
+}
+
+template <typename AT>
+void tile_rows(int mr, const AT* a, int64_t lda, const uint32_t* b, int64_t kp, float* c, int64_t ldc, int nr,
                bool accumulate) {
   switch (mr) {
     case 6: return tile<6>(a, lda, b, kp, c, ldc, nr, accumulate);
@@ -190,6 +232,38 @@ void tile_rows(int mr, const uint16_t* a, int64_t lda, const uint32_t* b, int64_
     case 2: return tile<2>(a, lda, b, kp, c, ldc, nr, accumulate);
     default: return tile<1>(a, lda, b, kp, c, ldc, nr, accumulate);
   }
+}
+
+// C = A (rows of lda, Kp = K rounded up to even columns readable, the pad 0) . B, over B packed
+// per thread in kNR-column panels of bf16 pairs. Work items: (panel) x (block of rows):
+// whole-height row blocks unless there are too few panels to occupy every thread (then B panels
+// are packed once per row block). Each C element is summed in one order by one thread.
+template <typename AT>
+void packed_gemm(const AT* a, int64_t lda, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
+  const int64_t Kp = (K + 1) / 2 * 2;
+  const int64_t panels = (N + kNR - 1) / kNR;
+  const int64_t want = 4 * int64_t(num_threads());
+  int64_t row_blocks = panels >= want ? 1 : std::min((want + panels - 1) / panels, (M + 8 * kMR - 1) / (8 * kMR));
+  row_blocks = std::max<int64_t>(row_blocks, 1);
+  const int64_t block_rows = ((M + row_blocks - 1) / row_blocks + kMR - 1) / kMR * kMR;
+  row_blocks = (M + block_rows - 1) / block_rows;
+
+  parallel_for(0, panels * row_blocks, 1, [&](int64_t w0, int64_t w1) {
+    thread_local std::vector<uint32_t> packed;
+    packed.resize(size_t(kBf16DotKc / 2 * kNR));
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t n0 = (w % panels) * kNR, m_begin = (w / panels) * block_rows;
+      const int64_t m_end = std::min(M, m_begin + block_rows);
+      const int nr = int(std::min<int64_t>(kNR, N - n0));
+      for (int64_t k0 = 0; k0 < Kp; k0 += kBf16DotKc) {
+        const int64_t kp = std::min(kBf16DotKc, Kp - k0) / 2;
+        pack_b(B, K, N, k0, kp, n0, packed.data());
+        for (int64_t m = m_begin; m < m_end; m += kMR)
+          tile_rows(int(std::min<int64_t>(kMR, m_end - m)), a + m * lda + k0, lda, packed.data(), kp, C + m * N + n0,
+                    N, nr, k0 > 0);
+      }
+    }
+  });
 }
 
 #endif
@@ -218,32 +292,49 @@ void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int
   // bf16(A), rows of Kp; every element is written by round_a (no zero fill first).
   const std::unique_ptr<uint16_t[]> a16(new uint16_t[size_t(M * Kp)]);
   round_a(A, M, K, Kp, a16.get());
+  packed_gemm(a16.get(), Kp, B, C, M, K, N);
+#else
+  (void)A;
+  (void)B;
+  (void)C;
+#endif
+}
 
-  // Work items: (panel of kNR columns) x (block of rows). Whole-height row blocks unless there are
-  // too few panels to occupy every thread (then B panels are packed once per row block).
-  const int64_t panels = (N + kNR - 1) / kNR;
-  const int64_t want = 4 * int64_t(num_threads());
-  int64_t row_blocks = panels >= want ? 1 : std::min((want + panels - 1) / panels, (M + 8 * kMR - 1) / (8 * kMR));
-  row_blocks = std::max<int64_t>(row_blocks, 1);
-  const int64_t block_rows = ((M + row_blocks - 1) / row_blocks + kMR - 1) / kMR * kMR;
-  row_blocks = (M + block_rows - 1) / block_rows;
+bool cpu_has_avx512() {
+#ifdef RSCAPRET_BF16_DOT_X86
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
+  return has;
+#else
+  return false;
+#endif
+}
 
-  parallel_for(0, panels * row_blocks, 1, [&](int64_t w0, int64_t w1) {
-    thread_local std::vector<uint32_t> packed;
-    packed.resize(size_t(kBf16DotKc / 2 * kNR));
-    for (int64_t w = w0; w < w1; ++w) {
-      const int64_t n0 = (w % panels) * kNR, m_begin = (w / panels) * block_rows;
-      const int64_t m_end = std::min(M, m_begin + block_rows);
-      const int nr = int(std::min<int64_t>(kNR, N - n0));
-      for (int64_t k0 = 0; k0 < Kp; k0 += kBf16DotKc) {
-        const int64_t kp = std::min(kBf16DotKc, Kp - k0) / 2;
-        pack_b(B, K, N, k0, kp, n0, packed.data());
-        for (int64_t m = m_begin; m < m_end; m += kMR)
-          tile_rows(int(std::min<int64_t>(kMR, m_end - m)), a16.get() + m * Kp + k0, Kp, packed.data(), kp,
-                    C + m * N + n0, N, nr, k0 > 0);
-      }
+void gemm_f32_bf16_weights(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
+  RS_CHECK(cpu_has_avx512(), Error, "gemm_f32_bf16_weights", "this CPU has no AVX-512");
+  RS_CHECK(A.dtype == DType::f32 && B.dtype == DType::bf16, DTypeError, "gemm_f32_bf16_weights",
+           "needs f32 A and bf16 B, got ", dtype_name(A.dtype), " and ", dtype_name(B.dtype));
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    std::memset(C, 0, size_t(M * N) * sizeof(float));
+    return;
+  }
+#ifdef RSCAPRET_BF16_DOT_X86
+  // The tile reads A in pairs of columns: rows dense along K and of even length, else a padded copy.
+  if (A.col_stride == 1 && K % 2 == 0 && A.row_stride >= K) {
+    packed_gemm(static_cast<const float*>(A.data), A.row_stride, B, C, M, K, N);
+    return;
+  }
+  const int64_t Kp = (K + 1) / 2 * 2;
+  const std::unique_ptr<float[]> a32(new float[size_t(M * Kp)]);
+  parallel_for(0, M, row_grain(K), [&](int64_t m0, int64_t m1) {
+    const auto* x = static_cast<const float*>(A.data);
+    for (int64_t m = m0; m < m1; ++m) {
+      for (int64_t k = 0; k < K; ++k) a32[size_t(m * Kp + k)] = x[m * A.row_stride + k * A.col_stride];
+      if (Kp > K) a32[size_t(m * Kp + K)] = 0.0f;
     }
   });
+  packed_gemm(a32.get(), Kp, B, C, M, K, N);
 #else
   (void)A;
   (void)B;

@@ -29,4 +29,11 @@ bool cpu_has_bf16_dot();
 // Any dtypes (f32, bf16, f16) and any layout gemm_layout_ok accepts. Needs cpu_has_bf16_dot().
 void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N);
 
+// f32 products with a bf16 B: C = A (f32) @ B (bf16), B packed as above and widened to f32 in
+// registers, f32 FMAs (the 6 x 64 tile at the f32 rate). The products are those of the f32 path,
+// which widens 16-bit weights into f32 tiles and hands them to OpenBLAS; at tens to hundreds of
+// rows that widening pass, not the products, set its pace. Needs cpu_has_avx512().
+bool cpu_has_avx512();
+void gemm_f32_bf16_weights(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N);
+
 }  // namespace rscapret::kernels
