@@ -268,12 +268,29 @@ void packed_gemm(const AT* a, int64_t lda, const MatrixOperand& B, float* C, int
 
 #endif
 
+// Nothing to multiply: M or N is 0 (C has no element), or K is 0 (C = 0). True when done.
+bool empty_product(float* C, int64_t M, int64_t K, int64_t N) {
+  if (M == 0 || N == 0) return true;
+  if (K != 0) return false;
+  std::memset(C, 0, size_t(M * N) * sizeof(float));
+  return true;
+}
+
 }  // namespace
+
+bool cpu_has_avx512() {
+#ifdef RSCAPRET_BF16_DOT_X86
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
+  return has;
+#else
+  return false;
+#endif
+}
 
 bool cpu_has_bf16_dot() {
 #ifdef RSCAPRET_BF16_DOT_X86
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+  static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
   return has;
 #else
   return false;
@@ -282,11 +299,7 @@ bool cpu_has_bf16_dot() {
 
 void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
   RS_CHECK(cpu_has_bf16_dot(), Error, "gemm_bf16_dot", "this CPU has no AVX-512 BF16 dot products");
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    std::memset(C, 0, size_t(M * N) * sizeof(float));
-    return;
-  }
+  if (empty_product(C, M, K, N)) return;
 #ifdef RSCAPRET_BF16_DOT_X86
   const int64_t Kp = (K + 1) / 2 * 2;
   // bf16(A), rows of Kp; every element is written by round_a (no zero fill first).
@@ -300,25 +313,11 @@ void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int
 #endif
 }
 
-bool cpu_has_avx512() {
-#ifdef RSCAPRET_BF16_DOT_X86
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl");
-  return has;
-#else
-  return false;
-#endif
-}
-
 void gemm_f32_bf16_weights(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
   RS_CHECK(cpu_has_avx512(), Error, "gemm_f32_bf16_weights", "this CPU has no AVX-512");
   RS_CHECK(A.dtype == DType::f32 && B.dtype == DType::bf16, DTypeError, "gemm_f32_bf16_weights",
            "needs f32 A and bf16 B, got ", dtype_name(A.dtype), " and ", dtype_name(B.dtype));
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    std::memset(C, 0, size_t(M * N) * sizeof(float));
-    return;
-  }
+  if (empty_product(C, M, K, N)) return;
 #ifdef RSCAPRET_BF16_DOT_X86
   // The tile reads A in pairs of columns: rows dense along K and of even length, else a padded copy.
   if (A.col_stride == 1 && K % 2 == 0 && A.row_stride >= K) {
