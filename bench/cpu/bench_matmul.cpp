@@ -1,5 +1,5 @@
 // f32 matmul through our op against OpenBLAS called directly on the same shape, and with bf16/f16
-// weights (converted per tile). Shapes are those of PERFORMANCE.md: the weight is stored [N, K]
+// weights. Shapes are those of PERFORMANCE.md: the weight is stored [N, K]
 // as Hugging Face does, so C = A @ W^T. Counter GFLOPS = 2 M N K per second. `bf16_products`:
 // bf16 weights under MatmulPrecision::bf16 (activations rounded to bf16, AVX-512 BF16 dot
 // products; skipped on CPUs without them).
@@ -65,9 +65,10 @@ void BM_Ours(benchmark::State& st, DType weight_dtype, rscapret::kernels::Matmul
   set_flops(st, s);
 }
 
-// f32 products with the bf16 weight packed and widened in registers (kernels::gemm_f32_bf16_weights),
-// called directly: the candidate for the default path's 16-bit weights.
-void BM_F32ProductsPackedBf16(benchmark::State& st) {
+// f32 products with the 16-bit weight packed and widened in registers
+// (kernels::gemm_f32_16bit_weights, the default path for 16-bit weights since the seventh session),
+// called directly.
+void BM_F32ProductsPacked(benchmark::State& st, DType weight_dtype) {
   const Shape3 s = kShapes[st.range(0)];
   if (!rscapret::kernels::cpu_has_avx512() || s.M <= 8) {
     st.SkipWithError(s.M <= 8 ? "decode rows: the GEMV's job" : "no AVX-512 on this CPU");
@@ -75,10 +76,10 @@ void BM_F32ProductsPackedBf16(benchmark::State& st) {
   }
   Generator g(1);
   const Tensor a = g.normal({s.M, s.K});
-  const Tensor w = g.normal({s.N, s.K}).to(DType::bf16);
+  const Tensor w = g.normal({s.N, s.K}).to(weight_dtype);
   Tensor c = Tensor::empty({s.M, s.N});
   for (auto _ : st) {
-    rscapret::kernels::gemm_f32_bf16_weights({a.raw_data(), DType::f32, s.K, 1}, {w.raw_data(), DType::bf16, 1, s.K},
+    rscapret::kernels::gemm_f32_16bit_weights({a.raw_data(), DType::f32, s.K, 1}, {w.raw_data(), weight_dtype, 1, s.K},
                                              c.data<float>(), s.M, s.K, s.N);
     benchmark::DoNotOptimize(c.raw_data());
   }
@@ -96,7 +97,8 @@ BENCHMARK_CAPTURE(BM_Ours, f32, DType::f32, MatmulPrecision::f32)->Apply(args);
 BENCHMARK_CAPTURE(BM_Ours, bf16_weights, DType::bf16, MatmulPrecision::f32)->Apply(args);
 BENCHMARK_CAPTURE(BM_Ours, f16_weights, DType::f16, MatmulPrecision::f32)->Apply(args);
 BENCHMARK_CAPTURE(BM_Ours, bf16_products, DType::bf16, MatmulPrecision::bf16)->Apply(args);
-BENCHMARK(BM_F32ProductsPackedBf16)->Apply(args);
+BENCHMARK_CAPTURE(BM_F32ProductsPacked, bf16, DType::bf16)->Apply(args);
+BENCHMARK_CAPTURE(BM_F32ProductsPacked, f16, DType::f16)->Apply(args);
 
 }  // namespace
 

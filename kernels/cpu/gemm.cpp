@@ -132,10 +132,10 @@ void gemm(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, i
     gemm_bf16_dot(A, B, C, M, K, N);
     return;
   }
-  // f32 products with a bf16 weight: widened in registers from a packed bf16 panel (1.1-5.5x the
-  // widen-a-tile-then-OpenBLAS path below, bench/RESULTS.md).
-  if (M > kGemvHalfMaxM && A.dtype == DType::f32 && B.dtype == DType::bf16 && cpu_has_avx512()) {
-    gemm_f32_bf16_weights(A, B, C, M, K, N);
+  // f32 products with a 16-bit weight: widened in registers from a packed 16-bit panel (1.1-5.5x
+  // the widen-a-tile-then-OpenBLAS path below, bench/RESULTS.md).
+  if (M > kGemvHalfMaxM && A.dtype == DType::f32 && is_half(B.dtype) && cpu_has_avx512()) {
+    gemm_f32_16bit_weights(A, B, C, M, K, N);
     return;
   }
   // OpenBLAS keeps its own pool; telling it the thread count only when it changes keeps this

@@ -1,9 +1,10 @@
 // GEMM on the CPU: C[M,N] (f32, row-major, dense) = A[M,K] @ B[K,N]. A and B may be f32, bf16 or
 // f16 with any layout whose rows or columns are dense; a 7B weight never gets an f32 copy.
 //   f32 operands: OpenBLAS.
-//   f32 A with a bf16 B (a bf16 model's weights), M > 8, AVX-512: our kernel, B packed as bf16 and
-//     widened in registers (gemm_bf16_dot.h), f32 products.
-//   other 16-bit operands: converted to f32 one tile at a time, then OpenBLAS.
+//   f32 A with a bf16 or f16 B (a 16-bit model's weights), M > 8, AVX-512: our kernel, B packed
+//     in 16 bits and widened in registers (gemm_bf16_dot.h), f32 products.
+//   other 16-bit operands (a 16-bit A, or no AVX-512): converted to f32 one tile at a time, then
+//     OpenBLAS.
 //   M <= 8 with a 16-bit [N, K] weight: the GEMV that streams it (gemv_half.h).
 #pragma once
 

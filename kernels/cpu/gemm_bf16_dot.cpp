@@ -38,6 +38,12 @@ uint16_t element_bf16(const MatrixOperand& op, int64_t r, int64_t c) {
   }
 }
 
+// Element (r, c) as pack_b stores it: an f16 operand's own bits with keep_f16, else bf16.
+uint16_t element_16(const MatrixOperand& op, int64_t r, int64_t c, bool keep_f16) {
+  if (keep_f16 && op.dtype == DType::f16) return static_cast<const uint16_t*>(op.data)[r * op.row_stride + c * op.col_stride];
+  return element_bf16(op, r, c);
+}
+
 // A (M x K) as dense bf16 rows of Kp = K rounded up to even (the pad is 0).
 void round_a(const MatrixOperand& A, int64_t M, int64_t K, int64_t Kp, uint16_t* out) {
   parallel_for(0, M, row_grain(K), [&](int64_t m0, int64_t m1) {
@@ -88,13 +94,16 @@ RSCAPRET_BF16_DOT_TARGET void transpose_16x16(const uint32_t* src, int64_t src_s
 }
 #endif
 
-// Packs rows [k0, k0 + 2 kp) and columns [n0, n0 + kNR) of B (K x N) as bf16 pairs:
-// out[p * kNR + j] = B(k0 + 2p, n0 + j) | B(k0 + 2p + 1, n0 + j) << 16, zero outside B.
-void pack_b(const MatrixOperand& B, int64_t K, int64_t N, int64_t k0, int64_t kp, int64_t n0, uint32_t* out) {
+// Packs rows [k0, k0 + 2 kp) and columns [n0, n0 + kNR) of B (K x N) as pairs of 16-bit values:
+// out[p * kNR + j] = B(k0 + 2p, n0 + j) | B(k0 + 2p + 1, n0 + j) << 16, zero outside B. The values
+// are bf16 (B rounded when it is f32 or f16), or with keep_f16 an f16 B's own bits.
+void pack_b(const MatrixOperand& B, int64_t K, int64_t N, int64_t k0, int64_t kp, int64_t n0, uint32_t* out,
+            bool keep_f16) {
   const int64_t nr = std::min<int64_t>(kNR, N - n0);
   if (nr < kNR) std::memset(out, 0, size_t(kp * kNR) * 4);
   const bool whole_pairs = k0 + 2 * kp <= K;
-  if (B.dtype == DType::bf16 && B.row_stride == 1 && whole_pairs) {
+  const bool bits_as_stored = B.dtype == DType::bf16 || (keep_f16 && B.dtype == DType::f16);
+  if (bits_as_stored && B.row_stride == 1 && whole_pairs) {
     // A Linear weight W [N, K] seen as B = W^T: column n is W's row n, dense along K, so each pair
     // is one aligned-or-not 32-bit read.
     const auto* w = static_cast<const uint16_t*>(B.data);
@@ -119,7 +128,7 @@ void pack_b(const MatrixOperand& B, int64_t K, int64_t N, int64_t k0, int64_t kp
     }
     return;
   }
-  if (B.dtype == DType::bf16 && B.col_stride == 1 && whole_pairs) {
+  if (bits_as_stored && B.col_stride == 1 && whole_pairs) {
     // Row-major B (dX = dY W in a Linear's backward reads W [N_out, K_in] this way): a pair joins
     // two rows, read contiguously side by side.
     const auto* base = static_cast<const uint16_t*>(B.data) + n0;
@@ -134,8 +143,8 @@ void pack_b(const MatrixOperand& B, int64_t K, int64_t N, int64_t k0, int64_t kp
   for (int64_t p = 0; p < kp; ++p) {
     const int64_t k = k0 + 2 * p;
     for (int64_t j = 0; j < nr; ++j) {
-      const uint32_t lo = k < K ? element_bf16(B, k, n0 + j) : 0;
-      const uint32_t hi = k + 1 < K ? element_bf16(B, k + 1, n0 + j) : 0;
+      const uint32_t lo = k < K ? element_16(B, k, n0 + j, keep_f16) : 0;
+      const uint32_t hi = k + 1 < K ? element_16(B, k + 1, n0 + j, keep_f16) : 0;
       out[p * kNR + j] = lo | hi << 16;
     }
   }
@@ -188,30 +197,42 @@ RSCAPRET_BF16_DOT_TARGET void tile(const uint16_t* a, int64_t lda, const uint32_
   store_tile<MR>(acc, c, ldc, nr, accumulate);
 }
 
-// f32 products: C[MR x nr] (+)= a[MR rows of lda f32, 2 kp columns] . B, B's bf16 pairs widened in
-// registers (bf16 -> f32 is exact: the low half shifted up, the high half masked), then f32 FMAs:
-// the same products as widening the weight to f32 first, without writing the widened copy.
-template <int MR>
+// The two rows of 16 packed pairs as f32 (exact for both types). bf16: the low half shifted up,
+// the high half masked; f16: each half narrowed out of its 32-bit lane, then vcvtph2ps.
+template <bool kF16>
+RSCAPRET_AVX512_TARGET inline __m512 widen_low(__m512i pairs) {
+  if constexpr (kF16) return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(pairs));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(pairs, 16));
+}
+template <bool kF16>
+RSCAPRET_AVX512_TARGET inline __m512 widen_high(__m512i pairs) {
+  if constexpr (kF16) return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(pairs, 16)));
+  return _mm512_castsi512_ps(_mm512_and_si512(pairs, _mm512_set1_epi32(int32_t(0xFFFF0000u))));
+}
+
+// f32 products: C[MR x nr] (+)= a[MR rows of lda f32, 2 kp columns] . B, B's 16-bit pairs (bf16, or
+// f16 with kF16) widened in registers, then f32 FMAs: the same products as widening the weight to
+// f32 first, without writing the widened copy.
+template <int MR, bool kF16>
 RSCAPRET_AVX512_TARGET void tile(const float* a, int64_t lda, const uint32_t* b, int64_t kp, float* c, int64_t ldc,
                                  int nr, bool accumulate) {
   __m512 acc[MR][4];
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_ps();
-  const __m512i high = _mm512_set1_epi32(int32_t(0xFFFF0000u));
   for (int64_t p = 0; p < kp; ++p) {
     const uint32_t* bp = b + p * kNR;
     __m512i pairs[4];
     __m512 w[4];
     for (int j = 0; j < 4; ++j) {
       pairs[j] = _mm512_loadu_si512(bp + 16 * j);
-      w[j] = _mm512_castsi512_ps(_mm512_slli_epi32(pairs[j], 16));  // row k = 2p
+      w[j] = widen_low<kF16>(pairs[j]);  // row k = 2p
     }
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
       const __m512 ar = _mm512_set1_ps(a[r * lda + 2 * p]);
       for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_fmadd_ps(ar, w[j], acc[r][j]);
     }
-    for (int j = 0; j < 4; ++j) w[j] = _mm512_castsi512_ps(_mm512_and_si512(pairs[j], high));  // row 2p + 1
+    for (int j = 0; j < 4; ++j) w[j] = widen_high<kF16>(pairs[j]);  // row 2p + 1
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
       const __m512 ar = _mm512_set1_ps(a[r * lda + 2 * p + 1]);
@@ -221,16 +242,36 @@ RSCAPRET_AVX512_TARGET void tile(const float* a, int64_t lda, const uint32_t* b,
   store_tile<MR>(acc, c, ldc, nr, accumulate);
 }
 
-template <typename AT>
-void tile_rows(int mr, const AT* a, int64_t lda, const uint32_t* b, int64_t kp, float* c, int64_t ldc, int nr,
-               bool accumulate) {
+// The three register tiles, as types for packed_gemm: A's element type, whether an f16 B keeps its
+// bits in the panel, and the tile for MR rows.
+struct Bf16Products {
+  using A = uint16_t;
+  static constexpr bool keep_f16 = false;
+  template <int MR>
+  static void run(const A* a, int64_t lda, const uint32_t* b, int64_t kp, float* c, int64_t ldc, int nr, bool acc) {
+    tile<MR>(a, lda, b, kp, c, ldc, nr, acc);
+  }
+};
+template <bool kF16>
+struct F32Products {
+  using A = float;
+  static constexpr bool keep_f16 = kF16;
+  template <int MR>
+  static void run(const A* a, int64_t lda, const uint32_t* b, int64_t kp, float* c, int64_t ldc, int nr, bool acc) {
+    tile<MR, kF16>(a, lda, b, kp, c, ldc, nr, acc);
+  }
+};
+
+template <class Kernel>
+void tile_rows(int mr, const typename Kernel::A* a, int64_t lda, const uint32_t* b, int64_t kp, float* c, int64_t ldc,
+               int nr, bool accumulate) {
   switch (mr) {
-    case 6: return tile<6>(a, lda, b, kp, c, ldc, nr, accumulate);
-    case 5: return tile<5>(a, lda, b, kp, c, ldc, nr, accumulate);
-    case 4: return tile<4>(a, lda, b, kp, c, ldc, nr, accumulate);
-    case 3: return tile<3>(a, lda, b, kp, c, ldc, nr, accumulate);
-    case 2: return tile<2>(a, lda, b, kp, c, ldc, nr, accumulate);
-    default: return tile<1>(a, lda, b, kp, c, ldc, nr, accumulate);
+    case 6: return Kernel::template run<6>(a, lda, b, kp, c, ldc, nr, accumulate);
+    case 5: return Kernel::template run<5>(a, lda, b, kp, c, ldc, nr, accumulate);
+    case 4: return Kernel::template run<4>(a, lda, b, kp, c, ldc, nr, accumulate);
+    case 3: return Kernel::template run<3>(a, lda, b, kp, c, ldc, nr, accumulate);
+    case 2: return Kernel::template run<2>(a, lda, b, kp, c, ldc, nr, accumulate);
+    default: return Kernel::template run<1>(a, lda, b, kp, c, ldc, nr, accumulate);
   }
 }
 
@@ -238,8 +279,9 @@ void tile_rows(int mr, const AT* a, int64_t lda, const uint32_t* b, int64_t kp, 
 // per thread in kNR-column panels of bf16 pairs. Work items: (panel) x (block of rows):
 // whole-height row blocks unless there are too few panels to occupy every thread (then B panels
 // are packed once per row block). Each C element is summed in one order by one thread.
-template <typename AT>
-void packed_gemm(const AT* a, int64_t lda, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
+template <class Kernel>
+void packed_gemm(const typename Kernel::A* a, int64_t lda, const MatrixOperand& B, float* C, int64_t M, int64_t K,
+                 int64_t N) {
   const int64_t Kp = (K + 1) / 2 * 2;
   const int64_t panels = (N + kNR - 1) / kNR;
   const int64_t want = 4 * int64_t(num_threads());
@@ -257,9 +299,9 @@ void packed_gemm(const AT* a, int64_t lda, const MatrixOperand& B, float* C, int
       const int nr = int(std::min<int64_t>(kNR, N - n0));
       for (int64_t k0 = 0; k0 < Kp; k0 += kBf16DotKc) {
         const int64_t kp = std::min(kBf16DotKc, Kp - k0) / 2;
-        pack_b(B, K, N, k0, kp, n0, packed.data());
+        pack_b(B, K, N, k0, kp, n0, packed.data(), Kernel::keep_f16);
         for (int64_t m = m_begin; m < m_end; m += kMR)
-          tile_rows(int(std::min<int64_t>(kMR, m_end - m)), a + m * lda + k0, lda, packed.data(), kp, C + m * N + n0,
+          tile_rows<Kernel>(int(std::min<int64_t>(kMR, m_end - m)), a + m * lda + k0, lda, packed.data(), kp, C + m * N + n0,
                     N, nr, k0 > 0);
       }
     }
@@ -305,7 +347,7 @@ void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int
   // bf16(A), rows of Kp; every element is written by round_a (no zero fill first).
   const std::unique_ptr<uint16_t[]> a16(new uint16_t[size_t(M * Kp)]);
   round_a(A, M, K, Kp, a16.get());
-  packed_gemm(a16.get(), Kp, B, C, M, K, N);
+  packed_gemm<Bf16Products>(a16.get(), Kp, B, C, M, K, N);
 #else
   (void)A;
   (void)B;
@@ -313,15 +355,20 @@ void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int
 #endif
 }
 
-void gemm_f32_bf16_weights(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
-  RS_CHECK(cpu_has_avx512(), Error, "gemm_f32_bf16_weights", "this CPU has no AVX-512");
-  RS_CHECK(A.dtype == DType::f32 && B.dtype == DType::bf16, DTypeError, "gemm_f32_bf16_weights",
-           "needs f32 A and bf16 B, got ", dtype_name(A.dtype), " and ", dtype_name(B.dtype));
+void gemm_f32_16bit_weights(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
+  RS_CHECK(cpu_has_avx512(), Error, "gemm_f32_16bit_weights", "this CPU has no AVX-512");
+  RS_CHECK(A.dtype == DType::f32 && (B.dtype == DType::bf16 || B.dtype == DType::f16), DTypeError,
+           "gemm_f32_16bit_weights", "needs f32 A and a bf16 or f16 B, got ", dtype_name(A.dtype), " and ",
+           dtype_name(B.dtype));
   if (empty_product(C, M, K, N)) return;
 #ifdef RSCAPRET_BF16_DOT_X86
   // The tile reads A in pairs of columns: rows dense along K and of even length, else a padded copy.
+  const auto run = [&](const float* a, int64_t lda) {
+    if (B.dtype == DType::f16) packed_gemm<F32Products<true>>(a, lda, B, C, M, K, N);
+    else packed_gemm<F32Products<false>>(a, lda, B, C, M, K, N);
+  };
   if (A.col_stride == 1 && K % 2 == 0 && A.row_stride >= K) {
-    packed_gemm(static_cast<const float*>(A.data), A.row_stride, B, C, M, K, N);
+    run(static_cast<const float*>(A.data), A.row_stride);
     return;
   }
   const int64_t Kp = (K + 1) / 2 * 2;
@@ -333,7 +380,7 @@ void gemm_f32_bf16_weights(const MatrixOperand& A, const MatrixOperand& B, float
       if (Kp > K) a32[size_t(m * Kp + K)] = 0.0f;
     }
   });
-  packed_gemm(a32.get(), Kp, B, C, M, K, N);
+  run(a32.get(), Kp);
 #else
   (void)A;
   (void)B;

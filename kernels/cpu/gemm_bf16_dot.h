@@ -29,11 +29,12 @@ bool cpu_has_bf16_dot();
 // Any dtypes (f32, bf16, f16) and any layout gemm_layout_ok accepts. Needs cpu_has_bf16_dot().
 void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N);
 
-// f32 products with a bf16 B: C = A (f32) @ B (bf16), B packed as above and widened to f32 in
-// registers, f32 FMAs (the 6 x 64 tile at the f32 rate). The products are those of the f32 path,
-// which widens 16-bit weights into f32 tiles and hands them to OpenBLAS; at tens to hundreds of
-// rows that widening pass, not the products, set its pace. Needs cpu_has_avx512().
+// f32 products with a 16-bit B: C = A (f32) @ B (bf16 or f16), B packed as above (keeping an f16
+// B's own bits) and widened to f32 in registers, f32 FMAs (the 6 x 64 tile at the f32 rate). The
+// products are those of widening the weight to f32 first (exact for both types), which the tile
+// path before it did into f32 tiles for OpenBLAS: at tens to hundreds of rows that widening pass,
+// not the products, set its pace. Needs cpu_has_avx512().
 bool cpu_has_avx512();
-void gemm_f32_bf16_weights(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N);
+void gemm_f32_16bit_weights(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N);
 
 }  // namespace rscapret::kernels

@@ -79,26 +79,30 @@ TEST(MatmulBf16Dot, MatchesReferenceOnEveryEdge) {
   for (const Case& c : cases) check_case(c, seed++);
 }
 
-// f32 products with bf16 weights widened in registers: the exact product of the f32 A and the
-// bf16 B (double, per element) within f32 summation error, K u sum |a b|.
-TEST(MatmulBf16Dot, F32ProductsWithBf16WeightsMatchTheExactProduct) {
+// f32 products with 16-bit weights widened in registers: the exact product of the f32 A and the
+// bf16 or f16 B (double, per element) within f32 summation error, K u sum |a b|.
+TEST(MatmulBf16Dot, F32ProductsWith16BitWeightsMatchTheExactProduct) {
   if (!kernels::cpu_has_avx512()) GTEST_SKIP() << "this CPU has no AVX-512";
   const Case cases[] = {{9, 2, 1, true, DType::bf16, false},     {13, 17, 70, true, DType::bf16, false},
                         {257, 64, 129, true, DType::bf16, false}, {50, 2051, 65, true, DType::bf16, false},
                         {31, 34, 200, false, DType::bf16, false}, {11, 130, 48, true, DType::bf16, true},
-                        {20, 2050, 70, false, DType::bf16, false}, {400, 48, 16, true, DType::bf16, true}};
+                        {20, 2050, 70, false, DType::bf16, false}, {400, 48, 16, true, DType::bf16, true},
+                        {13, 17, 70, true, DType::f16, false},    {257, 64, 129, true, DType::f16, false},
+                        {50, 2051, 65, true, DType::f16, false},  {31, 34, 200, false, DType::f16, false},
+                        {11, 130, 48, true, DType::f16, true}};
   uint64_t seed = 100;
   for (const Case& c : cases) {
-    SCOPED_TRACE("M " + std::to_string(c.M) + " K " + std::to_string(c.K) + " N " + std::to_string(c.N));
+    SCOPED_TRACE("M " + std::to_string(c.M) + " K " + std::to_string(c.K) + " N " + std::to_string(c.N) + " B " +
+                 std::string(dtype_name(c.b_dtype)));
     Generator g(seed++);
     const Tensor a_store = c.a_transposed ? g.normal({c.K, c.M}) : g.normal({c.M, c.K});
     const Tensor a = c.a_transposed ? a_store.transpose(0, 1) : a_store;
-    const Tensor b_store = (c.b_nk ? g.normal({c.N, c.K}) : g.normal({c.K, c.N})).to(DType::bf16);
+    const Tensor b_store = (c.b_nk ? g.normal({c.N, c.K}) : g.normal({c.K, c.N})).to(c.b_dtype);
     const Tensor b = c.b_nk ? b_store.transpose(0, 1) : b_store;
     const Tensor a64 = a.to(DType::f64).contiguous(), b64 = b.to(DType::f64).contiguous();
     std::vector<float> got(size_t(c.M * c.N), std::numeric_limits<float>::quiet_NaN());
-    kernels::gemm_f32_bf16_weights({a.raw_data(), DType::f32, a.strides()[0], a.strides()[1]},
-                                   {b.raw_data(), DType::bf16, b.strides()[0], b.strides()[1]}, got.data(), c.M, c.K, c.N);
+    kernels::gemm_f32_16bit_weights({a.raw_data(), DType::f32, a.strides()[0], a.strides()[1]},
+                                   {b.raw_data(), c.b_dtype, b.strides()[0], b.strides()[1]}, got.data(), c.M, c.K, c.N);
     double worst = 0;
     for (int64_t m = 0; m < c.M; ++m)
       for (int64_t n = 0; n < c.N; ++n) {
