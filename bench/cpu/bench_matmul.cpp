@@ -8,7 +8,7 @@
 #include <cblas.h>
 
 #include "autograd/ops.h"
-#include "kernels/cpu/gemm_bf16_dot.h"
+#include "kernels/cpu/gemm_packed16.h"
 #include "kernels/cpu/parallel.h"
 #include "tensor/rng.h"
 

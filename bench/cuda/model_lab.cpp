@@ -18,7 +18,7 @@
 
 #include "autograd/autograd.h"
 #include "kernels/cpu/gemm.h"
-#include "kernels/cpu/gemm_bf16_dot.h"
+#include "kernels/cpu/gemm_packed16.h"
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
 #include "models/clip/clip.h"

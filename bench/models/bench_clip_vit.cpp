@@ -8,7 +8,7 @@
 
 #include "autograd/autograd.h"
 #include "kernels/cpu/gemm.h"
-#include "kernels/cpu/gemm_bf16_dot.h"
+#include "kernels/cpu/gemm_packed16.h"
 #include "models/clip/clip.h"
 #include "tensor/rng.h"
 

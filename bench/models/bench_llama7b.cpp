@@ -20,7 +20,7 @@
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "kernels/cpu/gemm.h"
-#include "kernels/cpu/gemm_bf16_dot.h"
+#include "kernels/cpu/gemm_packed16.h"
 #include "models/llama/llama.h"
 #include "tensor/dtype.h"
 #include "bench/common/read_words.h"

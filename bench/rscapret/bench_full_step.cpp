@@ -14,7 +14,7 @@
 #include "autograd/autograd.h"
 #include "bench/models/random_llama7b.h"
 #include "kernels/cpu/gemm.h"
-#include "kernels/cpu/gemm_bf16_dot.h"
+#include "kernels/cpu/gemm_packed16.h"
 #include "models/rscapret/rscapret.h"
 #include "nn/optim/adamw.h"
 

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <vector>
 
-#include "kernels/cpu/gemm_bf16_dot.h"
+#include "kernels/cpu/gemm_packed16.h"
 #include "kernels/cpu/gemv_half.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/simd_kernels.h"

@@ -2,7 +2,7 @@
 // f16 with any layout whose rows or columns are dense; a 7B weight never gets an f32 copy.
 //   f32 operands: OpenBLAS.
 //   f32 A with a bf16 or f16 B (a 16-bit model's weights), M > 8, AVX-512: our kernel, B packed
-//     in 16 bits and widened in registers (gemm_bf16_dot.h), f32 products.
+//     in 16 bits and widened in registers (gemm_packed16.h), f32 products.
 //   other 16-bit operands (a 16-bit A, or no AVX-512): converted to f32 one tile at a time, then
 //     OpenBLAS.
 //   M <= 8 with a 16-bit [N, K] weight: the GEMV that streams it (gemv_half.h).
@@ -27,7 +27,7 @@ bool gemm_layout_ok(const MatrixOperand& op, int64_t rows, int64_t cols);
 
 // How gemm may compute its products (the role of PyTorch's float32 matmul precision), process-wide:
 //   f32  - every product in f32: the default, and what every reference comparison holds;
-//   bf16 - both operands rounded to bf16, products summed in f32 (gemm_bf16_dot.h), where the CPU
+//   bf16 - both operands rounded to bf16, products summed in f32 (gemm_packed16.h), where the CPU
 //          has AVX-512 BF16 and M > kGemvHalfMaxM; elsewhere the f32 path runs as before.
 enum class MatmulPrecision : uint8_t { f32, bf16 };
 void set_matmul_precision(MatmulPrecision p);

@@ -1,5 +1,5 @@
-// The bf16-products GEMM (kernels/cpu/gemm_bf16_dot) against its scalar reference, and the
-// matmul precision switch that routes ops::matmul to it.
+// The packed 16-bit GEMMs (kernels/cpu/gemm_packed16): bf16 products against their scalar
+// reference, f32 products against the exact product, and the matmul precision switch.
 //
 // Bounds: the reference sums the exact products of the bf16-rounded operands in double, so the
 // kernel's only error is f32 summation of K terms: |C - ref| <= K u sum_k |a b| with u = 2^-24
@@ -8,7 +8,7 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/cpu/gemm_bf16_dot.h"
+#include "kernels/cpu/gemm_packed16.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/ref/ref_kernels.h"
 #include "tests/ops/op_test_util.h"

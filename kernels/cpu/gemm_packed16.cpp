@@ -1,4 +1,4 @@
-#include "kernels/cpu/gemm_bf16_dot.h"
+#include "kernels/cpu/gemm_packed16.h"
 
 #include <algorithm>
 #include <cstring>
