@@ -93,7 +93,8 @@ Tensor stack(const std::vector<Tensor>& xs, int dim);
 Tensor cast(const Tensor& x, DType dtype);
 
 // ---- matmul: a [..., M, K] @ b [..., K, N], batch dims broadcast; 1-D operands as in NumPy.
-// f32 through OpenBLAS; bf16/f16 operands are converted tile by tile.
+// f32 through OpenBLAS; 16-bit weights through kernels::gemm (kernels/cpu/gemm.h), never copied
+// to f32 whole.
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 // ---- linear layer: act(x @ weight^T + bias) ----

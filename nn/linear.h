@@ -11,8 +11,8 @@ class Linear : public Module {
   // PyTorch's default init: W and b uniform in +-1/sqrt(in_features).
   Linear(int64_t in_features, int64_t out_features, bool bias = true, const Init& init = {});
 
-  // x [..., in] -> act(x W^T + b) [..., out]. Weights may be bf16/f16 (matmul converts them tile by
-  // tile); the result has the compute dtype (f32, or f64 when x or W is f64). ops::linear: on a GPU
+  // x [..., in] -> act(x W^T + b) [..., out]. Weights may be bf16/f16 (matmul reads them in place);
+  // the result has the compute dtype (f32, or f64 when x or W is f64). ops::linear: on a GPU
   // with bf16 weights and no gradient, one GEMM with bias and activation in its epilogue.
   Tensor forward(const Tensor& x, ops::Activation act = ops::Activation::none) const;
   Tensor operator()(const Tensor& x) const { return forward(x); }

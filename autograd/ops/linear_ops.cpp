@@ -75,7 +75,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
                              b.defined() ? b.data<float>() : nullptr, gemm_activation(act), M, N, K, dev.index);
     return out;
   }
-  // The transposed view, not a copy: matmul reads W^T through strides (and 16-bit W per tile).
+  // The transposed view, not a copy: matmul reads W^T through strides (a 16-bit W in place).
   Tensor y = matmul(x, transpose(weight, 0, 1));  // [..., N]
   if (bias.defined()) y = add(y, bias);
   return activate(y, act);

@@ -1,5 +1,5 @@
-// Batched, broadcasting matmul. f32 (and 16-bit operands, converted per tile) through OpenBLAS;
-// the scalar reference and f64 through kernels/cpu/ref.
+// Batched, broadcasting matmul. f32 and 16-bit operands through kernels::gemm (OpenBLAS, our packed
+// 16-bit kernels); the scalar reference and f64 through kernels/cpu/ref.
 #include "autograd/autograd.h"
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"

@@ -234,7 +234,9 @@ void attention(const float* q, const float* k, const float* v, const bool* key_k
     // Tasks: (b, h, block of up to kQueryBlock query rows).
     const int64_t blocks = (Tq + kQueryBlock - 1) / kQueryBlock;
     parallel_for(0, B * H * blocks, 1, [&](int64_t t0, int64_t t1) {
-      std::vector<float> scratch(size_t((D + 4) * Tk));
+      // Per thread, kept between calls: a layer's tasks would otherwise each allocate and zero it.
+      thread_local std::vector<float> scratch;
+      scratch.resize(std::max(scratch.size(), size_t((D + 4) * Tk)));
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t blk = t % blocks, bh = t / blocks, h = bh % H, b = bh / H, hk = h / group;
         const int64_t i0 = blk * kQueryBlock, i1 = std::min(Tq, i0 + kQueryBlock);

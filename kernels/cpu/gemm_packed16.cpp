@@ -11,7 +11,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define RSCAPRET_BF16_DOT_X86 1
+#define RSCAPRET_PACKED16_X86 1
 #define RSCAPRET_BF16_DOT_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define RSCAPRET_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
 // GCC 12's own AVX-512 headers start unpack/shuffle intrinsics from _mm512_undefined_*(), which
@@ -26,7 +26,7 @@ namespace {
 
 constexpr int kMR = 6;   // rows of the register tile
 constexpr int kNR = 64;  // columns of the register tile and of a packed B panel (4 x 16 lanes)
-static_assert(kBf16DotKc % 2 == 0, "K blocks hold whole bf16 pairs");
+static_assert(kPacked16Kc % 2 == 0, "K blocks hold whole pairs");
 
 // Element (r, c) of an operand as bf16 bits (rounded to nearest even from f32 and f16).
 uint16_t element_bf16(const MatrixOperand& op, int64_t r, int64_t c) {
@@ -61,7 +61,7 @@ void round_a(const MatrixOperand& A, int64_t M, int64_t K, int64_t Kp, uint16_t*
   });
 }
 
-#ifdef RSCAPRET_BF16_DOT_X86
+#ifdef RSCAPRET_PACKED16_X86
 // dst[i * dst_stride + j] = src[j * src_stride + i] for a 16 x 16 block of u32 (bf16 pairs): 4x4
 // transposes inside each 128-bit lane (unpack 32, then 64), then the lanes gathered across
 // registers (two rounds of shuffle_i32x4).
@@ -107,7 +107,7 @@ void pack_b(const MatrixOperand& B, int64_t K, int64_t N, int64_t k0, int64_t kp
     // A Linear weight W [N, K] seen as B = W^T: column n is W's row n, dense along K, so each pair
     // is one aligned-or-not 32-bit read.
     const auto* w = static_cast<const uint16_t*>(B.data);
-#ifdef RSCAPRET_BF16_DOT_X86
+#ifdef RSCAPRET_PACKED16_X86
     if (nr == kNR && kp % 16 == 0 && B.col_stride % 2 == 0 && k0 % 2 == 0 &&
         reinterpret_cast<uintptr_t>(w) % 4 == 0) {
       // Pairs are aligned 32-bit words: 16 x 16 blocks transposed in registers.
@@ -150,7 +150,7 @@ void pack_b(const MatrixOperand& B, int64_t K, int64_t N, int64_t k0, int64_t kp
   }
 }
 
-#ifdef RSCAPRET_BF16_DOT_X86
+#ifdef RSCAPRET_PACKED16_X86
 
 // Stores acc (MR x 64) into C rows of ldc, adding C's values when accumulating (K blocks after the
 // first). Lanes past nr are neither read nor written.
@@ -292,17 +292,17 @@ void packed_gemm(const typename Kernel::A* a, int64_t lda, const MatrixOperand& 
 
   parallel_for(0, panels * row_blocks, 1, [&](int64_t w0, int64_t w1) {
     thread_local std::vector<uint32_t> packed;
-    packed.resize(size_t(kBf16DotKc / 2 * kNR));
+    packed.resize(size_t(kPacked16Kc / 2 * kNR));
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t n0 = (w % panels) * kNR, m_begin = (w / panels) * block_rows;
       const int64_t m_end = std::min(M, m_begin + block_rows);
       const int nr = int(std::min<int64_t>(kNR, N - n0));
-      for (int64_t k0 = 0; k0 < Kp; k0 += kBf16DotKc) {
-        const int64_t kp = std::min(kBf16DotKc, Kp - k0) / 2;
+      for (int64_t k0 = 0; k0 < Kp; k0 += kPacked16Kc) {
+        const int64_t kp = std::min(kPacked16Kc, Kp - k0) / 2;
         pack_b(B, K, N, k0, kp, n0, packed.data(), Kernel::keep_f16);
         for (int64_t m = m_begin; m < m_end; m += kMR)
-          tile_rows<Kernel>(int(std::min<int64_t>(kMR, m_end - m)), a + m * lda + k0, lda, packed.data(), kp, C + m * N + n0,
-                    N, nr, k0 > 0);
+          tile_rows<Kernel>(int(std::min<int64_t>(kMR, m_end - m)), a + m * lda + k0, lda, packed.data(), kp,
+                            C + m * N + n0, N, nr, k0 > 0);
       }
     }
   });
@@ -321,7 +321,7 @@ bool empty_product(float* C, int64_t M, int64_t K, int64_t N) {
 }  // namespace
 
 bool cpu_has_avx512() {
-#ifdef RSCAPRET_BF16_DOT_X86
+#ifdef RSCAPRET_PACKED16_X86
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512vl");
   return has;
@@ -331,7 +331,7 @@ bool cpu_has_avx512() {
 }
 
 bool cpu_has_bf16_dot() {
-#ifdef RSCAPRET_BF16_DOT_X86
+#ifdef RSCAPRET_PACKED16_X86
   static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
   return has;
 #else
@@ -342,7 +342,7 @@ bool cpu_has_bf16_dot() {
 void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
   RS_CHECK(cpu_has_bf16_dot(), Error, "gemm_bf16_dot", "this CPU has no AVX-512 BF16 dot products");
   if (empty_product(C, M, K, N)) return;
-#ifdef RSCAPRET_BF16_DOT_X86
+#ifdef RSCAPRET_PACKED16_X86
   const int64_t Kp = (K + 1) / 2 * 2;
   // bf16(A), rows of Kp; every element is written by round_a (no zero fill first).
   const std::unique_ptr<uint16_t[]> a16(new uint16_t[size_t(M * Kp)]);
@@ -361,7 +361,7 @@ void gemm_f32_16bit_weights(const MatrixOperand& A, const MatrixOperand& B, floa
            "gemm_f32_16bit_weights", "needs f32 A and a bf16 or f16 B, got ", dtype_name(A.dtype), " and ",
            dtype_name(B.dtype));
   if (empty_product(C, M, K, N)) return;
-#ifdef RSCAPRET_BF16_DOT_X86
+#ifdef RSCAPRET_PACKED16_X86
   // The tile reads A in pairs of columns: rows dense along K and of even length, else a padded copy.
   const auto run = [&](const float* a, int64_t lda) {
     if (B.dtype == DType::f16) packed_gemm<F32Products<true>>(a, lda, B, C, M, K, N);

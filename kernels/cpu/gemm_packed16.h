@@ -1,5 +1,5 @@
 // CPU GEMMs over a B packed in 16 bits: C[M,N] (f32, dense row-major) = A[M,K] @ B[K,N]. B is
-// packed per thread, 64 columns by up to kBf16DotKc rows at a time, as pairs of 16-bit values along
+// packed per thread, 64 columns by up to kPacked16Kc rows at a time, as pairs of 16-bit values along
 // K ([K/2][64] u32, 128 KB: stays in L2), then a 6 x 64 register tile (24 accumulators) multiplies
 // rows of A against it, broadcasting A one row at a time. Each C element is summed in one fixed
 // order by one thread, so results never depend on the thread count. Two products:
@@ -19,7 +19,7 @@
 
 namespace rscapret::kernels {
 
-inline constexpr int64_t kBf16DotKc = 1024;  // K rows per packed B block (even)
+inline constexpr int64_t kPacked16Kc = 1024;  // K rows per packed B block (even)
 
 // True when this CPU has AVX-512 BF16 (and the build targets x86-64): gemm_bf16_dot may run.
 bool cpu_has_bf16_dot();

@@ -29,7 +29,7 @@ struct HfCheckpoint {
 HfCheckpoint open_hf_checkpoint(const std::filesystem::path& dir);
 
 // The dtype a model computes activations in for weights of dtype `weight_dtype`: always f32
-// (16-bit weights are widened tile by tile inside matmul).
+// (16-bit weights are widened to f32 inside matmul, never copied whole).
 inline DType activation_dtype(DType /*weight_dtype*/) { return DType::f32; }
 
 }  // namespace rscapret::models

@@ -99,7 +99,7 @@ ClipVisionConfig parse_vision(const json& j, const std::string& source) {
   read_size(j, "patch_size", c.patch_size, source);
   read_act(j, c.hidden_act, source);
   read_opt(j, "layer_norm_eps", c.layer_norm_eps, source);
-  RS_CHECK(c.patch_size > 0 && c.image_size % c.patch_size == 0, ValueError, "config", source,
+  RS_CHECK(c.image_size % c.patch_size == 0, ValueError, "config", source,
            ": image_size ", c.image_size, " is not a multiple of patch_size ", c.patch_size);
   RS_CHECK(c.hidden_size % c.num_attention_heads == 0, ValueError, "config", source,
            ": vision hidden_size ", c.hidden_size, " is not a multiple of num_attention_heads ",
@@ -116,7 +116,7 @@ LlamaConfig parse_llama(const json& j, const std::string& source) {
   read_size(j, "num_attention_heads", c.num_attention_heads, source);
   c.num_key_value_heads = c.num_attention_heads;
   read_size(j, "num_key_value_heads", c.num_key_value_heads, source);
-  RS_CHECK(c.num_attention_heads > 0 && c.hidden_size % c.num_attention_heads == 0, ValueError, "config",
+  RS_CHECK(c.hidden_size % c.num_attention_heads == 0, ValueError, "config",
            source, ": hidden_size ", c.hidden_size, " is not a multiple of num_attention_heads ",
            c.num_attention_heads);
   c.head_dim = c.hidden_size / c.num_attention_heads;

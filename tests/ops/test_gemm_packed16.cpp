@@ -64,7 +64,7 @@ void check_case(const Case& c, uint64_t seed) {
 TEST(MatmulBf16Dot, MatchesReferenceOnEveryEdge) {
   REQUIRE_BF16_DOT();
   // Partial register tiles (M % 6, N % 16, N % 64), odd K (a padded pair), K beyond one packed
-  // block (kBf16DotKc), several row blocks per panel (few panels), every B layout and dtype, and
+  // block (kPacked16Kc), several row blocks per panel (few panels), every B layout and dtype, and
   // each packing path: [N, K] bf16 in 16 x 16 register transposes (full 64-column panels) or
   // pair by pair, row-major [K, N] bf16 two rows at a time, and element by element.
   const Case cases[] = {

@@ -47,8 +47,7 @@ void jpeg_cmyk_to_rgb(const uint8_t* cmyk, uint8_t* rgb, size_t pixels) {
   const auto clip8 = [](int v) { return uint8_t(v < 0 ? 0 : v > 255 ? 255 : v); };
   for (size_t i = 0; i < pixels; ++i) {
     const uint8_t* in = cmyk + 4 * i;
-    const int k = 255 - in[3];
-    const int nk = 255 - k;
+    const int nk = in[3];  // 255 - K, with K = 255 - s_k
     for (int c = 0; c < 3; ++c) rgb[3 * i + size_t(c)] = clip8(nk - muldiv255(255 - in[c], nk));
   }
 }
