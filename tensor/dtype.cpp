@@ -9,7 +9,7 @@ size_t dtype_size(DType t) {
     case DType::f32: case DType::i32: return 4;
     case DType::f64: case DType::i64: return 8;
     case DType::f16: case DType::bf16: return 2;
-    case DType::u8: case DType::boolean: return 1;
+    case DType::u8: case DType::i8: case DType::boolean: return 1;
   }
   RS_ASSERT(false, "unknown dtype");
 }
@@ -23,6 +23,7 @@ std::string_view dtype_name(DType t) {
     case DType::i32: return "i32";
     case DType::i64: return "i64";
     case DType::u8: return "u8";
+    case DType::i8: return "i8";
     case DType::boolean: return "bool";
   }
   RS_ASSERT(false, "unknown dtype");
@@ -40,6 +41,7 @@ DType dtype_from_name(std::string_view n) {
   if (n == "i32" || n == "int32" || n == "I32") return DType::i32;
   if (n == "i64" || n == "int64" || n == "I64") return DType::i64;
   if (n == "u8" || n == "uint8" || n == "U8") return DType::u8;
+  if (n == "i8" || n == "int8" || n == "I8") return DType::i8;
   if (n == "bool" || n == "BOOL") return DType::boolean;
   throw DTypeError(cat("[dtype] unknown dtype '", n, "'"));
 }

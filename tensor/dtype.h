@@ -1,5 +1,6 @@
 // Element types. Compute happens in f32 (and f64 for gradient checks); bf16/f16 hold weights;
-// i32/i64 hold ids; u8 holds pixels; boolean holds masks (one byte per element).
+// i32/i64 hold ids; u8 holds pixels; i8 holds quantized weights (q8_0 blocks, kernels/cpu/quant_q8.h);
+// boolean holds masks (one byte per element).
 #pragma once
 
 #include <cstdint>
@@ -9,10 +10,10 @@
 
 namespace rscapret {
 
-enum class DType : uint8_t { f32, f64, f16, bf16, i32, i64, u8, boolean };
+enum class DType : uint8_t { f32, f64, f16, bf16, i32, i64, u8, i8, boolean };
 
-inline constexpr DType kAllDTypes[] = {DType::f32, DType::f64, DType::f16, DType::bf16,
-                                       DType::i32, DType::i64, DType::u8,  DType::boolean};
+inline constexpr DType kAllDTypes[] = {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32,
+                                       DType::i64, DType::u8,  DType::i8,  DType::boolean};
 
 size_t dtype_size(DType t);
 std::string_view dtype_name(DType t);          // "f32", "bf16", ...
@@ -45,6 +46,7 @@ template <> struct dtype_of<double> { static constexpr DType value = DType::f64;
 template <> struct dtype_of<int32_t> { static constexpr DType value = DType::i32; };
 template <> struct dtype_of<int64_t> { static constexpr DType value = DType::i64; };
 template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::u8; };
+template <> struct dtype_of<int8_t> { static constexpr DType value = DType::i8; };
 template <> struct dtype_of<bool> { static constexpr DType value = DType::boolean; };
 
 }  // namespace rscapret

@@ -34,6 +34,7 @@ decltype(auto) visit_dtype(DType dtype, Fn&& fn) {
     case DType::i32: return fn(int32_t{});
     case DType::i64: return fn(int64_t{});
     case DType::u8: return fn(uint8_t{});
+    case DType::i8: return fn(int8_t{});
     case DType::boolean: return fn(bool{});
   }
   RS_ASSERT(false, "unknown dtype");

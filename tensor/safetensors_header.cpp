@@ -32,10 +32,10 @@ struct DTypeName {
 };
 constexpr DTypeName kDTypeNames[] = {
     {"F32", DType::f32}, {"F64", DType::f64}, {"F16", DType::f16}, {"BF16", DType::bf16},
-    {"I32", DType::i32}, {"I64", DType::i64}, {"U8", DType::u8},   {"BOOL", DType::boolean}};
+    {"I32", DType::i32}, {"I64", DType::i64}, {"U8", DType::u8},   {"I8", DType::i8}, {"BOOL", DType::boolean}};
 // Valid in the format but not representable here; named so the error can say "unsupported"
 // rather than "unknown".
-constexpr const char* kUnsupportedDTypes[] = {"I8",      "I16",      "U16",      "U32",
+constexpr const char* kUnsupportedDTypes[] = {"I16",      "U16",      "U32",
                                               "U64",     "F8_E4M3",  "F8_E5M2",  "F8_E8M0",
                                               "F6_E2M3", "F6_E3M2",  "F4",       "C64"};
 
@@ -47,7 +47,7 @@ DType parse_dtype(const json& v, const std::string& name, const std::string& sou
   for (const char* u : kUnsupportedDTypes)
     if (s == u)
       fail(source, cat("tensor '", clip(name), "' has dtype ", s,
-                       ", which rscapret does not support (F32 F64 F16 BF16 I32 I64 U8 BOOL)"));
+                       ", which rscapret does not support (F32 F64 F16 BF16 I32 I64 U8 I8 BOOL)"));
   fail(source, cat("tensor '", clip(name), "' has unknown dtype '", s.substr(0, 32), "'"));
 }
 

@@ -20,17 +20,18 @@ namespace fs = std::filesystem;
 
 
 // The reference library orders data by dtype, in its enum order reversed, then by name. Its order
-// also sorts element sizes descending (8, 8, 8, 4, 4, 2, 2, 1, 1), which keeps every tensor aligned.
+// also sorts element sizes descending (8, 8, 8, 4, 4, 2, 2, 1, 1, 1), which keeps every tensor aligned.
 int data_rank(DType t) {
   switch (t) {
     case DType::boolean: return 0;
     case DType::u8: return 1;
-    case DType::f16: return 2;
-    case DType::bf16: return 3;
-    case DType::i32: return 4;
-    case DType::f32: return 5;
-    case DType::f64: return 6;
-    case DType::i64: return 7;
+    case DType::i8: return 2;
+    case DType::f16: return 3;
+    case DType::bf16: return 4;
+    case DType::i32: return 5;
+    case DType::f32: return 6;
+    case DType::f64: return 7;
+    case DType::i64: return 8;
   }
   RS_ASSERT(false, "unknown dtype");
 }

@@ -66,6 +66,7 @@ __device__ __forceinline__ double to_double(BF16 v) { return __bfloat162float(__
 __device__ __forceinline__ double to_double(int32_t v) { return v; }
 __device__ __forceinline__ double to_double(int64_t v) { return double(v); }  // rounds above 2^53, as the host
 __device__ __forceinline__ double to_double(uint8_t v) { return v; }
+__device__ __forceinline__ double to_double(int8_t v) { return v; }
 __device__ __forceinline__ double to_double(Bool v) { return v.byte != 0 ? 1.0 : 0.0; }
 
 // store_from_double of tensor/element.h, on the device.
@@ -81,6 +82,7 @@ template <> __device__ __forceinline__ BF16 from_double<BF16>(double v) {
 template <> __device__ __forceinline__ int32_t from_double<int32_t>(double v) { return int32_t(v); }
 template <> __device__ __forceinline__ int64_t from_double<int64_t>(double v) { return int64_t(v); }
 template <> __device__ __forceinline__ uint8_t from_double<uint8_t>(double v) { return uint8_t(v); }
+template <> __device__ __forceinline__ int8_t from_double<int8_t>(double v) { return int8_t(v); }
 template <> __device__ __forceinline__ Bool from_double<Bool>(double v) { return Bool{uint8_t(v != 0.0)}; }
 
 // Offsets of linear index i in src (operand 0) and dst (operand 1). I is uint32_t when every index
@@ -166,6 +168,7 @@ void visit_storage(DType dtype, Fn&& fn) {
     case DType::i32: return fn(int32_t{});
     case DType::i64: return fn(int64_t{});
     case DType::u8: return fn(uint8_t{});
+    case DType::i8: return fn(int8_t{});
     case DType::boolean: return fn(Bool{});
   }
   throw DTypeError(cat("[cuda strided_copy] unknown dtype ", int(dtype)));

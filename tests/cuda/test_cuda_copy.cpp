@@ -24,10 +24,10 @@ namespace {
 namespace kc = kernels::cuda;
 using kernels::BroadcastLoop;
 
-constexpr DType kTypes[] = {DType::f32, DType::f64, DType::f16, DType::bf16,
-                            DType::i32, DType::i64, DType::u8,  DType::boolean};
+constexpr DType kTypes[] = {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32,
+                            DType::i64, DType::u8,  DType::i8,  DType::boolean};
 
-bool is_int(DType t) { return t == DType::i32 || t == DType::i64 || t == DType::u8; }
+bool is_int(DType t) { return t == DType::i32 || t == DType::i64 || t == DType::u8 || t == DType::i8; }
 
 // Whether converting v to t is defined on the host (float -> int is undefined out of range).
 bool fits(double v, DType t) {
@@ -36,6 +36,7 @@ bool fits(double v, DType t) {
   const double tv = std::trunc(v);
   if (t == DType::i32) return tv >= -2147483648.0 && tv <= 2147483647.0;
   if (t == DType::i64) return tv >= -9223372036854775808.0 && tv < 9223372036854775808.0;
+  if (t == DType::i8) return tv >= -128.0 && tv <= 127.0;
   return tv >= 0.0 && tv <= 255.0;  // u8
 }
 

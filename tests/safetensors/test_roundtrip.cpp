@@ -20,6 +20,7 @@ Tensor patterned(const Shape& shape, DType dt) {
       case DType::i32: { const int32_t x = int32_t(i * 7 - 20); std::memcpy(p, &x, 4); break; }
       case DType::i64: { const int64_t x = i * 1000000007LL - 5; std::memcpy(p, &x, 8); break; }
       case DType::u8: *static_cast<uint8_t*>(p) = uint8_t(i * 37 + 11); break;
+      case DType::i8: *static_cast<int8_t*>(p) = int8_t(int(i * 37 + 11) % 256 - 128); break;
       case DType::boolean: *static_cast<uint8_t*>(p) = uint8_t(i % 3 == 0); break;
     }
   }

@@ -13,6 +13,10 @@ namespace {
 TEST(DType, SizesAndNames) {
   EXPECT_EQ(dtype_size(DType::bf16), 2u);
   EXPECT_EQ(dtype_size(DType::i64), 8u);
+  EXPECT_EQ(dtype_size(DType::i8), 1u);
+  EXPECT_EQ(dtype_from_name("I8"), DType::i8);
+  EXPECT_EQ(dtype_name(DType::i8), "i8");
+  EXPECT_FALSE(is_floating(DType::i8));
   EXPECT_EQ(dtype_from_name("BF16"), DType::bf16);
   EXPECT_EQ(dtype_from_name("float32"), DType::f32);
   EXPECT_THROW(dtype_from_name("F8_E4M3"), DTypeError);
