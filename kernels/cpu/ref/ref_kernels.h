@@ -45,6 +45,17 @@ void matmul(const T* A, int64_t sam, int64_t sak, const T* B, int64_t sbk, int64
 void matmul_bf16_products(const float* A, int64_t sam, int64_t sak, const float* B, int64_t sbk, int64_t sbn,
                           double* C, double* absC, int64_t M, int64_t K, int64_t N);
 
+// ---- q8_0 weights (quant_ref.cpp; the format is kernels/cpu/quant_q8.h) ----
+// One row of K weights -> codes [K] and scales [ceil(K / 32)]: per block of 32 (the last may be
+// shorter), d = max|w| / 127 and q = round(w / d) to nearest even; a block of zeros gets d = 0.
+// Returns false (writing nothing meaningful) when the row holds a NaN or an infinity.
+bool quantize_q8_row(const float* w, int64_t K, int8_t* codes, float* scales);
+// C[M, N] = A[M, K] (row stride lda) @ dequant(W)^T, W given as codes [N, K] and scales
+// [N, ceil(K / 32)]; each weight is T(q) * T(d) and the sum runs in double.
+template <typename T>
+void matmul_q8(const T* A, int64_t lda, const int8_t* codes, const float* scales, T* C, int64_t M, int64_t N,
+               int64_t K);
+
 // ---- losses and attention (loss_ref.cpp, attention_ref.cpp) ----
 // loss[r] = logsumexp(logits[r]) - logits[r, target[r]]; 0 where target == ignore_index.
 template <typename T>

@@ -1,0 +1,48 @@
+// q8_0 weights: 8-bit codes with one f32 scale per block of 32 weights, for running large frozen
+// decoders on the CPU in about 1.1 bytes a weight (a 7B decoder in ~7.5 GB instead of 13.5 GB
+// in bf16), and decoding faster, since decode time is the time to read the weights.
+//
+// Layout of a weight W [N, K] (a Linear's [out, in]): codes i8 [N, K] and scales f32
+// [N, q8_blocks(K)]. Row n, block b covers k in [32 b, min(K, 32 b + 32)); there
+// W[n, k] ~ scales[n, b] * codes[n, k], scale = max|w| / 127, code = round(w / scale) (nearest
+// even), so |W - dequant(W)| <= scale / 2 element by element (kernels/cpu/ref/quant_ref.cpp).
+// The scales are f32, not f16 as in the format this is modelled on: f16 would save 6% of the
+// bytes but lose precision for blocks whose largest weight is under ~1e-2 (subnormal scales).
+//
+// Products keep the activations in f32: each weight is widened to f32 (code * scale) in registers
+// and multiplied in f32, so the only error beside f32 summation is the weights' rounding.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/gemm.h"
+
+namespace rscapret::kernels {
+
+inline constexpr int64_t kQ8Block = 32;
+inline int64_t q8_blocks(int64_t K) { return (K + kQ8Block - 1) / kQ8Block; }
+
+// A q8_0 matrix [N, K]: codes dense row-major [N, K], scales dense [N, q8_blocks(K)].
+struct Q8Matrix {
+  const int8_t* codes;
+  const float* scales;
+  int64_t N, K;
+};
+
+// Quantizes W [N, K] (f32, bf16 or f16; rows dense: col_stride 1) into codes and scales. A NaN or
+// an infinity in W is a ValueError naming the row (nothing sensible can be stored for it).
+void quantize_q8(const MatrixOperand& W, int64_t N, int64_t K, int8_t* codes, float* scales);
+
+// Rows [n0, n1) of dequant(W) as dense f32 rows of K.
+void dequantize_q8_rows(const Q8Matrix& W, int64_t n0, int64_t n1, float* out);
+
+// C[M, N] = A[M, K] @ dequant(W)^T: A f32 with dense rows of stride lda, C dense [M, N].
+// M <= kGemvQ8MaxM streams W once, widening in registers (decode); larger M dequantizes tiles of
+// W into f32 and multiplies them with gemm().
+inline constexpr int64_t kGemvQ8MaxM = 8;
+void gemm_q8(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C);
+
+// C[M, K] = G[M, N] @ dequant(W): a Linear's input gradient. G dense [M, N], C dense [M, K].
+void gemm_q8_transposed(const float* G, const Q8Matrix& W, int64_t M, float* C);
+
+}  // namespace rscapret::kernels

@@ -1,0 +1,205 @@
+// q8_0 weights (kernels/cpu/quant_q8): quantization against its stated rounding bound, and the
+// products with f32 activations against the reference in double.
+//
+// Bounds. Quantization: |w - d q| <= d / 2 per weight (q is the nearest code to w / d; the
+// division's own rounding adds at most 127 u d, u = 2^-24). Products: the reference sums the exact
+// products a * (q d) in double; the kernels round each weight q d to f32 (relative u) and sum K
+// terms in f32, so |C - ref| <= (K + 1) u sum_k |a w| for any summation order.
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/quant_q8.h"
+#include "kernels/cpu/ref/ref_kernels.h"
+#include "tests/ops/op_test_util.h"
+
+namespace rscapret::testing {
+namespace {
+
+namespace k = kernels;
+
+// A quantized [N, K] weight with its storage.
+struct Q8 {
+  std::vector<int8_t> codes;
+  std::vector<float> scales;
+  int64_t N, K;
+  k::Q8Matrix view() const { return {codes.data(), scales.data(), N, K}; }
+};
+
+Q8 quantize(const Tensor& w) {  // w [N, K], dense rows
+  Q8 q{std::vector<int8_t>(size_t(w.numel())), std::vector<float>(size_t(w.shape()[0] * k::q8_blocks(w.shape()[1]))),
+       w.shape()[0], w.shape()[1]};
+  k::quantize_q8({w.raw_data(), w.dtype(), w.strides()[0], 1}, q.N, q.K, q.codes.data(), q.scales.data());
+  return q;
+}
+
+double dequant(const Q8& q, int64_t n, int64_t kk) {
+  return double(q.codes[size_t(n * q.K + kk)]) * double(q.scales[size_t(n * k::q8_blocks(q.K) + kk / 32)]);
+}
+
+TEST(QuantQ8, EveryWeightWithinHalfAStepOfItsCode) {
+  Generator g(1);
+  for (const int64_t K : {1, 31, 32, 33, 100, 4096})
+    for (const DType dt : {DType::f32, DType::bf16, DType::f16}) {
+      SCOPED_TRACE("K " + std::to_string(K) + " " + std::string(dtype_name(dt)));
+      Tensor w = g.normal({7, K}, 0.0, 0.05).to(dt);
+      const Tensor w32 = w.to(DType::f32);
+      const Q8 q = quantize(w);
+      const int64_t blocks = k::q8_blocks(K);
+      for (int64_t n = 0; n < 7; ++n)
+        for (int64_t b = 0; b < blocks; ++b) {
+          const float d = q.scales[size_t(n * blocks + b)];
+          float amax = 0;
+          int largest_code = 0;
+          for (int64_t kk = 32 * b; kk < std::min(K, 32 * b + 32); ++kk) {
+            const double x = w32.data<float>()[n * K + kk];
+            amax = std::max(amax, float(std::fabs(x)));
+            const int code = q.codes[size_t(n * K + kk)];
+            ASSERT_LE(std::abs(code), 127);
+            largest_code = std::max(largest_code, std::abs(code));
+            ASSERT_LE(std::fabs(x - dequant(q, n, kk)), d * (0.5 + 128 * std::ldexp(1.0, -24))) << n << "," << kk;
+          }
+          EXPECT_EQ(d, amax / 127.0f);
+          EXPECT_EQ(largest_code, 127) << "the largest weight of a block takes the largest code";
+        }
+    }
+}
+
+TEST(QuantQ8, ZeroBlocksAndTiesAreExact) {
+  // A block of zeros has scale 0 and codes 0; a half-way value rounds to the even code.
+  std::vector<float> w(40, 0.0f);
+  w[32] = 127.0f;
+  w[33] = 2.5f;   // 2.5 steps: the even code 2
+  w[34] = -3.5f;  // -3.5 steps: the even code -4
+  const Tensor t = Tensor::from_vector(w, {1, 40});
+  const Q8 q = quantize(t);
+  EXPECT_EQ(q.scales[0], 0.0f);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(q.codes[size_t(i)], 0);
+  EXPECT_EQ(q.scales[1], 1.0f);
+  EXPECT_EQ(q.codes[32], 127);
+  EXPECT_EQ(q.codes[33], 2);
+  EXPECT_EQ(q.codes[34], -4);
+}
+
+TEST(QuantQ8, NonFiniteWeightsAreRefusedWithTheirRow) {
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    Tensor w = Generator(2).normal({5, 40});
+    w.data<float>()[3 * 40 + 39] = bad;
+    try {
+      quantize(w);
+      ADD_FAILURE() << "no error";
+    } catch (const ValueError& e) {
+      EXPECT_NE(std::string(e.what()).find("row 3"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Checks C = A @ dequant(W)^T for A [M, K] stored with row stride lda >= K.
+void check_product(int64_t M, int64_t K, int64_t N, int64_t lda, uint64_t seed) {
+  SCOPED_TRACE("M " + std::to_string(M) + " K " + std::to_string(K) + " N " + std::to_string(N) + " lda " +
+               std::to_string(lda));
+  Generator g(seed);
+  const Tensor a = g.normal({M, lda});
+  const Q8 q = quantize(g.normal({N, K}, 0.0, 0.02));
+  std::vector<float> got(size_t(M * N), std::numeric_limits<float>::quiet_NaN());
+  k::gemm_q8(a.data<float>(), lda, q.view(), M, got.data());
+  std::vector<double> want(got.size());
+  std::vector<double> a64(size_t(M * lda));
+  for (size_t i = 0; i < a64.size(); ++i) a64[i] = a.data<float>()[i];
+  k::ref::matmul_q8<double>(a64.data(), lda, q.codes.data(), q.scales.data(), want.data(), M, N, K);
+  double worst = 0;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double scale = 0;
+      for (int64_t kk = 0; kk < K; ++kk) scale += std::fabs(a64[size_t(m * lda + kk)] * dequant(q, n, kk));
+      const float v = got[size_t(m * N + n)];
+      ASSERT_TRUE(std::isfinite(v)) << "element " << m << "," << n << " not written or not finite";
+      worst = std::max(worst, std::fabs(v - want[size_t(m * N + n)]) /
+                                  (double(K + 1) * std::ldexp(1.0, -24) * scale + 1e-30));
+    }
+  EXPECT_LE(worst, 1.0) << "error beyond (K + 1) u sum|a w|";
+}
+
+TEST(QuantQ8, ProductMatchesReferenceOnEveryEdge) {
+  // The streaming path for every M up to kGemvQ8MaxM, the tiled path above it; K with and without
+  // a partial last block, a K below one block, strided A, and N past one dequantized tile (at
+  // K = 8192 a tile holds 512 rows).
+  uint64_t seed = 10;
+  for (const int64_t M : {1, 2, 3, 5, 8})
+    for (const int64_t K : {1, 31, 32, 33, 100, 2048}) check_product(M, K, 70, K + (M % 2) * 3, seed++);
+  for (const int64_t M : {9, 40})
+    for (const int64_t K : {1, 33, 96, 257}) check_product(M, K, 65, K + 5, seed++);
+  check_product(1, 8192, 600, 8192, seed++);
+  check_product(9, 8192, 600, 8192, seed++);
+}
+
+TEST(QuantQ8, TransposedProductMatchesReference) {
+  // dX[M, K] = G[M, N] @ dequant(W) [N, K], with N past one tile (several partial sums added).
+  uint64_t seed = 40;
+  for (const auto& [M, K, N] : {std::tuple<int64_t, int64_t, int64_t>{1, 33, 17}, {12, 64, 70}, {9, 8192, 600},
+                                {30, 100, 1}}) {
+    SCOPED_TRACE("M " + std::to_string(M) + " K " + std::to_string(K) + " N " + std::to_string(N));
+    Generator g(seed++);
+    const Tensor G = g.normal({M, N});
+    const Q8 q = quantize(g.normal({N, K}, 0.0, 0.02));
+    std::vector<float> got(size_t(M * K), std::numeric_limits<float>::quiet_NaN());
+    k::gemm_q8_transposed(G.data<float>(), q.view(), M, got.data());
+    double worst = 0;
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t kk = 0; kk < K; ++kk) {
+        double want = 0, scale = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const double p = double(G.data<float>()[m * N + n]) * dequant(q, n, kk);
+          want += p;
+          scale += std::fabs(p);
+        }
+        const float v = got[size_t(m * K + kk)];
+        ASSERT_TRUE(std::isfinite(v)) << m << "," << kk;
+        worst = std::max(worst, std::fabs(v - want) / (double(N + 1) * std::ldexp(1.0, -24) * scale + 1e-30));
+      }
+    EXPECT_LE(worst, 1.0) << "error beyond (N + 1) u sum|g w|";
+  }
+}
+
+TEST(QuantQ8, DequantizedRowsAreCodeTimesScale) {
+  const Q8 q = quantize(Generator(5).normal({9, 70}));
+  std::vector<float> rows(size_t(4 * 70));
+  k::dequantize_q8_rows(q.view(), 3, 7, rows.data());
+  for (int64_t n = 3; n < 7; ++n)
+    for (int64_t kk = 0; kk < 70; ++kk) ASSERT_EQ(rows[size_t((n - 3) * 70 + kk)], float(dequant(q, n, kk)));
+}
+
+TEST(QuantQ8, ResultsDoNotDependOnThreadCount) {
+  Generator g(6);
+  const Tensor a = g.normal({20, 300});
+  const Q8 q = quantize(g.normal({150, 300}));
+  const int before = k::num_threads();
+  for (const int64_t M : {1, 4, 20}) {
+    std::vector<float> one(size_t(M * 150)), two(size_t(M * 150));
+    k::set_num_threads(1);
+    k::gemm_q8(a.data<float>(), 300, q.view(), M, one.data());
+    k::set_num_threads(4);
+    k::gemm_q8(a.data<float>(), 300, q.view(), M, two.data());
+    EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float))) << "M " << M;
+  }
+  k::set_num_threads(before);
+}
+
+TEST(QuantQ8, NaNInActivationsPropagates) {
+  Generator g(7);
+  Tensor a = g.normal({12, 64});
+  a.data<float>()[5 * 64 + 3] = std::numeric_limits<float>::quiet_NaN();
+  const Q8 q = quantize(g.normal({10, 64}));
+  for (const int64_t M : {int64_t(6), int64_t(12)}) {
+    std::vector<float> c(size_t(M * 10));
+    k::gemm_q8(a.data<float>(), 64, q.view(), M, c.data());
+    for (int64_t n = 0; n < 10; ++n) {
+      EXPECT_TRUE(std::isnan(c[size_t(5 * 10 + n)])) << "M " << M << " n " << n;
+      EXPECT_TRUE(std::isfinite(c[size_t(4 * 10 + n)]));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rscapret::testing
