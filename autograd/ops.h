@@ -107,6 +107,22 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, Ac
 // Whether linear may fuse on the GPU (default on; off for the benchmark that measures the difference).
 void set_cuda_fused_linear(bool on);
 
+// ---- q8_0 weights (format: kernels/cpu/quant_q8.h): codes i8 [N, K], scales f32 [N, ceil(K / 32)] ----
+struct Q8Weight {
+  Tensor codes;   // i8 [N, K]
+  Tensor scales;  // f32 [N, ceil(K / 32)]
+};
+// Quantizes a floating weight [N, K] (on the CPU; the result goes back to the weight's device).
+// A NaN or infinity in it is a ValueError.
+Q8Weight quantize_q8(const Tensor& weight);
+// dequant(W) f32 [N, K], composed of registered ops (cast, mul, views): linear_q8's oracle and its
+// GPU path (a GPU keeps no q8 kernel of its own: q8_0 is the CPU's deployment format).
+Tensor dequantize_q8(const Tensor& codes, const Tensor& scales);
+// x [..., K] @ dequant(W)^T -> [..., N], f32 (f64 when x is). On the CPU the codes are read in
+// place (kernels::gemm_q8). Differentiable in x only: quantized weights are frozen, and scales
+// that require a gradient are refused.
+Tensor linear_q8(const Tensor& x, const Tensor& codes, const Tensor& scales);
+
 // ---- losses ----
 // logits [..., V], targets int [...]: mean over targets != ignore_index (NaN when none is valid,
 // as PyTorch). Returns a 0-d tensor.

@@ -14,6 +14,7 @@ std::vector<OpInfo> build() {
   register_norm_ops(ops);
   register_index_ops(ops);
   register_matmul_ops(ops);
+  register_quant_ops(ops);
   register_loss_ops(ops);
   register_attention_ops(ops);
   register_view_ops(ops);

@@ -28,6 +28,7 @@ void register_reduce_ops(std::vector<OpInfo>& out);
 void register_norm_ops(std::vector<OpInfo>& out);
 void register_index_ops(std::vector<OpInfo>& out);
 void register_matmul_ops(std::vector<OpInfo>& out);
+void register_quant_ops(std::vector<OpInfo>& out);
 void register_loss_ops(std::vector<OpInfo>& out);
 void register_attention_ops(std::vector<OpInfo>& out);
 void register_view_ops(std::vector<OpInfo>& out);

@@ -177,6 +177,16 @@ std::map<std::string, std::vector<OpCase>> build_cases() {
   // K = 200 terms to a few 1e-3 of the result; 1e-2 catches any layout error (those give O(1)).
   m["matmul"].push_back({{g.normal({33, 200}), ops::cast(g.normal({57, 200}), DType::bf16)},
                          [](const auto& x) { return ops::matmul(x[0], ops::transpose(x[1], 0, 1)); }, 1e-2, 1e-2});
+  {
+    // q8_0 weights: the GPU multiplies by the composed dequantization in f32 (the CPU streams the
+    // codes): the same products summed in another order, 1e-5 as the f32 matmul cases.
+    const ops::Q8Weight q = ops::quantize_q8(g.normal({57, 200}));
+    m["linear_q8"].push_back({{g.normal({3, 11, 200}), q.codes},
+                              [s = q.scales](const auto& x) { return ops::linear_q8(x[0], x[1], s.to(x[0].device())); }, 1e-5});
+    const ops::Q8Weight t = ops::quantize_q8(g.normal({9, 70}));  // a partial last block
+    m["linear_q8"].push_back({{g.normal({1, 70}), t.codes},
+                              [s = t.scales](const auto& x) { return ops::linear_q8(x[0], x[1], s.to(x[0].device())); }, 1e-5});
+  }
   m["matmul"].push_back({{g.normal({37}), g.normal({37, 4})}, [](const auto& x) { return ops::matmul(x[0], x[1]); }});
   // A batched Linear with bf16 weights: the batches fold into one GEMM of 4 x 33 rows.
   m["matmul"].push_back({{g.normal({4, 33, 200}), ops::cast(g.normal({57, 200}), DType::bf16)},

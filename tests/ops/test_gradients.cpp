@@ -125,6 +125,13 @@ std::map<std::string, std::function<void(Generator&)>> build() {
                                                                       {{4}, {4, 3}}, {{3, 4}, {4}}})
       check_layouts("matmul", [](const Inputs& x) { return ops::matmul(x[0], x[1]); }, {f64(g, sa), f64(g, sb)});
   };
+  c["linear_q8"] = [](Generator& g) {
+    // Gradient in x; the quantized weight is a constant (a partial last block included).
+    for (const auto& [xs, N, K] : std::vector<std::tuple<Shape, int64_t, int64_t>>{{{3, 40}, 5, 40}, {{2, 2, 33}, 4, 33}}) {
+      const ops::Q8Weight q = ops::quantize_q8(g.normal({N, K}));
+      check_layouts("linear_q8", [q](const Inputs& x) { return ops::linear_q8(x[0], q.codes, q.scales); }, {f64(g, xs)});
+    }
+  };
   c["cross_entropy"] = [](Generator& g) {
     const Tensor t = Tensor::from_vector(std::vector<int64_t>{2, -100, 0, 4}, {2, 2});
     check_layouts("cross_entropy", [t](const Inputs& x) { return ops::cross_entropy(x[0], t); }, {f64(g, {2, 2, 5})});

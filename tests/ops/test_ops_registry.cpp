@@ -252,6 +252,21 @@ std::map<std::string, Case> build_cases() {
         expect_fast_matches_reference("matmul 16-bit both", [&] { return ops::matmul(a.to(dt), w.transpose(0, 1)); }, {70 * 1.2e-7 * 20, 1e-5});
       }
   };
+  c["linear_q8"] = [](Generator& g) {
+    // The streaming kernel (M <= 8) and the tiled one, K with and without a partial last block,
+    // batched inputs, every input layout; f64 inputs run the reference on both sides. The same
+    // K u sum|a w| bound as matmul (weights |w| <= 3 sigma, activations normal).
+    for (const auto& [xs, N] : std::vector<std::pair<Shape, int64_t>>{
+             {{1, 70}, 37}, {{5, 32}, 9}, {{2, 3, 33}, 17}, {{12, 100}, 40}, {{0, 64}, 5}}) {
+      const int64_t K = xs.back();
+      const ops::Q8Weight q = ops::quantize_q8(g.normal({N, K}));
+      const Tensor x = g.normal(xs);
+      const Tolerance tol{double(K) * 1.2e-7 * 20, 1e-5};
+      for (auto& [l, xv] : layouts(x))
+        expect_fast_matches_reference("linear_q8 " + format_shape(xs) + l,
+                                      [&] { return ops::linear_q8(xv, q.codes, q.scales); }, tol);
+    }
+  };
   c["cross_entropy"] = [](Generator& g) {
     for (const Shape& s : {Shape{5, 37}, Shape{2, 3, 129}, Shape{1, 1}}) {
       const Tensor logits = g.normal(s, 0, 5);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 
+#include "autograd/autograd.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/quant_q8.h"
 #include "kernels/cpu/ref/ref_kernels.h"
@@ -199,6 +200,67 @@ TEST(QuantQ8, NaNInActivationsPropagates) {
       EXPECT_TRUE(std::isfinite(c[size_t(4 * 10 + n)]));
     }
   }
+}
+
+
+// ---- the ops (autograd/ops/quant_ops.cpp) ----
+
+TEST(LinearQ8, ComposedDequantizationIsTheKernels) {
+  const ops::Q8Weight q = ops::quantize_q8(Generator(8).normal({6, 70}).to(DType::bf16));
+  const Tensor w = ops::dequantize_q8(q.codes, q.scales);  // [6, 70]
+  ASSERT_EQ(w.shape(), (Shape{6, 70}));
+  std::vector<float> rows(6 * 70);
+  k::dequantize_q8_rows({q.codes.data<int8_t>(), q.scales.data<float>(), 6, 70}, 0, 6, rows.data());
+  EXPECT_EQ(w.to_vector<float>(), rows);
+}
+
+TEST(LinearQ8, StaysWithinTheWeightRoundingOfTheUnquantizedLinear) {
+  // |x . (w - dequant(w))| <= sum_k |x_k| d_k / 2: the only difference from the f32 product
+  // besides summation (bounded as above).
+  Generator g(9);
+  const Tensor w = g.normal({30, 96}, 0.0, 0.02), x = g.normal({4, 96});
+  const ops::Q8Weight q = ops::quantize_q8(w);
+  const Tensor got = ops::linear_q8(x, q.codes, q.scales), full = ops::linear(x, w);
+  for (int64_t m = 0; m < 4; ++m)
+    for (int64_t n = 0; n < 30; ++n) {
+      double bound = 0, scale = 0;
+      for (int64_t kk = 0; kk < 96; ++kk) {
+        bound += std::fabs(x.data<float>()[m * 96 + kk]) * q.scales.data<float>()[n * 3 + kk / 32] / 2;
+        scale += std::fabs(x.data<float>()[m * 96 + kk] * w.data<float>()[n * 96 + kk]);
+      }
+      EXPECT_LE(std::fabs(got.data<float>()[m * 30 + n] - full.data<float>()[m * 30 + n]),
+                bound + 200 * std::ldexp(1.0, -24) * scale) << m << "," << n;
+    }
+}
+
+TEST(LinearQ8, BadOperandsGetClearErrors) {
+  Generator g(10);
+  const ops::Q8Weight q = ops::quantize_q8(g.normal({5, 40}));
+  const Tensor x = g.normal({2, 40});
+  EXPECT_THROW(ops::linear_q8(g.normal({2, 41}), q.codes, q.scales), ShapeError);
+  EXPECT_THROW(ops::linear_q8(x, q.codes.to(DType::i32), q.scales), DTypeError);
+  EXPECT_THROW(ops::linear_q8(x, q.codes, g.normal({5, 1})), ShapeError);
+  EXPECT_THROW(ops::linear_q8(x, q.codes, Tensor()), ValueError);
+  EXPECT_THROW(ops::linear_q8(Tensor::from_vector(std::vector<int32_t>(40, 1), {1, 40}), q.codes, q.scales),
+               DTypeError);
+  Tensor trainable = q.scales.clone();
+  trainable.set_requires_grad(true);
+  EXPECT_THROW(ops::linear_q8(x, q.codes, trainable), ValueError);
+  EXPECT_THROW(ops::quantize_q8(g.normal({3})), DTypeError);
+  EXPECT_THROW(ops::quantize_q8(g.normal({3, 4}).to(DType::f64)), DTypeError);
+}
+
+TEST(LinearQ8, InputGradientIsTheTransposedProduct) {
+  // The f32 vjp (kernels::gemm_q8_transposed) against the composed one (matmul by dequant(W)).
+  Generator g(11);
+  const ops::Q8Weight q = ops::quantize_q8(g.normal({50, 70}));
+  Tensor x = g.normal({3, 4, 70});
+  x.set_requires_grad(true);
+  const Tensor cot = g.normal({3, 4, 50});
+  const Tensor gx = autograd::grad(ops::linear_q8(x, q.codes, q.scales), {x}, cot).at(0);
+  const Tensor want = ops::matmul(cot, ops::dequantize_q8(q.codes, q.scales));
+  ASSERT_EQ(gx.shape(), x.shape());
+  expect_close("dx", gx, want, {50 * 1.2e-7 * 20, 1e-5});
 }
 
 }  // namespace
