@@ -18,7 +18,32 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias, const I
 Tensor Linear::forward(const Tensor& x, ops::Activation act) const {
   RS_CHECK(x.dim() >= 1 && x.shape().back() == in_, ShapeError, "Linear", "input ", format_shape(x.shape()),
            " must end in in_features = ", in_);
+  if (is_quantized()) {
+    Tensor y = ops::linear_q8(x, q8_.codes, q8_.scales);  // [..., out]
+    if (bias.defined()) y = ops::add(y, bias);
+    return ops::activate(y, act);
+  }
   return ops::linear(x, weight, bias, act);  // [..., out]
+}
+
+void Linear::quantize_q8() {
+  RS_CHECK(weight.defined(), ValueError, "Linear", "quantize_q8: the weight is not loaded");
+  RS_CHECK(!weight.requires_grad(), ValueError, "Linear",
+           "quantize_q8: only frozen weights can be quantized (this one requires a gradient)");
+  q8_ = ops::quantize_q8(weight);
+  weight = Tensor();  // the slot stays registered (shape, dtype) for a later load
+}
+
+int64_t quantize_linears_q8(Module& root) {
+  int64_t n = 0;
+  for (auto& [name, m] : root.named_modules()) {
+    auto* lin = dynamic_cast<Linear*>(m);
+    if (lin == nullptr || !lin->weight.defined() || lin->weight.requires_grad()) continue;
+    if (lin->weight.dtype() == DType::f64) continue;
+    lin->quantize_q8();
+    ++n;
+  }
+  return n;
 }
 
 }  // namespace rscapret::nn

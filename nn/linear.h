@@ -20,11 +20,24 @@ class Linear : public Module {
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
 
+  // Replaces the weight by its q8_0 form (ops::quantize_q8; about 1.1 bytes a weight): `weight`
+  // becomes undefined, so the full-precision copy is released, and forward multiplies by the
+  // codes in place (ops::linear_q8). For frozen layers: a weight that requires a gradient is
+  // refused. Loading a checkpoint into `weight` afterwards brings the full-precision path back.
+  void quantize_q8();
+  bool is_quantized() const { return !weight.defined() && q8_.codes.defined(); }
+  const ops::Q8Weight& q8_weight() const { return q8_; }
+
   Tensor weight;  // [out, in]
   Tensor bias;    // [out], undefined without bias
 
  private:
   int64_t in_, out_;
+  ops::Q8Weight q8_;  // codes i8 [out, in], scales f32 [out, ceil(in / 32)]; set by quantize_q8
 };
+
+// Quantizes every frozen Linear under `root` whose weight is floating (and not f64) to q8_0;
+// trainable ones are left as they are. Returns how many were quantized.
+int64_t quantize_linears_q8(Module& root);
 
 }  // namespace rscapret::nn

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "nn/nn.h"
 #include "tests/nn/nn_test_util.h"
@@ -78,6 +79,53 @@ TEST(NnLayers, LinearWithBf16WeightsEqualsRoundedF32) {
   // The same (rounded) weights in f32: only the accumulation order may differ.
   const auto want = linear_ref(values(x), values(lin.weight), values(lin.bias), 3, 64, 16);
   expect_close("bf16 linear", y, Tensor::from_vector(want, {3, 16}), 1e-4, 1e-5);
+}
+
+TEST(NnLayers, QuantizedLinearMultipliesByItsCodes) {
+  // After quantize_q8 the layer is x dequant(W)^T + b, then its activation: compared with the
+  // same computation on the dequantized weight in double (f32 sums of 100 terms: 1e-5).
+  Generator g(6);
+  Linear lin(100, 7);
+  lin.freeze();
+  const Tensor x = randn(g, {2, 3, 100});
+  lin.quantize_q8();
+  EXPECT_TRUE(lin.is_quantized());
+  EXPECT_FALSE(lin.weight.defined()) << "the full-precision weight is released";
+  EXPECT_EQ(lin.q8_weight().codes.dtype(), DType::i8);
+  const Tensor w = ops::dequantize_q8(lin.q8_weight().codes, lin.q8_weight().scales);
+  const auto pre = linear_ref(values(x), values(w), values(lin.bias), 6, 100, 7);
+  std::vector<double> want = pre;
+  for (double& v : want) v = v / (1 + std::exp(-v));
+  expect_close("q8 linear", lin(x), Tensor::from_vector(pre, {2, 3, 7}), 1e-5, 1e-5);
+  expect_close("q8 linear + silu", lin.forward(x, Activation::silu), Tensor::from_vector(want, {2, 3, 7}), 1e-5, 1e-5);
+  EXPECT_EQ(lin.num_parameters(), 707) << "the slot keeps its shape";
+
+  // Gradients still flow through the frozen quantized layer to its input.
+  Tensor xg = x.clone();
+  xg.set_requires_grad(true);
+  const Tensor gx = autograd::grad(ops::sum_all(lin(xg)), {xg}).at(0);
+  std::vector<double> col(100, 0.0);  // d sum / dx_i = sum_o W[o, i]
+  for (int64_t o = 0; o < 7; ++o)
+    for (int64_t i = 0; i < 100; ++i) col[size_t(i)] += w.data<float>()[o * 100 + i];
+  for (int64_t r = 0; r < 6; ++r)
+    for (int64_t i = 0; i < 100; ++i) ASSERT_NEAR(gx.data<float>()[r * 100 + i], col[size_t(i)], 1e-5);
+
+  // Loading a weight brings the full-precision path back.
+  lin.load_state_dict(StateDict{{"weight", Tensor::zeros({7, 100})}, {"bias", Tensor::ones({7})}});
+  EXPECT_FALSE(lin.is_quantized());
+  expect_close("reloaded", lin(x), Tensor::ones({2, 3, 7}), 0, 0);
+}
+
+TEST(NnLayers, OnlyFrozenLinearsAreQuantized) {
+  Linear trainable(64, 4);
+  EXPECT_THROW(trainable.quantize_q8(), ValueError);
+  MLP mlp(64, 96, Activation::silu, true);
+  mlp.freeze();
+  mlp.fc2->unfreeze();
+  EXPECT_EQ(quantize_linears_q8(mlp), 1);
+  EXPECT_TRUE(mlp.fc1->is_quantized());
+  EXPECT_FALSE(mlp.fc2->is_quantized());
+  EXPECT_EQ(quantize_linears_q8(mlp), 0) << "a quantized layer is not quantized again";
 }
 
 TEST(NnLayers, LayerNormAndRMSNorm) {
