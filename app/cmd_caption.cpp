@@ -19,6 +19,7 @@ void add_caption_command(CLI::App& app) {
     std::string model;
     int64_t beam = 1, max_new_tokens = 32;
     std::string device = "cpu";
+    std::string quantize = "none";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("images", o->images, "image files")->required();
@@ -27,10 +28,12 @@ void add_caption_command(CLI::App& app) {
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "tokens to generate (default 32)");
   add_device_option(cmd, o->device);
   add_matmul_precision_option(cmd);
+  add_quantize_option(cmd, o->quantize);
   cmd->callback([o] {
     const Device device = parse_device_option(o->device);
     const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
     b.model->to(device);
+    apply_quantize_option(o->quantize, b.model->llm(), device);
     const int size = int(b.model->clip().config().vision.image_size);
     models::GenerateOptions g;
     g.max_new_tokens = o->max_new_tokens;

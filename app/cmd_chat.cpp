@@ -28,6 +28,7 @@ void add_chat_command(CLI::App& app) {
     std::vector<std::string> images;
     models::ChatOptions chat;
     std::string device = "cpu";
+    std::string quantize = "none";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--model", o->model, "model folder written by `rscapret train bridge`")->required();
@@ -41,10 +42,12 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("--ret-scale", o->chat.ret_scale_factor, "multiplies the [RET] logit (FROMAGe's ret_scale_factor)");
   add_device_option(cmd, o->device);
   add_matmul_precision_option(cmd);
+  add_quantize_option(cmd, o->quantize);
   cmd->callback([o] {
     const Device device = parse_device_option(o->device);
     const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
     b.model->to(device);
+    apply_quantize_option(o->quantize, b.model->llm(), device);
     models::RsCapRetChat chat(b, o->chat);
     if (!o->index.empty())
       chat.set_index(std::make_shared<models::ImageIndex>(models::ImageIndex::load(o->index)), o->model);

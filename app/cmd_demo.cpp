@@ -70,6 +70,7 @@ void add_demo_command(CLI::App& app) {
     std::string html = "demo.html";
     int64_t top_k = 3, max_new_tokens = 24;
     std::string device = "cpu";
+    std::string quantize = "none";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--assets", o->assets, "assets folder (default: the repository's assets/, or $RSCAPRET_ASSETS)");
@@ -78,6 +79,7 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "caption and answer length (default 24)");
   add_device_option(cmd, o->device);
   add_matmul_precision_option(cmd);
+  add_quantize_option(cmd, o->quantize);
   cmd->callback([o] {
     const auto t0 = std::chrono::steady_clock::now();
     autograd::NoGradGuard no_grad;
@@ -91,6 +93,7 @@ void add_demo_command(CLI::App& app) {
 
     const models::RsCapRetBundle b = models::load_rscapret_dir(root / "model");
     b.model->to(device);
+    apply_quantize_option(o->quantize, b.model->llm(), device);
     const int size = int(b.model->clip().config().vision.image_size);
     const json samples = read_json(root / "samples" / "samples.json");
     RS_CHECK(samples.contains("images") && samples["images"].is_array() && !samples["images"].empty(), FormatError,

@@ -24,6 +24,7 @@ void add_eval_command(CLI::App& app) {
     std::vector<std::string> data;
     train::EvalOptions eval;
     std::string device = "cpu";
+    std::string quantize = "none";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--model", o->model, "model folder written by `rscapret train bridge`")->required();
@@ -34,6 +35,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--batch", o->eval.batch, "images per batch (default 16)");
   add_device_option(cmd, o->device);
   add_matmul_precision_option(cmd);
+  add_quantize_option(cmd, o->quantize);
   cmd->add_option("--text-batch", o->eval.text_batch, "retrieval queries per batch (default 32)");
   cmd->add_option("--max-new-tokens", o->eval.max_new_tokens, "caption length limit in tokens (default 32)");
   cmd->add_option("--max-images", o->eval.max_images, "evaluate only the first N images of the split");
@@ -52,6 +54,7 @@ void add_eval_command(CLI::App& app) {
     RS_CHECK(!ds.empty(), ValueError, "eval", "no images in split \"", o->split, "\" of the given data");
     const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
     b.model->to(device);
+    apply_quantize_option(o->quantize, b.model->llm(), device);
     const train::EvalReport r = train::evaluate_split(b, ds, o->split, o->eval);
     for (const auto& n : r.notes) std::fprintf(stderr, "rscapret eval: %s\n", n.c_str());
     if (!r.skipped.empty())

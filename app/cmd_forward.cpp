@@ -20,6 +20,7 @@ void add_forward_command(CLI::App& app) {
     std::string model, inputs, output;
     models::ForwardOptions fwd;
     std::string device = "cpu";
+    std::string quantize = "none";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--model", o->model, "Hugging Face model folder (config.json + safetensors) or llama2.c .bin")
@@ -31,8 +32,12 @@ void add_forward_command(CLI::App& app) {
   cmd->add_option("--max-new-tokens", o->fwd.max_new_tokens, "greedy tokens after greedy_prompt (default 10)");
   add_device_option(cmd, o->device);
   add_matmul_precision_option(cmd);
+  add_quantize_option(cmd, o->quantize);
   cmd->callback([o] {
     o->fwd.device = parse_device_option(o->device);
+    RS_CHECK(o->quantize == "none" || !o->fwd.device.is_cuda(), ValueError, "forward",
+             "--quantize q8_0 runs on the CPU; drop it or --device");
+    o->fwd.quantize_q8 = o->quantize == "q8_0";
     const auto inputs = load_safetensors(o->inputs);
     const auto outputs = models::run_forward(o->model, inputs, o->fwd);
     std::vector<std::pair<std::string, Tensor>> list(outputs.begin(), outputs.end());

@@ -54,6 +54,7 @@ void add_retrieve_command(CLI::App& app) {
     std::string query, index, model, image, texts, split;
     int64_t k = 10, batch = 32;
     std::string device = "cpu";
+    std::string quantize = "none";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("query", o->query, "text query (text-to-image)");
@@ -66,6 +67,7 @@ void add_retrieve_command(CLI::App& app) {
   cmd->add_option("--batch", o->batch, "captions embedded per forward (default 32)");
   add_device_option(cmd, o->device);
   add_matmul_precision_option(cmd);
+  add_quantize_option(cmd, o->quantize);
   cmd->callback([o] {
     autograd::NoGradGuard no_grad;
     const Device device = parse_device_option(o->device);
@@ -77,6 +79,7 @@ void add_retrieve_command(CLI::App& app) {
       const std::vector<std::string> texts = read_texts(o->texts, o->split);
       const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
       b.model->to(device);
+      apply_quantize_option(o->quantize, b.model->llm(), device);
       const int size = int(b.model->clip().config().vision.image_size);
       const Tensor px = train::load_clip_image(o->image, size).unsqueeze(0);                 // [1, 3, S, S]
       const std::vector<float> q = models::embed_pooled(*b.model, b.model->encode_images(px));  // [Q]
@@ -94,6 +97,7 @@ void add_retrieve_command(CLI::App& app) {
     const models::RsCapRetBundle b = models::load_rscapret_dir(model_dir);
     idx.check_model(*b.model, model_dir);
     b.model->to(device);
+    apply_quantize_option(o->quantize, b.model->llm(), device);
     // Not cut to the training max_len: a long query keeps all its words.
     const std::vector<float> q = models::embed_texts(b, {o->query}, 1, /*max_len=*/0);  // [Q]
     const auto hits = idx.search(q, o->k);

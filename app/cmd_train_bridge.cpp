@@ -26,6 +26,7 @@ void add_train_bridge_command(CLI::App& train) {
     train::BridgeTrainOptions t;
     bool resume = false, quiet = false;
     std::string device = "cpu";
+    std::string quantize = "none";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--clip", o->spec.clip_dir, "frozen CLIP folder (Hugging Face layout)")->required();
@@ -58,6 +59,7 @@ void add_train_bridge_command(CLI::App& train) {
   cmd->add_option("--concat-prob", o->spec.options.concat_captions_prob, "caption concatenation probability (0.5)");
   add_device_option(cmd, o->device, "trains");
   add_matmul_precision_option(cmd);
+  add_quantize_option(cmd, o->quantize);
   cmd->add_flag("--resume", o->resume, "continue from OUT/bridge.safetensors");
   cmd->add_flag("--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {
@@ -74,6 +76,7 @@ void add_train_bridge_command(CLI::App& train) {
     init.gen = &gen;
     models::RsCapRetBundle bundle = models::load_rscapret(o->spec, init);
     bundle.model->to(device);
+    apply_quantize_option(o->quantize, bundle.model->llm(), device);
     const int size = int(bundle.model->clip().config().vision.image_size);
     train::BridgeTrainer trainer(bundle, o->t);
     if (o->resume) {

@@ -1,6 +1,9 @@
 #include "app/device_option.h"
 
+#include <cstdio>
+
 #include "kernels/cpu/gemm.h"
+#include "nn/linear.h"
 #include "tensor/device_backend.h"
 #include "tensor/error.h"
 
@@ -28,6 +31,30 @@ void add_matmul_precision_option(CLI::App* cmd) {
          "with AVX-512 BF16 dot products where the CPU has them (faster GEMMs, with bf16 or f32 weights; "
          "results at bf16 precision). The GPU multiplies bf16 weights in bf16 either way")
       ->check(CLI::IsMember({"f32", "bf16"}));
+}
+
+void add_quantize_option(CLI::App* cmd, std::string& quantize) {
+  cmd->add_option("--quantize", quantize,
+                  "none (default) or q8_0: the frozen decoder's linear weights as 8-bit codes with one "
+                  "f32 scale per 32 weights (about 1.1 bytes a weight; activations stay f32). CPU only")
+      ->check(CLI::IsMember({"none", "q8_0"}));
+}
+
+void apply_quantize_option(const std::string& quantize, nn::Module& model, Device device) {
+  if (quantize == "none" || quantize.empty()) return;
+  RS_CHECK(quantize == "q8_0", ValueError, "quantize", "expected none or q8_0, got '", quantize, "'");
+  RS_CHECK(!device.is_cuda(), ValueError, "quantize",
+           "--quantize q8_0 runs on the CPU; on a GPU the bf16 weights run on the tensor cores (drop --quantize)");
+  int64_t before = 0, after = 0;
+  for (const auto& [name, m] : model.named_modules())
+    if (const auto* lin = dynamic_cast<const nn::Linear*>(m); lin && lin->weight.defined() && !lin->weight.requires_grad())
+      before += lin->weight.numel() * int64_t(lin->weight.element_size());
+  const int64_t n = nn::quantize_linears_q8(model);
+  for (const auto& [name, m] : model.named_modules())
+    if (const auto* lin = dynamic_cast<const nn::Linear*>(m); lin && lin->is_quantized())
+      after += lin->q8_weight().codes.numel() + lin->q8_weight().scales.numel() * 4;
+  std::fprintf(stderr, "quantized %lld linear layers to q8_0: %.1f MB of weights -> %.1f MB\n", (long long)n,
+               double(before) / 1e6, double(after) / 1e6);
 }
 
 }  // namespace rscapret::app

@@ -5,6 +5,7 @@
 #include "models/checkpoint/hf_checkpoint.h"
 #include "models/clip/clip.h"
 #include "models/llama/llama.h"
+#include "nn/linear.h"
 #include "tensor/error.h"
 
 namespace rscapret::models {
@@ -112,6 +113,13 @@ void run_llama(const LlamaForCausalLM& m, const TensorMap& in, TensorMap& out, c
   }
 }
 
+// A parity run only reads the weights: frozen first, so every Linear qualifies.
+void quantize_if_asked(nn::Module& m, const ForwardOptions& opt) {
+  if (!opt.quantize_q8) return;
+  m.freeze();
+  nn::quantize_linears_q8(m);
+}
+
 }  // namespace
 
 std::map<std::string, Tensor> run_forward(const std::filesystem::path& model, const std::map<std::string, Tensor>& inputs,
@@ -120,6 +128,7 @@ std::map<std::string, Tensor> run_forward(const std::filesystem::path& model, co
   if (std::filesystem::is_regular_file(model)) {  // a llama2.c legacy checkpoint
     auto m = LlamaForCausalLM::from_llama2c(model);
     m->to(opt.device);
+    quantize_if_asked(*m, opt);
     run_llama(*m, inputs, out, opt);
     return out;
   }
@@ -127,10 +136,12 @@ std::map<std::string, Tensor> run_forward(const std::filesystem::path& model, co
   if (cfg.is_clip()) {
     auto m = ClipModel::from_pretrained(model);
     m->to(opt.device);
+    quantize_if_asked(*m, opt);
     run_clip(*m, inputs, out, opt.device);
   } else {
     auto m = LlamaForCausalLM::from_pretrained(model);
     m->to(opt.device);
+    quantize_if_asked(*m, opt);
     run_llama(*m, inputs, out, opt);
   }
   RS_CHECK(!out.empty(), ValueError, "forward", "none of the inputs applies to this ", architecture_name(cfg.architecture),

@@ -25,6 +25,7 @@ namespace rscapret::models {
 struct ForwardOptions {
   int64_t max_new_tokens = 10;  // greedy tokens generated after greedy_prompt
   Device device = Device::cpu();  // where the model runs; outputs always come back to the host
+  bool quantize_q8 = false;       // every Linear as q8_0 (nn::quantize_linears_q8), after freezing
 };
 
 // `model`: a Hugging Face folder, or a llama2.c .bin file.
