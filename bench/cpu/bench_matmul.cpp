@@ -2,7 +2,9 @@
 // weights. Shapes are those of PERFORMANCE.md: the weight is stored [N, K]
 // as Hugging Face does, so C = A @ W^T. Counter GFLOPS = 2 M N K per second. `bf16_products`:
 // bf16 weights under MatmulPrecision::bf16 (activations rounded to bf16, AVX-512 BF16 dot
-// products; skipped on CPUs without them).
+// products; skipped on CPUs without them). `Q8`: q8_0 weights through ops::linear_q8 (codes
+// streamed for M <= 8, dequantized tiles above); its counter weight_GBs is the weight bytes read
+// per second (codes and scales), the figure that bounds decode.
 //   ./build/bench/cpu/bench_matmul --benchmark_min_time=1
 #include <benchmark/benchmark.h>
 #include <cblas.h>
@@ -86,6 +88,21 @@ void BM_F32ProductsPacked(benchmark::State& st, DType weight_dtype) {
   set_flops(st, s);
 }
 
+void BM_Q8(benchmark::State& st) {
+  const Shape3 s = kShapes[st.range(0)];
+  Generator g(1);
+  const Tensor a = g.normal({s.M, s.K});
+  const rscapret::ops::Q8Weight q = rscapret::ops::quantize_q8(g.normal({s.N, s.K}, 0.0, 0.02));
+  for (auto _ : st) {
+    Tensor c = rscapret::ops::linear_q8(a, q.codes, q.scales);
+    benchmark::DoNotOptimize(c.raw_data());
+  }
+  set_flops(st, s);
+  st.counters["weight_GBs"] = benchmark::Counter(double(q.codes.numel() + 4 * q.scales.numel()) *
+                                                     double(st.iterations()) / 1e9,
+                                                 benchmark::Counter::kIsRate);
+}
+
 void args(benchmark::internal::Benchmark* b) {
   for (int i = 0; i < int(std::size(kShapes)); ++i) b->Arg(i);
   b->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -99,6 +116,7 @@ BENCHMARK_CAPTURE(BM_Ours, f16_weights, DType::f16, MatmulPrecision::f32)->Apply
 BENCHMARK_CAPTURE(BM_Ours, bf16_products, DType::bf16, MatmulPrecision::bf16)->Apply(args);
 BENCHMARK_CAPTURE(BM_F32ProductsPacked, bf16, DType::bf16)->Apply(args);
 BENCHMARK_CAPTURE(BM_F32ProductsPacked, f16, DType::f16)->Apply(args);
+BENCHMARK(BM_Q8)->Apply(args);
 
 }  // namespace
 

@@ -6,6 +6,9 @@
 // which this machine reads more slowly than anonymous memory in some runs: bench_gemv_mmap).
 // The prefill runs twice more after the decode, f32 products and then bf16 products
 // (MatmulPrecision::bf16: AVX-512 BF16 dot products), so that their ratio comes from one run.
+// BM_Llama7bQ8 repeats it all with the decoder's Linear weights quantized to q8_0 after loading
+// (nn::quantize_linears_q8; the quantization's own time is a counter): its bounds count the q8_0
+// bytes decode reads (codes and scales), and its paired reads read those bytes.
 //   ./build/bench/models/bench_llama7b            (RSCAPRET_BENCH_LAYERS=N for a shorter model)
 #include <benchmark/benchmark.h>
 
@@ -22,6 +25,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_packed16.h"
 #include "models/llama/llama.h"
+#include "nn/linear.h"
 #include "tensor/dtype.h"
 #include "bench/common/read_words.h"
 #include "bench/models/random_llama7b.h"
@@ -46,20 +50,27 @@ double read_bandwidth_gbs() {
   return best;
 }
 
-// The mapped weights decode reads (embed_tokens aside: decode reads one row of it), as 64-bit words.
+// The weights decode reads (embed_tokens aside: decode reads one row of it), as 64-bit words: the
+// mapped parameters, and the codes and scales of q8_0 layers (their weight slots are empty).
 struct WeightSpans {
   std::vector<std::pair<const uint64_t*, int64_t>> spans;
   double bytes = 0;
+  void add(const Tensor& t) {
+    const int64_t n = t.numel() * int64_t(t.element_size()) / 8;
+    spans.emplace_back(static_cast<const uint64_t*>(t.raw_data()), n);
+    bytes += double(n) * 8;
+  }
 };
 
-WeightSpans weight_spans(const models::LlamaForCausalLM& model) {
+WeightSpans weight_spans(models::LlamaForCausalLM& model) {
   WeightSpans w;
-  for (const auto& [name, p] : model.named_parameters()) {
-    if (name == "model.embed_tokens.weight") continue;
-    const int64_t n = p.numel() * int64_t(p.element_size()) / 8;
-    w.spans.emplace_back(static_cast<const uint64_t*>(p.raw_data()), n);
-    w.bytes += double(n) * 8;
-  }
+  for (const auto& [name, p] : model.named_parameters())
+    if (p.defined() && name != "model.embed_tokens.weight") w.add(p);
+  for (const auto& [name, m] : model.named_modules())
+    if (const auto* lin = dynamic_cast<const nn::Linear*>(m); lin && lin->is_quantized()) {
+      w.add(lin->q8_weight().codes);
+      w.add(lin->q8_weight().scales);
+    }
   return w;
 }
 
@@ -77,11 +88,17 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
-void BM_Llama7bBf16(benchmark::State& st) {
+void run_llama7b(benchmark::State& st, bool q8) {
   const fs::path dir = model_dir();
   write_llama7b(dir);
   const double bw = read_bandwidth_gbs();
   auto model = models::LlamaForCausalLM::from_pretrained(dir);
+  if (q8) {
+    model->freeze();
+    const auto t0 = std::chrono::steady_clock::now();
+    nn::quantize_linears_q8(*model);
+    st.counters["quantize_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   const WeightSpans spans = weight_spans(*model);
   const double weight_bytes = spans.bytes;
   mapped_read_pass(spans);  // brings the whole file into the page cache
@@ -134,9 +151,14 @@ void BM_Llama7bBf16(benchmark::State& st) {
   st.counters["paired_min"] = *std::min_element(ratios.begin(), ratios.end());
   st.counters["paired_max"] = *std::max_element(ratios.begin(), ratios.end());
   st.counters["peak_rss_GB"] = peak_rss_gb();
+  st.counters["weight_GB"] = weight_bytes / 1e9;
 }
 
+void BM_Llama7bBf16(benchmark::State& st) { run_llama7b(st, false); }
+void BM_Llama7bQ8(benchmark::State& st) { run_llama7b(st, true); }
+
 BENCHMARK(BM_Llama7bBf16)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK(BM_Llama7bQ8)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 
 }  // namespace
 

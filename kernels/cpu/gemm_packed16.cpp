@@ -62,13 +62,11 @@ void round_a(const MatrixOperand& A, int64_t M, int64_t K, int64_t Kp, uint16_t*
 }
 
 #ifdef RSCAPRET_PACKED16_X86
-// dst[i * dst_stride + j] = src[j * src_stride + i] for a 16 x 16 block of u32 (bf16 pairs): 4x4
+// dst[i * dst_stride + j] = src[j * src_stride + i] for a 16 x 16 block of u32 (bf16 pairs or f32): 4x4
 // transposes inside each 128-bit lane (unpack 32, then 64), then the lanes gathered across
 // registers (two rounds of shuffle_i32x4).
-RSCAPRET_BF16_DOT_TARGET void transpose_16x16(const uint32_t* src, int64_t src_stride, uint32_t* dst,
-                                              int64_t dst_stride) {
-  __m512i r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(src + i * src_stride);
+RSCAPRET_AVX512_TARGET void transpose_16x16_regs(__m512i (&r)[16], uint32_t* dst, int64_t dst_stride) {
+  __m512i t[16];
   for (int i = 0; i < 16; i += 2) {
     t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
     t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
@@ -91,6 +89,13 @@ RSCAPRET_BF16_DOT_TARGET void transpose_16x16(const uint32_t* src, int64_t src_s
     _mm512_storeu_si512(dst + (c + 4) * dst_stride, _mm512_shuffle_i32x4(odd01, odd23, 0x88));
     _mm512_storeu_si512(dst + (c + 12) * dst_stride, _mm512_shuffle_i32x4(odd01, odd23, 0xdd));
   }
+}
+
+RSCAPRET_AVX512_TARGET void transpose_16x16(const uint32_t* src, int64_t src_stride, uint32_t* dst,
+                                            int64_t dst_stride) {
+  __m512i r[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(src + i * src_stride);
+  transpose_16x16_regs(r, dst, dst_stride);
 }
 #endif
 
@@ -242,29 +247,88 @@ RSCAPRET_AVX512_TARGET void tile(const float* a, int64_t lda, const uint32_t* b,
   store_tile<MR>(acc, c, ldc, nr, accumulate);
 }
 
-// The three register tiles, as types for packed_gemm: A's element type, whether an f16 B keeps its
-// bits in the panel, and the tile for MR rows.
+// f32 products over an f32 panel (dequantized q8_0 weights): C[MR x nr] (+)= a . b, rows 2p and
+// 2p + 1 of the panel at b + (2p) kNR and b + (2p + 1) kNR.
+template <int MR>
+RSCAPRET_AVX512_TARGET void tile(const float* a, int64_t lda, const float* b, int64_t kp, float* c, int64_t ldc, int nr,
+                                 bool accumulate) {
+  __m512 acc[MR][4];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < 2 * kp; ++k) {
+    const float* bp = b + k * kNR;
+    __m512 w[4];
+    for (int j = 0; j < 4; ++j) w[j] = _mm512_loadu_ps(bp + 16 * j);
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const __m512 ar = _mm512_set1_ps(a[r * lda + k]);
+      for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_fmadd_ps(ar, w[j], acc[r][j]);
+    }
+  }
+  store_tile<MR>(acc, c, ldc, nr, accumulate);
+}
+
+// The register tiles, as types for packed_gemm: A's element type, the panel's word (Panel, with
+// PanelWords of them per pair of K rows and 64 columns), and the tile for MR rows.
 struct Bf16Products {
   using A = uint16_t;
-  static constexpr bool keep_f16 = false;
+  using Panel = uint32_t;
+  static constexpr int64_t kPanelWords = kNR;
   template <int MR>
-  static void run(const A* a, int64_t lda, const uint32_t* b, int64_t kp, float* c, int64_t ldc, int nr, bool acc) {
+  static void run(const A* a, int64_t lda, const Panel* b, int64_t kp, float* c, int64_t ldc, int nr, bool acc) {
     tile<MR>(a, lda, b, kp, c, ldc, nr, acc);
   }
 };
 template <bool kF16>
 struct F32Products {
   using A = float;
-  static constexpr bool keep_f16 = kF16;
+  using Panel = uint32_t;
+  static constexpr int64_t kPanelWords = kNR;
   template <int MR>
-  static void run(const A* a, int64_t lda, const uint32_t* b, int64_t kp, float* c, int64_t ldc, int nr, bool acc) {
+  static void run(const A* a, int64_t lda, const Panel* b, int64_t kp, float* c, int64_t ldc, int nr, bool acc) {
     tile<MR, kF16>(a, lda, b, kp, c, ldc, nr, acc);
   }
 };
+struct F32Panel {
+  using A = float;
+  using Panel = float;
+  static constexpr int64_t kPanelWords = 2 * kNR;
+  template <int MR>
+  static void run(const A* a, int64_t lda, const Panel* b, int64_t kp, float* c, int64_t ldc, int nr, bool acc) {
+    tile<MR>(a, lda, b, kp, c, ldc, nr, acc);
+  }
+};
+
+// Packs rows [k0, k0 + 2 kp) and columns [n0, n0 + kNR) of B = dequant(W)^T (W a q8_0 [N, K]) as f32
+// rows of kNR: out[k * kNR + j] = W[n0 + j, k0 + k], zero outside W. 16 weight rows by 16 codes at
+// a time are widened in registers (code * scale) and transposed there. `out` holds kPacked16Kc
+// rows: the last 16-row chunk may write rows past 2 kp (never read).
+RSCAPRET_AVX512_TARGET void pack_q8(const Q8Matrix& W, int64_t k0, int64_t kp, int64_t n0, float* out) {
+  const int64_t kk = 2 * kp, nr = std::min<int64_t>(kNR, W.N - n0), blocks = q8_blocks(W.K);
+  const int64_t valid = std::min(W.K, k0 + kk) - k0;  // k0 is a multiple of kPacked16Kc, so of 32
+  for (int64_t k = 0; k < kk; k += 16) {
+    const __mmask16 mask = valid - k >= 16 ? __mmask16(0xffff) : __mmask16((1u << std::max<int64_t>(valid - k, 0)) - 1);
+    for (int64_t j = 0; j < kNR; j += 16) {
+      __m512i r[16];
+      for (int i = 0; i < 16; ++i) {
+        const int64_t n = n0 + j + i;
+        if (j + i >= nr) {
+          r[i] = _mm512_setzero_si512();
+          continue;
+        }
+        const __m128i codes = _mm_maskz_loadu_epi8(mask, W.codes + n * W.K + k0 + k);
+        const __m512 w = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(codes)),
+                                       _mm512_set1_ps(W.scales[n * blocks + (k0 + k) / kQ8Block]));
+        r[i] = _mm512_castps_si512(w);
+      }
+      transpose_16x16_regs(r, reinterpret_cast<uint32_t*>(out + k * kNR + j), kNR);
+    }
+  }
+}
 
 template <class Kernel>
-void tile_rows(int mr, const typename Kernel::A* a, int64_t lda, const uint32_t* b, int64_t kp, float* c, int64_t ldc,
-               int nr, bool accumulate) {
+void tile_rows(int mr, const typename Kernel::A* a, int64_t lda, const typename Kernel::Panel* b, int64_t kp, float* c,
+               int64_t ldc, int nr, bool accumulate) {
   switch (mr) {
     case 6: return Kernel::template run<6>(a, lda, b, kp, c, ldc, nr, accumulate);
     case 5: return Kernel::template run<5>(a, lda, b, kp, c, ldc, nr, accumulate);
@@ -276,11 +340,12 @@ void tile_rows(int mr, const typename Kernel::A* a, int64_t lda, const uint32_t*
 }
 
 // C = A (rows of lda, Kp = K rounded up to even columns readable, the pad 0) . B, over B packed
-// per thread in kNR-column panels of bf16 pairs. Work items: (panel) x (block of rows):
-// whole-height row blocks unless there are too few panels to occupy every thread (then B panels
-// are packed once per row block). Each C element is summed in one order by one thread.
-template <class Kernel>
-void packed_gemm(const typename Kernel::A* a, int64_t lda, const MatrixOperand& B, float* C, int64_t M, int64_t K,
+// per thread in kNR-column panels by pack(k0, kp, n0, panel) (kp pairs of K rows from k0, columns
+// from n0). Work items: (panel) x (block of rows): whole-height row blocks unless there are too few
+// panels to occupy every thread (then B panels are packed once per row block). Each C element is
+// summed in one order by one thread.
+template <class Kernel, class Pack>
+void packed_gemm(const typename Kernel::A* a, int64_t lda, const Pack& pack, float* C, int64_t M, int64_t K,
                  int64_t N) {
   const int64_t Kp = (K + 1) / 2 * 2;
   const int64_t panels = (N + kNR - 1) / kNR;
@@ -291,15 +356,15 @@ void packed_gemm(const typename Kernel::A* a, int64_t lda, const MatrixOperand& 
   row_blocks = (M + block_rows - 1) / block_rows;
 
   parallel_for(0, panels * row_blocks, 1, [&](int64_t w0, int64_t w1) {
-    thread_local std::vector<uint32_t> packed;
-    packed.resize(size_t(kPacked16Kc / 2 * kNR));
+    thread_local std::vector<typename Kernel::Panel> packed;
+    packed.resize(size_t(kPacked16Kc / 2 * Kernel::kPanelWords));
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t n0 = (w % panels) * kNR, m_begin = (w / panels) * block_rows;
       const int64_t m_end = std::min(M, m_begin + block_rows);
       const int nr = int(std::min<int64_t>(kNR, N - n0));
       for (int64_t k0 = 0; k0 < Kp; k0 += kPacked16Kc) {
         const int64_t kp = std::min(kPacked16Kc, Kp - k0) / 2;
-        pack_b(B, K, N, k0, kp, n0, packed.data(), Kernel::keep_f16);
+        pack(k0, kp, n0, packed.data());
         for (int64_t m = m_begin; m < m_end; m += kMR)
           tile_rows<Kernel>(int(std::min<int64_t>(kMR, m_end - m)), a + m * lda + k0, lda, packed.data(), kp,
                             C + m * N + n0, N, nr, k0 > 0);
@@ -347,7 +412,9 @@ void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int
   // bf16(A), rows of Kp; every element is written by round_a (no zero fill first).
   const std::unique_ptr<uint16_t[]> a16(new uint16_t[size_t(M * Kp)]);
   round_a(A, M, K, Kp, a16.get());
-  packed_gemm<Bf16Products>(a16.get(), Kp, B, C, M, K, N);
+  packed_gemm<Bf16Products>(
+      a16.get(), Kp, [&](int64_t k0, int64_t kp, int64_t n0, uint32_t* out) { pack_b(B, K, N, k0, kp, n0, out, false); },
+      C, M, K, N);
 #else
   (void)A;
   (void)B;
@@ -355,18 +422,12 @@ void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int
 #endif
 }
 
-void gemm_f32_16bit_weights(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
-  RS_CHECK(cpu_has_avx512(), Error, "gemm_f32_16bit_weights", "this CPU has no AVX-512");
-  RS_CHECK(A.dtype == DType::f32 && (B.dtype == DType::bf16 || B.dtype == DType::f16), DTypeError,
-           "gemm_f32_16bit_weights", "needs f32 A and a bf16 or f16 B, got ", dtype_name(A.dtype), " and ",
-           dtype_name(B.dtype));
-  if (empty_product(C, M, K, N)) return;
-#ifdef RSCAPRET_PACKED16_X86
-  // The tile reads A in pairs of columns: rows dense along K and of even length, else a padded copy.
-  const auto run = [&](const float* a, int64_t lda) {
-    if (B.dtype == DType::f16) packed_gemm<F32Products<true>>(a, lda, B, C, M, K, N);
-    else packed_gemm<F32Products<false>>(a, lda, B, C, M, K, N);
-  };
+namespace {
+
+// Calls run(a, lda) with A's rows as the f32 tiles read them: dense along K and of even length
+// (the tiles read columns in pairs); otherwise from a copy padded with a zero column.
+template <class Run>
+void with_even_f32_rows(const MatrixOperand& A, int64_t M, int64_t K, const Run& run) {
   if (A.col_stride == 1 && K % 2 == 0 && A.row_stride >= K) {
     run(static_cast<const float*>(A.data), A.row_stride);
     return;
@@ -381,9 +442,44 @@ void gemm_f32_16bit_weights(const MatrixOperand& A, const MatrixOperand& B, floa
     }
   });
   run(a32.get(), Kp);
+}
+
+}  // namespace
+
+void gemm_f32_16bit_weights(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
+  RS_CHECK(cpu_has_avx512(), Error, "gemm_f32_16bit_weights", "this CPU has no AVX-512");
+  RS_CHECK(A.dtype == DType::f32 && (B.dtype == DType::bf16 || B.dtype == DType::f16), DTypeError,
+           "gemm_f32_16bit_weights", "needs f32 A and a bf16 or f16 B, got ", dtype_name(A.dtype), " and ",
+           dtype_name(B.dtype));
+  if (empty_product(C, M, K, N)) return;
+#ifdef RSCAPRET_PACKED16_X86
+  const bool f16 = B.dtype == DType::f16;
+  with_even_f32_rows(A, M, K, [&](const float* a, int64_t lda) {
+    const auto pack = [&](int64_t k0, int64_t kp, int64_t n0, uint32_t* out) { pack_b(B, K, N, k0, kp, n0, out, f16); };
+    if (f16) packed_gemm<F32Products<true>>(a, lda, pack, C, M, K, N);
+    else packed_gemm<F32Products<false>>(a, lda, pack, C, M, K, N);
+  });
 #else
   (void)A;
   (void)B;
+  (void)C;
+#endif
+}
+
+void gemm_f32_q8_weights(const MatrixOperand& A, const Q8Matrix& W, float* C, int64_t M) {
+  RS_CHECK(cpu_has_avx512(), Error, "gemm_f32_q8_weights", "this CPU has no AVX-512");
+  RS_CHECK(A.dtype == DType::f32, DTypeError, "gemm_f32_q8_weights", "needs f32 A, got ", dtype_name(A.dtype));
+  if (empty_product(C, M, W.K, W.N)) return;
+#ifdef RSCAPRET_PACKED16_X86
+  with_even_f32_rows(A, M, W.K, [&](const float* a, int64_t lda) {
+    packed_gemm<F32Panel>(
+        a, lda,
+        [&](int64_t k0, int64_t kp, int64_t n0, float* out) { pack_q8(W, k0, kp, n0, out); },
+        C, M, W.K, W.N);
+  });
+#else
+  (void)A;
+  (void)W;
   (void)C;
 #endif
 }

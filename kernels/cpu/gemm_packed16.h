@@ -11,11 +11,14 @@
 //   (kernels::set_matmul_precision(MatmulPrecision::bf16), `--matmul-precision bf16`).
 // - gemm_f32_16bit_weights, f32 products: A stays f32, a bf16 or f16 B is widened to f32 in
 //   registers (exact), f32 FMAs. The default for 16-bit weights (gemm.h).
+// - gemm_f32_q8_weights, f32 products with q8_0 weights (quant_q8.h): the panel holds the weights
+//   dequantized to f32 (code * scale, as dequantize_q8_rows computes them), f32 FMAs.
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/quant_q8.h"
 
 namespace rscapret::kernels {
 
@@ -34,5 +37,9 @@ void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int
 // not the products, set its pace. Needs cpu_has_avx512().
 bool cpu_has_avx512();
 void gemm_f32_16bit_weights(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N);
+
+// C[M, N] = A[M, K] (f32, any layout gemm accepts) @ dequant(W)^T for a q8_0 W [N, K]: each panel
+// holds kPacked16Kc rows of dequantized weights as f32 (256 KB). Needs cpu_has_avx512().
+void gemm_f32_q8_weights(const MatrixOperand& A, const Q8Matrix& W, float* C, int64_t M);
 
 }  // namespace rscapret::kernels

@@ -94,6 +94,7 @@ HWY_AFTER_NAMESPACE();
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/gemm_packed16.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/ref/ref_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
@@ -164,6 +165,21 @@ void gemm_q8(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C
     parallel_for(0, N, 64, [&](int64_t n0, int64_t n1) {
       HWY_DYNAMIC_DISPATCH(GemvQ8)(A, lda, M, W.codes, W.scales, K, n0, n1, C, N);
     });
+    return;
+  }
+  if (cpu_has_avx512()) {  // a packed f32 panel of dequantized weights (gemm_packed16.h)
+    gemm_f32_q8_weights({A, DType::f32, lda, 1}, W, C, M);
+    return;
+  }
+  gemm_q8_dequantized_tiles(A, lda, W, M, C);
+}
+
+void gemm_q8_dequantized_tiles(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C) {
+  check_matrix(W);
+  const int64_t N = W.N, K = W.K;
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    std::memset(C, 0, size_t(M * N) * sizeof(float));
     return;
   }
   const int64_t nt = tile_rows(K, N);

@@ -37,10 +37,13 @@ void quantize_q8(const MatrixOperand& W, int64_t N, int64_t K, int8_t* codes, fl
 void dequantize_q8_rows(const Q8Matrix& W, int64_t n0, int64_t n1, float* out);
 
 // C[M, N] = A[M, K] @ dequant(W)^T: A f32 with dense rows of stride lda, C dense [M, N].
-// M <= kGemvQ8MaxM streams W once, widening in registers (decode); larger M dequantizes tiles of
-// W into f32 and multiplies them with gemm().
+// M <= kGemvQ8MaxM streams W once, widening in registers (decode); larger M multiplies over
+// packed panels of dequantized weights (gemm_f32_q8_weights) with AVX-512, else dequantizes tiles
+// of W into f32 and multiplies them with gemm().
 inline constexpr int64_t kGemvQ8MaxM = 8;
 void gemm_q8(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C);
+// The portable path gemm_q8 takes for M > kGemvQ8MaxM without AVX-512 (any M).
+void gemm_q8_dequantized_tiles(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C);
 
 // C[M, K] = G[M, N] @ dequant(W): a Linear's input gradient. G dense [M, N], C dense [M, K].
 void gemm_q8_transposed(const float* G, const Q8Matrix& W, int64_t M, float* C);

@@ -96,15 +96,17 @@ TEST(QuantQ8, NonFiniteWeightsAreRefusedWithTheirRow) {
   }
 }
 
-// Checks C = A @ dequant(W)^T for A [M, K] stored with row stride lda >= K.
-void check_product(int64_t M, int64_t K, int64_t N, int64_t lda, uint64_t seed) {
+// Checks C = A @ dequant(W)^T for A [M, K] stored with row stride lda >= K, by gemm_q8 or, with
+// tiles, by its portable path (what a CPU without AVX-512 runs above kGemvQ8MaxM rows).
+void check_product(int64_t M, int64_t K, int64_t N, int64_t lda, uint64_t seed, bool tiles = false) {
   SCOPED_TRACE("M " + std::to_string(M) + " K " + std::to_string(K) + " N " + std::to_string(N) + " lda " +
                std::to_string(lda));
   Generator g(seed);
   const Tensor a = g.normal({M, lda});
   const Q8 q = quantize(g.normal({N, K}, 0.0, 0.02));
   std::vector<float> got(size_t(M * N), std::numeric_limits<float>::quiet_NaN());
-  k::gemm_q8(a.data<float>(), lda, q.view(), M, got.data());
+  if (tiles) k::gemm_q8_dequantized_tiles(a.data<float>(), lda, q.view(), M, got.data());
+  else k::gemm_q8(a.data<float>(), lda, q.view(), M, got.data());
   std::vector<double> want(got.size());
   std::vector<double> a64(size_t(M * lda));
   for (size_t i = 0; i < a64.size(); ++i) a64[i] = a.data<float>()[i];
@@ -123,9 +125,10 @@ void check_product(int64_t M, int64_t K, int64_t N, int64_t lda, uint64_t seed) 
 }
 
 TEST(QuantQ8, ProductMatchesReferenceOnEveryEdge) {
-  // The streaming path for every M up to kGemvQ8MaxM, the tiled path above it; K with and without
-  // a partial last block, a K below one block, strided A, and N past one dequantized tile (at
-  // K = 8192 a tile holds 512 rows).
+  // The streaming path for every M up to kGemvQ8MaxM, the packed panels above it; K with and
+  // without a partial last block, a K below one block, odd K (A copied with a zero column), K past
+  // one packed block (kPacked16Kc), strided A, partial 64-column panels. Then the portable tiles,
+  // with N past one dequantized tile (at K = 8192 a tile holds 512 rows).
   uint64_t seed = 10;
   for (const int64_t M : {1, 2, 3, 5, 8})
     for (const int64_t K : {1, 31, 32, 33, 100, 2048}) check_product(M, K, 70, K + (M % 2) * 3, seed++);
@@ -133,6 +136,9 @@ TEST(QuantQ8, ProductMatchesReferenceOnEveryEdge) {
     for (const int64_t K : {1, 33, 96, 257}) check_product(M, K, 65, K + 5, seed++);
   check_product(1, 8192, 600, 8192, seed++);
   check_product(9, 8192, 600, 8192, seed++);
+  check_product(100, 2100, 130, 2100, seed++);
+  for (const int64_t M : {1, 9, 40}) check_product(M, 257, 65, 260, seed++, /*tiles=*/true);
+  check_product(9, 8192, 600, 8192, seed++, /*tiles=*/true);
 }
 
 TEST(QuantQ8, TransposedProductMatchesReference) {
