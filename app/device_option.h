@@ -19,8 +19,9 @@ void add_device_option(CLI::App* cmd, std::string& device, const char* what = "r
 // clear error, before a model is loaded.
 Device parse_device_option(const std::string& device);
 
-// Adds --matmul-precision: f32 (default) or bf16, which lets CPU GEMMs round activations to bf16
-// and multiply with AVX-512 BF16 dot products (kernels::MatmulPrecision). Set when parsed.
+// Adds --matmul-precision: f32 (default), bf16, which lets CPU GEMMs round activations to bf16
+// and multiply with AVX-512 BF16 dot products, or int8, which lets decoding with q8_0 weights
+// quantize its activations and multiply with AVX-512 VNNI (kernels::MatmulPrecision). Set when parsed.
 void add_matmul_precision_option(CLI::App* cmd);
 
 // Adds --quantize: none (default) or q8_0, which stores the frozen decoder's Linear weights as

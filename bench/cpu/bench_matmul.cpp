@@ -3,8 +3,9 @@
 // as Hugging Face does, so C = A @ W^T. Counter GFLOPS = 2 M N K per second. `bf16_products`:
 // bf16 weights under MatmulPrecision::bf16 (activations rounded to bf16, AVX-512 BF16 dot
 // products; skipped on CPUs without them). `Q8`: q8_0 weights through ops::linear_q8 (codes
-// streamed for M <= 8, dequantized tiles above); its counter weight_GBs is the weight bytes read
-// per second (codes and scales), the figure that bounds decode.
+// streamed for M <= 8, packed f32 panels above); its counter weight_GBs is the weight bytes read
+// per second (codes and scales), the figure that bounds decode. `int8_activations`: decode rows
+// under MatmulPrecision::int8 (activations quantized too, AVX-512 VNNI dot products).
 //   ./build/bench/cpu/bench_matmul --benchmark_min_time=1
 #include <benchmark/benchmark.h>
 #include <cblas.h>
@@ -12,6 +13,7 @@
 #include "autograd/ops.h"
 #include "kernels/cpu/gemm_packed16.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/quant_q8.h"
 #include "tensor/rng.h"
 
 namespace {
@@ -89,8 +91,13 @@ void BM_F32ProductsPacked(benchmark::State& st, DType weight_dtype) {
   set_flops(st, s);
 }
 
-void BM_Q8(benchmark::State& st) {
+void BM_Q8(benchmark::State& st, rscapret::kernels::MatmulPrecision precision) {
   const Shape3 s = kShapes[st.range(0)];
+  if (precision == rscapret::kernels::MatmulPrecision::int8 && (s.M > 8 || !rscapret::kernels::cpu_has_vnni())) {
+    st.SkipWithError(s.M > 8 ? "int8 activations: decode rows only" : "no AVX-512 VNNI on this CPU");
+    return;
+  }
+  const rscapret::kernels::MatmulPrecisionGuard guard(precision);
   Generator g(1);
   const Tensor a = g.normal({s.M, s.K});
   const rscapret::ops::Q8Weight q = rscapret::ops::quantize_q8(g.normal({s.N, s.K}, 0.0, 0.02));
@@ -117,7 +124,8 @@ BENCHMARK_CAPTURE(BM_Ours, f16_weights, DType::f16, MatmulPrecision::f32)->Apply
 BENCHMARK_CAPTURE(BM_Ours, bf16_products, DType::bf16, MatmulPrecision::bf16)->Apply(args);
 BENCHMARK_CAPTURE(BM_F32ProductsPacked, bf16, DType::bf16)->Apply(args);
 BENCHMARK_CAPTURE(BM_F32ProductsPacked, f16, DType::f16)->Apply(args);
-BENCHMARK(BM_Q8)->Apply(args);
+BENCHMARK_CAPTURE(BM_Q8, f32_activations, MatmulPrecision::f32)->Apply(args);
+BENCHMARK_CAPTURE(BM_Q8, int8_activations, MatmulPrecision::int8)->Apply(args);
 
 }  // namespace
 

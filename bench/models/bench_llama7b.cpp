@@ -8,7 +8,8 @@
 // (MatmulPrecision::bf16: AVX-512 BF16 dot products), so that their ratio comes from one run.
 // BM_Llama7bQ8 repeats it all with the decoder's Linear weights quantized to q8_0 after loading
 // (nn::quantize_linears_q8; the quantization's own time is a counter): its bounds count the q8_0
-// bytes decode reads (codes and scales), and its paired reads read those bytes.
+// bytes decode reads (codes and scales), and its paired reads read those bytes; it then decodes
+// again with int8 activations (MatmulPrecision::int8, AVX-512 VNNI).
 //   ./build/bench/models/bench_llama7b            (RSCAPRET_BENCH_LAYERS=N for a shorter model)
 #include <benchmark/benchmark.h>
 
@@ -24,6 +25,7 @@
 #include "autograd/ops.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_packed16.h"
+#include "kernels/cpu/quant_q8.h"
 #include "models/llama/llama.h"
 #include "nn/linear.h"
 #include "tensor/dtype.h"
@@ -138,6 +140,25 @@ void run_llama7b(benchmark::State& st, bool q8) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   st.counters["prefill128_f32_again_s"] = prefill_seconds(kernels::MatmulPrecision::f32);
+  if (q8 && kernels::cpu_has_vnni()) {
+    // Decode again with int8 activations (MatmulPrecision::int8: VNNI dot products), each token
+    // paired with a read of the q8_0 weights as above.
+    const kernels::MatmulPrecisionGuard guard(kernels::MatmulPrecision::int8);
+    models::LlamaDecoder dec(*model);
+    Tensor logits = dec.step(ids);
+    std::vector<double> int8_ratios;
+    double decode_s = 0;
+    for (int64_t i = 0; i < new_tokens; ++i) {
+      const double read_bw = mapped_read_pass(spans);
+      const auto ta = std::chrono::steady_clock::now();
+      logits = dec.step(ops::argmax(logits, -1).view({1, 1}));
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - ta).count();
+      decode_s += s;
+      int8_ratios.push_back(weight_bytes / s / 1e9 / read_bw);
+    }
+    st.counters["decode_int8_tok_s"] = double(new_tokens) / decode_s;
+    st.counters["decode_int8/bound_paired"] = median(int8_ratios);
+  }
   if (kernels::cpu_has_bf16_dot()) st.counters["prefill128_bf16_products_s"] = prefill_seconds(kernels::MatmulPrecision::bf16);
   const double bound = bw * 1e9 / weight_bytes;
   st.counters["layers"] = double(layers());

@@ -98,7 +98,8 @@ MatmulPrecision matmul_precision() { return g_precision.load(); }
 MatmulPrecision matmul_precision_from_name(std::string_view name) {
   if (name == "f32") return MatmulPrecision::f32;
   if (name == "bf16") return MatmulPrecision::bf16;
-  RS_CHECK(false, ValueError, "matmul precision", "expected f32 or bf16, got '", name, "'");
+  if (name == "int8") return MatmulPrecision::int8;
+  RS_CHECK(false, ValueError, "matmul precision", "expected f32, bf16 or int8, got '", name, "'");
   return MatmulPrecision::f32;
 }
 

@@ -29,10 +29,13 @@ bool gemm_layout_ok(const MatrixOperand& op, int64_t rows, int64_t cols);
 //   f32  - every product in f32: the default, and what every reference comparison holds;
 //   bf16 - both operands rounded to bf16, products summed in f32 (gemm_packed16.h), where the CPU
 //          has AVX-512 BF16 and M > kGemvHalfMaxM; elsewhere the f32 path runs as before.
-enum class MatmulPrecision : uint8_t { f32, bf16 };
+//   int8 - decode rows (M <= 8) against q8_0 weights quantize the activations to q8_0 too and
+//          multiply with AVX-512 VNNI integer dot products (quant_q8.h), as the format's origin
+//          does; every other product as f32.
+enum class MatmulPrecision : uint8_t { f32, bf16, int8 };
 void set_matmul_precision(MatmulPrecision p);
 MatmulPrecision matmul_precision();
-// "f32" or "bf16"; anything else is a ValueError.
+// "f32", "bf16" or "int8"; anything else is a ValueError.
 MatmulPrecision matmul_precision_from_name(std::string_view name);
 // Sets a precision for a scope (tests, benchmarks) and restores the previous one.
 class MatmulPrecisionGuard {

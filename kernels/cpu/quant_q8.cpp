@@ -94,6 +94,12 @@ HWY_AFTER_NAMESPACE();
 #include <cstring>
 #include <vector>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define RSCAPRET_Q8_VNNI 1
+#define RSCAPRET_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#endif
+
 #include "kernels/cpu/gemm_packed16.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/ref/ref_kernels.h"
@@ -114,7 +120,134 @@ void check_matrix(const Q8Matrix& W) {
   RS_ASSERT(W.N >= 0 && W.K >= 0 && (W.N == 0 || W.K == 0 || (W.codes && W.scales)), "q8 matrix");
 }
 
+// ---- int8 activations (MatmulPrecision::int8): VNNI dot products of q8_0 codes ----
+
+// One activation row quantized to q8_0 and laid out for the dot products: 64 codes (two blocks) per
+// step, one 32-bit lane per 4 codes. VNNI multiplies unsigned by signed bytes, so the weight codes
+// enter as code + 128 (a flipped sign bit) and each lane starts from -128 x (its 4 activation
+// codes' sum), which removes what the +128 added: the lane then holds the exact integer sum of
+// code_w x code_a.
+struct Q8Row {
+  std::vector<int8_t> codes;    // [pairs * 64], 0 past K
+  std::vector<int32_t> start;   // [pairs * 16]: -128 x the lane's code sum
+  std::vector<float> scales;    // [pairs * 16]: the scale of the lane's block (lanes 0-7: block 2p, 8-15: 2p + 1)
+};
+
+// False when the row holds a NaN or an infinity (the f32 path then computes, so it propagates).
+bool quantize_activation_row(const float* a, int64_t K, Q8Row& r) {
+  const int64_t pairs = (K + 63) / 64, blocks = q8_blocks(K);
+  r.codes.assign(size_t(pairs * 64), 0);
+  r.start.assign(size_t(pairs * 16), 0);
+  r.scales.assign(size_t(pairs * 16), 0.0f);
+  std::vector<float> block_scales(static_cast<size_t>(blocks));
+  if (!ref::quantize_q8_row(a, K, r.codes.data(), block_scales.data())) return false;
+  for (int64_t lane = 0; lane < pairs * 16; ++lane) {
+    int32_t sum = 0;
+    for (int i = 0; i < 4; ++i) sum += r.codes[size_t(4 * lane + i)];
+    r.start[size_t(lane)] = -128 * sum;
+    const int64_t block = (lane / 16) * 2 + (lane % 16) / 8;
+    r.scales[size_t(lane)] = block < blocks ? block_scales[size_t(block)] : 0.0f;
+  }
+  return true;
+}
+
+#ifdef RSCAPRET_Q8_VNNI
+// C[m, n] for rows n in [n0, n1) of W and the M quantized activation rows: per pair of blocks, one
+// vpdpbusd per row of A gives 16 exact integer lane sums, converted and scaled by the lane's
+// activation scale times its weight scale, then summed in f32 (two accumulators per row of A,
+// alternating by pair, so the FMA latency is not the loop's pace). M is a template parameter so
+// the accumulators stay in registers.
+// acc[m][parity] += the lane sums of pair p (weight bytes w, weight scales ws) for each row of A.
+template <int M>
+RSCAPRET_VNNI_TARGET inline void vnni_step(const Q8Row* rows, int64_t p, __m512i w, __m512 ws, __m512 (&acc)[M][2],
+                                           int parity) {
+  w = _mm512_xor_si512(w, _mm512_set1_epi8(char(0x80)));  // code + 128, as unsigned bytes
+  for (int m = 0; m < M; ++m) {
+    const Q8Row& r = rows[m];
+    const __m512i d = _mm512_dpbusd_epi32(_mm512_loadu_si512(r.start.data() + 16 * p), w,
+                                          _mm512_loadu_si512(r.codes.data() + 64 * p));
+    acc[m][parity] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(ws, _mm512_loadu_ps(r.scales.data() + 16 * p)),
+                                     acc[m][parity]);
+  }
+}
+
+// sw[0] in lanes 0-7 and sw[1] in lanes 8-15, from one 64-bit load.
+RSCAPRET_VNNI_TARGET inline __m512 pair_scales(const float* sw) {
+  double two;
+  std::memcpy(&two, sw, 8);
+  const __m512i halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  return _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(_mm_castpd_ps(_mm_set_sd(two))));
+}
+
+template <int M>
+RSCAPRET_VNNI_TARGET void gemv_vnni_rows(const Q8Row* rows, const Q8Matrix& W, int64_t n0, int64_t n1, float* C) {
+  const int64_t K = W.K, blocks = q8_blocks(K), full_pairs = K / 64, pairs = (K + 63) / 64;
+  for (int64_t n = n0; n < n1; ++n) {
+    const int8_t* q = W.codes + n * K;
+    const float* sw = W.scales + n * blocks;
+    __m512 acc[M][2];
+    for (int m = 0; m < M; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+    int64_t p = 0;
+    for (; p + 2 <= full_pairs; p += 2) {
+      _mm_prefetch(reinterpret_cast<const char*>(q + 64 * p + 2048), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(q + 64 * p + 2112), _MM_HINT_T0);
+      vnni_step<M>(rows, p, _mm512_loadu_si512(q + 64 * p), pair_scales(sw + 2 * p), acc, 0);
+      vnni_step<M>(rows, p + 1, _mm512_loadu_si512(q + 64 * p + 64), pair_scales(sw + 2 * p + 2), acc, 1);
+    }
+    if (p < full_pairs) {
+      vnni_step<M>(rows, p, _mm512_loadu_si512(q + 64 * p), pair_scales(sw + 2 * p), acc, 0);
+      ++p;
+    }
+    if (p < pairs) {  // the last, partial pair: bytes past K read as 0 (their activation codes are 0)
+      const int64_t left = K - 64 * p;
+      const __m512i w = _mm512_maskz_loadu_epi8((__mmask64(1) << left) - 1, q + 64 * p);
+      const __m512 ws = _mm512_mask_blend_ps(__mmask16(0xFF00), _mm512_set1_ps(sw[2 * p]),
+                                             _mm512_set1_ps(2 * p + 1 < blocks ? sw[2 * p + 1] : 0.0f));
+      vnni_step<M>(rows, p, w, ws, acc, 1);
+    }
+    for (int m = 0; m < M; ++m) C[m * W.N + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1]));
+  }
+}
+
+void gemv_vnni(const Q8Row* rows, int64_t M, const Q8Matrix& W, int64_t n0, int64_t n1, float* C) {
+  switch (M) {
+    case 1: return gemv_vnni_rows<1>(rows, W, n0, n1, C);
+    case 2: return gemv_vnni_rows<2>(rows, W, n0, n1, C);
+    case 3: return gemv_vnni_rows<3>(rows, W, n0, n1, C);
+    case 4: return gemv_vnni_rows<4>(rows, W, n0, n1, C);
+    case 5: return gemv_vnni_rows<5>(rows, W, n0, n1, C);
+    case 6: return gemv_vnni_rows<6>(rows, W, n0, n1, C);
+    case 7: return gemv_vnni_rows<7>(rows, W, n0, n1, C);
+    default: return gemv_vnni_rows<8>(rows, W, n0, n1, C);
+  }
+}
+#endif
+
 }  // namespace
+
+bool cpu_has_vnni() {
+#ifdef RSCAPRET_Q8_VNNI
+  static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512vnni");
+  return has;
+#else
+  return false;
+#endif
+}
+
+bool gemv_q8_int8_activations(const float* A, int64_t lda, int64_t M, const Q8Matrix& W, float* C) {
+  check_matrix(W);
+  RS_CHECK(cpu_has_vnni(), Error, "gemv_q8_int8_activations", "this CPU has no AVX-512 VNNI");
+  RS_CHECK(M >= 0 && M <= kGemvQ8MaxM, ValueError, "gemv_q8_int8_activations", "at most ", kGemvQ8MaxM,
+           " rows, got ", M);
+  std::vector<Q8Row> rows(static_cast<size_t>(M));
+  for (int64_t m = 0; m < M; ++m)
+    if (!quantize_activation_row(A + m * lda, W.K, rows[size_t(m)])) return false;
+  if (M == 0 || W.N == 0) return true;
+#ifdef RSCAPRET_Q8_VNNI
+  parallel_for(0, W.N, 64, [&](int64_t n0, int64_t n1) { gemv_vnni(rows.data(), M, W, n0, n1, C); });
+#endif
+  return true;
+}
 
 void quantize_q8(const MatrixOperand& W, int64_t N, int64_t K, int8_t* codes, float* scales) {
   RS_CHECK(W.dtype == DType::f32 || W.dtype == DType::bf16 || W.dtype == DType::f16, DTypeError, "quantize_q8",
@@ -160,6 +293,9 @@ void gemm_q8(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C
     std::memset(C, 0, size_t(M * N) * sizeof(float));
     return;
   }
+  if (M <= kGemvQ8MaxM && matmul_precision() == MatmulPrecision::int8 && cpu_has_vnni() &&
+      gemv_q8_int8_activations(A, lda, M, W, C))
+    return;
   if (M <= kGemvQ8MaxM) {
     // Rows of W split over threads in blocks; each output element is one thread's sequential sum.
     parallel_for(0, N, 64, [&](int64_t n0, int64_t n1) {

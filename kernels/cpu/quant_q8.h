@@ -45,6 +45,16 @@ void gemm_q8(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C
 // The portable path gemm_q8 takes for M > kGemvQ8MaxM without AVX-512 (any M).
 void gemm_q8_dequantized_tiles(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C);
 
+// MatmulPrecision::int8 (gemm.h) for decode rows: each activation row is quantized to q8_0 as the
+// weights are (32 per block, scale max|a| / 127), and the codes are multiplied with AVX-512 VNNI
+// integer dot products (vpdpbusd, 64 per instruction), the exact integer block sums then scaled
+// and summed in f32. Changes results by the activations' rounding (|a - a_q s| <= s / 2), as the
+// format's origin does; a weight byte costs a fraction of an instruction, so decoding runs at the
+// weights' read rate. gemm_q8 takes it when asked and the CPU has VNNI; false (nothing written)
+// when a row holds a NaN or an infinity, which the f32 path then propagates. M <= kGemvQ8MaxM.
+bool cpu_has_vnni();
+bool gemv_q8_int8_activations(const float* A, int64_t lda, int64_t M, const Q8Matrix& W, float* C);
+
 // C[M, K] = G[M, N] @ dequant(W): a Linear's input gradient. G dense [M, N], C dense [M, K].
 void gemm_q8_transposed(const float* G, const Q8Matrix& W, int64_t M, float* C);
 

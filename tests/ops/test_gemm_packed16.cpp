@@ -154,6 +154,7 @@ TEST(MatmulBf16Dot, NaNAndInfinityPropagate) {
 TEST(MatmulBf16Dot, PrecisionSwitchRoutesMatmul) {
   EXPECT_EQ(kernels::matmul_precision(), kernels::MatmulPrecision::f32) << "the default must stay f32";
   EXPECT_EQ(kernels::matmul_precision_from_name("bf16"), kernels::MatmulPrecision::bf16);
+  EXPECT_EQ(kernels::matmul_precision_from_name("int8"), kernels::MatmulPrecision::int8);
   EXPECT_THROW(kernels::matmul_precision_from_name("tf32"), ValueError);
   Generator g(9);
   const Tensor x = g.normal({2, 30, 64}), w = g.normal({48, 64}).to(DType::bf16);

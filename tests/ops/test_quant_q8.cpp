@@ -209,6 +209,107 @@ TEST(QuantQ8, NaNInActivationsPropagates) {
 }
 
 
+// ---- int8 activations (MatmulPrecision::int8, AVX-512 VNNI) ----
+//
+// Against the exact product of the two quantized operands, sum_b s_a s_w sum_k q_a q_w (double):
+// the integer block sums are exact, so the error is the f32 scaling and summation over the
+// K / 64 steps and 16 lanes: bounded by (K / 64 + 20) u sum |a_q s_a w_q s_w|. Against the f32
+// activations, the activations' rounding adds sum_k |w_k| s_a / 2.
+
+#define REQUIRE_VNNI() \
+  if (!k::cpu_has_vnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI"
+
+void check_int8_activations(int64_t M, int64_t K, int64_t N, uint64_t seed) {
+  SCOPED_TRACE("M " + std::to_string(M) + " K " + std::to_string(K) + " N " + std::to_string(N));
+  Generator g(seed);
+  const Tensor a = g.normal({M, K});
+  const Q8 q = quantize(g.normal({N, K}, 0.0, 0.02));
+  std::vector<float> got(size_t(M * N), std::numeric_limits<float>::quiet_NaN()), f32(got.size());
+  ASSERT_TRUE(k::gemv_q8_int8_activations(a.data<float>(), K, M, q.view(), got.data()));
+  k::gemm_q8(a.data<float>(), K, q.view(), M, f32.data());
+  const Q8 aq = quantize(a);  // the activations as the kernel quantizes them (the same rows, 32 per block)
+  double worst_exact = 0, worst_f32 = 0;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double exact = 0, scale = 0, rounding = 0;
+      for (int64_t kk = 0; kk < K; ++kk) {
+        const double p = dequant(aq, m, kk) * dequant(q, n, kk);
+        exact += p;
+        scale += std::fabs(p);
+        rounding += std::fabs(dequant(q, n, kk)) * aq.scales[size_t(m * k::q8_blocks(K) + kk / 32)] / 2;
+      }
+      const double v = got[size_t(m * N + n)];
+      ASSERT_TRUE(std::isfinite(v)) << m << "," << n;
+      const double sum_bound = (double(K) / 64 + 20) * std::ldexp(1.0, -24) * scale + 1e-30;
+      worst_exact = std::max(worst_exact, std::fabs(v - exact) / sum_bound);
+      worst_f32 = std::max(worst_f32, std::fabs(v - f32[size_t(m * N + n)]) / (rounding + 2 * sum_bound));
+    }
+  EXPECT_LE(worst_exact, 1.0) << "beyond the f32 summation bound of the exact quantized product";
+  EXPECT_LE(worst_f32, 1.0) << "beyond the activations' rounding from the f32-activation product";
+}
+
+TEST(QuantQ8Int8, MatchesTheExactQuantizedProduct) {
+  REQUIRE_VNNI();
+  // Whole pairs of blocks, a lone last block, a partial last block, K under one block.
+  uint64_t seed = 60;
+  for (const int64_t M : {1, 3, 8})
+    for (const int64_t K : {1, 32, 33, 64, 100, 4096, 4000}) check_int8_activations(M, K, 70, seed++);
+}
+
+TEST(QuantQ8Int8, GemmTakesItOnlyWhenAskedAndOnlyForDecodeRows) {
+  REQUIRE_VNNI();
+  Generator g(70);
+  const Tensor a = g.normal({12, 256});
+  const Q8 q = quantize(g.normal({40, 256}));
+  std::vector<float> f32(12 * 40), int8(12 * 40), direct(2 * 40);
+  k::gemm_q8(a.data<float>(), 256, q.view(), 2, f32.data());
+  {
+    const k::MatmulPrecisionGuard guard(k::MatmulPrecision::int8);
+    k::gemm_q8(a.data<float>(), 256, q.view(), 2, int8.data());
+  }
+  ASSERT_TRUE(k::gemv_q8_int8_activations(a.data<float>(), 256, 2, q.view(), direct.data()));
+  EXPECT_EQ(0, std::memcmp(int8.data(), direct.data(), direct.size() * sizeof(float)));
+  EXPECT_NE(0, std::memcmp(int8.data(), f32.data(), direct.size() * sizeof(float))) << "int8 changed nothing";
+  // Above kGemvQ8MaxM rows the f32 path runs whatever the precision.
+  k::gemm_q8(a.data<float>(), 256, q.view(), 12, f32.data());
+  {
+    const k::MatmulPrecisionGuard guard(k::MatmulPrecision::int8);
+    k::gemm_q8(a.data<float>(), 256, q.view(), 12, int8.data());
+  }
+  EXPECT_EQ(0, std::memcmp(int8.data(), f32.data(), f32.size() * sizeof(float)));
+}
+
+TEST(QuantQ8Int8, NaNFallsBackAndPropagates) {
+  REQUIRE_VNNI();
+  Generator g(71);
+  Tensor a = g.normal({2, 64});
+  a.data<float>()[64 + 5] = std::numeric_limits<float>::quiet_NaN();
+  const Q8 q = quantize(g.normal({10, 64}));
+  std::vector<float> c(2 * 10, 0.0f);
+  EXPECT_FALSE(k::gemv_q8_int8_activations(a.data<float>(), 64, 2, q.view(), c.data()));
+  const k::MatmulPrecisionGuard guard(k::MatmulPrecision::int8);
+  k::gemm_q8(a.data<float>(), 64, q.view(), 2, c.data());
+  for (int n = 0; n < 10; ++n) {
+    EXPECT_TRUE(std::isfinite(c[size_t(n)]));
+    EXPECT_TRUE(std::isnan(c[size_t(10 + n)]));
+  }
+}
+
+TEST(QuantQ8Int8, ResultDoesNotDependOnThreadCount) {
+  REQUIRE_VNNI();
+  Generator g(72);
+  const Tensor a = g.normal({3, 1000});
+  const Q8 q = quantize(g.normal({300, 1000}));
+  std::vector<float> one(3 * 300), two(3 * 300);
+  const int before = k::num_threads();
+  k::set_num_threads(1);
+  ASSERT_TRUE(k::gemv_q8_int8_activations(a.data<float>(), 1000, 3, q.view(), one.data()));
+  k::set_num_threads(4);
+  ASSERT_TRUE(k::gemv_q8_int8_activations(a.data<float>(), 1000, 3, q.view(), two.data()));
+  k::set_num_threads(before);
+  EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float)));
+}
+
 // ---- the ops (autograd/ops/quant_ops.cpp) ----
 
 TEST(LinearQ8, ComposedDequantizationIsTheKernels) {

@@ -184,7 +184,7 @@ TEST(RsCapRetCli, MatmulPrecisionOption) {
                                "train bridge --clip " + missing + " --llama " + missing + " --data d.json:. --out " + missing}) {
     const auto [rc, out] = run(c + " --matmul-precision tf32");
     EXPECT_NE(rc, 0) << c;
-    EXPECT_NE(out.find("--matmul-precision: tf32 not in {f32,bf16}"), std::string::npos) << c << "\n" << out;
+    EXPECT_NE(out.find("--matmul-precision: tf32 not in {f32,bf16,int8}"), std::string::npos) << c << "\n" << out;
   }
   const fs::path assets = fs::path(RSCAPRET_SOURCE_DIR) / "assets";
   if (!fs::exists(assets / "model/bridge.safetensors")) GTEST_SKIP() << "no embedded default model in " << assets;
