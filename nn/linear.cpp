@@ -19,6 +19,10 @@ Tensor Linear::forward(const Tensor& x, ops::Activation act) const {
   RS_CHECK(x.dim() >= 1 && x.shape().back() == in_, ShapeError, "Linear", "input ", format_shape(x.shape()),
            " must end in in_features = ", in_);
   if (is_quantized()) {
+    RS_CHECK(!weight.defined(), ValueError, "Linear",
+             "a weight was loaded into a q8_0-quantized layer; load checkpoints before quantize_q8");
+    RS_CHECK(q8_.codes.device() == x.device(), DeviceError, "Linear", "q8_0 weights on ",
+             q8_.codes.device().str(), ", input on ", x.device().str(), ": quantize after moving the model");
     Tensor y = ops::linear_q8(x, q8_.codes, q8_.scales);  // [..., out]
     if (bias.defined()) y = ops::add(y, bias);
     return ops::activate(y, act);
@@ -27,6 +31,7 @@ Tensor Linear::forward(const Tensor& x, ops::Activation act) const {
 }
 
 void Linear::quantize_q8() {
+  RS_CHECK(!is_quantized(), ValueError, "Linear", "quantize_q8: already quantized");
   RS_CHECK(weight.defined(), ValueError, "Linear", "quantize_q8: the weight is not loaded");
   RS_CHECK(!weight.requires_grad(), ValueError, "Linear",
            "quantize_q8: only frozen weights can be quantized (this one requires a gradient)");
@@ -38,7 +43,7 @@ int64_t quantize_linears_q8(Module& root) {
   int64_t n = 0;
   for (auto& [name, m] : root.named_modules()) {
     auto* lin = dynamic_cast<Linear*>(m);
-    if (lin == nullptr || !lin->weight.defined() || lin->weight.requires_grad()) continue;
+    if (lin == nullptr || lin->is_quantized() || !lin->weight.defined() || lin->weight.requires_grad()) continue;
     if (lin->weight.dtype() == DType::f64) continue;
     lin->quantize_q8();
     ++n;

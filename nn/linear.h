@@ -20,12 +20,15 @@ class Linear : public Module {
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
 
-  // Replaces the weight by its q8_0 form (ops::quantize_q8; about 1.1 bytes a weight): `weight`
+  // Replaces the weight by its q8_0 form (ops::quantize_q8; 1.125 bytes a weight): `weight`
   // becomes undefined, so the full-precision copy is released, and forward multiplies by the
   // codes in place (ops::linear_q8). For frozen layers: a weight that requires a gradient is
-  // refused. Loading a checkpoint into `weight` afterwards brings the full-precision path back.
+  // refused. Quantize last: the codes live outside the module's slots, so they are neither loaded
+  // nor moved by to(device) (forward then refuses the mismatch), and a weight that reappears in
+  // the slot (a later load, or materialize() filling the empty slot) makes forward an error
+  // rather than a silent choice between the two.
   void quantize_q8();
-  bool is_quantized() const { return !weight.defined() && q8_.codes.defined(); }
+  bool is_quantized() const { return q8_.codes.defined(); }
   const ops::Q8Weight& q8_weight() const { return q8_; }
 
   Tensor weight;  // [out, in]

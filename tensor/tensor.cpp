@@ -96,6 +96,7 @@ template Tensor Tensor::from_vector(const std::vector<double>&, const Shape&);
 template Tensor Tensor::from_vector(const std::vector<int32_t>&, const Shape&);
 template Tensor Tensor::from_vector(const std::vector<int64_t>&, const Shape&);
 template Tensor Tensor::from_vector(const std::vector<uint8_t>&, const Shape&);
+template Tensor Tensor::from_vector(const std::vector<int8_t>&, const Shape&);
 template Tensor Tensor::from_vector(const std::vector<bool>&, const Shape&);
 
 int64_t Tensor::size(int d) const { return shape_[wrap_dim(d, "size")]; }
@@ -157,6 +158,7 @@ template std::vector<double> Tensor::to_vector() const;
 template std::vector<int32_t> Tensor::to_vector() const;
 template std::vector<int64_t> Tensor::to_vector() const;
 template std::vector<uint8_t> Tensor::to_vector() const;
+template std::vector<int8_t> Tensor::to_vector() const;
 
 // ---------------------------------------------------------------- autograd state
 

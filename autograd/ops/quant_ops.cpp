@@ -69,7 +69,7 @@ Tensor linear_q8(const Tensor& x, const Tensor& codes, const Tensor& scales) {
     return matmul(x, transpose(dequantize_q8(codes, scales), 0, 1));  // [..., N]; autograd by composition
   }
   const DType ct = detail::compute_dtype("linear_q8", {&x});
-  const int64_t M = x.numel() / std::max<int64_t>(K, 1);
+  const int64_t M = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));  // rows, even when K = 0
   const Tensor x2 = detail::as_dtype(x, ct).contiguous();  // [M, K]
   const Tensor c = codes.contiguous(), s = scales.contiguous();
   Shape out_shape = x.shape();
@@ -90,7 +90,7 @@ Tensor linear_q8(const Tensor& x, const Tensor& codes, const Tensor& scales) {
     Tensor gx;
     if (ct == DType::f32 && !reference_kernels_forced()) {
       const Tensor g2 = g.to(DType::f32).contiguous();  // [M, N]
-      const int64_t M = g2.numel() / std::max<int64_t>(N, 1);
+      const int64_t M = shape_numel(Shape(xs.begin(), xs.end() - 1));  // rows, even when N = 0
       gx = Tensor::empty(xs, DType::f32);
       kernels::gemm_q8_transposed(g2.data<float>(), {c.data<int8_t>(), s.data<float>(), N, K}, M, gx.data<float>());
     } else {

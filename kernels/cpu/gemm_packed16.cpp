@@ -27,6 +27,8 @@ namespace {
 constexpr int kMR = 6;   // rows of the register tile
 constexpr int kNR = 64;  // columns of the register tile and of a packed B panel (4 x 16 lanes)
 static_assert(kPacked16Kc % 2 == 0, "K blocks hold whole pairs");
+// pack_q8: K blocks start on q8_0 blocks of 32, and its 16-row chunks fill whole panels.
+static_assert(kPacked16Kc % kQ8Block == 0, "K blocks hold whole q8_0 blocks");
 
 // Element (r, c) of an operand as bf16 bits (rounded to nearest even from f32 and f16).
 uint16_t element_bf16(const MatrixOperand& op, int64_t r, int64_t c) {

@@ -1,8 +1,9 @@
-// CPU GEMMs over a B packed in 16 bits: C[M,N] (f32, dense row-major) = A[M,K] @ B[K,N]. B is
-// packed per thread, 64 columns by up to kPacked16Kc rows at a time, as pairs of 16-bit values along
-// K ([K/2][64] u32, 128 KB: stays in L2), then a 6 x 64 register tile (24 accumulators) multiplies
-// rows of A against it, broadcasting A one row at a time. Each C element is summed in one fixed
-// order by one thread, so results never depend on the thread count. Two products:
+// CPU GEMMs over a packed B: C[M,N] (f32, dense row-major) = A[M,K] @ B[K,N]. B is packed per
+// thread, 64 columns by up to kPacked16Kc rows at a time (as pairs of 16-bit values along K,
+// [K/2][64] u32, 128 KB; or as f32 rows, 256 KB: either stays in L2), then a 6 x 64 register tile
+// (24 accumulators) multiplies rows of A against it, broadcasting A one row at a time. Each C
+// element is summed in one fixed order by one thread, so results never depend on the thread
+// count. Three products:
 //
 // - gemm_bf16_dot, bf16 products: both operands rounded to bf16 (nearest even), products summed in
 //   f32 with AVX-512 BF16 dot products (vdpbf16ps: two bf16 products per f32 lane, twice the f32

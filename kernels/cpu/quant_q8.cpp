@@ -30,7 +30,7 @@ void GemvRows(const float* HWY_RESTRICT A, int64_t lda, const int8_t* HWY_RESTRI
               int64_t ldc) {
   const DF d;
   const int64_t L = int64_t(hn::Lanes(d));
-  const int64_t blocks = (K + 31) / 32, full = K / 32 * 32;
+  const int64_t blocks = q8_blocks(K), full = K / kQ8Block * kQ8Block;
   for (int64_t n = n0; n < n1; ++n) {
     const int8_t* q = codes + n * K;
     const float* s = scales + n * blocks;
@@ -72,7 +72,7 @@ void GemvQ8(const float* A, int64_t lda, int64_t M, const int8_t* codes, const f
 void DequantizeRows(const int8_t* codes, const float* scales, int64_t K, int64_t n0, int64_t n1, float* out) {
   const DF d;
   const int64_t L = int64_t(hn::Lanes(d));
-  const int64_t blocks = (K + 31) / 32, full = K / 32 * 32;
+  const int64_t blocks = q8_blocks(K), full = K / kQ8Block * kQ8Block;
   for (int64_t n = n0; n < n1; ++n) {
     const int8_t* q = codes + n * K;
     const float* s = scales + n * blocks;
@@ -114,7 +114,9 @@ namespace {
 
 // Rows of W dequantized per tile: about 4 M floats (16 MB), wide enough that the f32 GEMM on each
 // tile runs at full speed (as gemm()'s own 16-bit tiles).
-int64_t tile_rows(int64_t K, int64_t N) { return std::clamp<int64_t>((int64_t(1) << 22) / K / 16 * 16, 16, N); }
+int64_t dequantized_tile_rows(int64_t K, int64_t N) {
+  return std::min(N, std::max<int64_t>((int64_t(1) << 22) / K / 16 * 16, 16));
+}
 
 void check_matrix(const Q8Matrix& W) {
   RS_ASSERT(W.N >= 0 && W.K >= 0 && (W.N == 0 || W.K == 0 || (W.codes && W.scales)), "q8 matrix");
@@ -318,7 +320,7 @@ void gemm_q8_dequantized_tiles(const float* A, int64_t lda, const Q8Matrix& W, i
     std::memset(C, 0, size_t(M * N) * sizeof(float));
     return;
   }
-  const int64_t nt = tile_rows(K, N);
+  const int64_t nt = dequantized_tile_rows(K, N);
   std::vector<float> tile(size_t(nt * K));
   std::vector<float> c_tile(nt < N ? size_t(M * nt) : 0);
   for (int64_t n0 = 0; n0 < N; n0 += nt) {
@@ -339,7 +341,7 @@ void gemm_q8_transposed(const float* G, const Q8Matrix& W, int64_t M, float* C) 
     std::memset(C, 0, size_t(M * K) * sizeof(float));
     return;
   }
-  const int64_t nt = tile_rows(K, N);
+  const int64_t nt = dequantized_tile_rows(K, N);
   std::vector<float> tile(size_t(nt * K));
   std::vector<float> partial(nt < N ? size_t(M * K) : 0);
   for (int64_t n0 = 0; n0 < N; n0 += nt) {

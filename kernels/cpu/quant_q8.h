@@ -1,11 +1,12 @@
 // q8_0 weights: 8-bit codes with one f32 scale per block of 32 weights, for running large frozen
-// decoders on the CPU in about 1.1 bytes a weight (a 7B decoder in ~7.5 GB instead of 13.5 GB
-// in bf16), and decoding faster, since decode time is the time to read the weights.
+// decoders on the CPU in 1.125 bytes a weight (a 7B decoder's layers in 7.4 GB instead of 13.2 GB
+// in bf16: bench/RESULTS.md), and decoding faster, since decode time is the time to read the weights.
 //
 // Layout of a weight W [N, K] (a Linear's [out, in]): codes i8 [N, K] and scales f32
 // [N, q8_blocks(K)]. Row n, block b covers k in [32 b, min(K, 32 b + 32)); there
 // W[n, k] ~ scales[n, b] * codes[n, k], scale = max|w| / 127, code = round(w / scale) (nearest
-// even), so |W - dequant(W)| <= scale / 2 element by element (kernels/cpu/ref/quant_ref.cpp).
+// even), so |W - dequant(W)| <= scale / 2 element by element, up to the division's own rounding
+// (kernels/cpu/ref/quant_ref.cpp).
 // The scales are f32, not f16 as in the format this is modelled on: f16 would save 6% of the
 // bytes but lose precision for blocks whose largest weight is under ~1e-2 (subnormal scales).
 //

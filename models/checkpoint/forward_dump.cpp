@@ -113,7 +113,7 @@ void run_llama(const LlamaForCausalLM& m, const TensorMap& in, TensorMap& out, c
   }
 }
 
-// A parity run only reads the weights: frozen first, so every Linear qualifies.
+// A parity run only reads the weights: frozen first, so every Linear of the decoder qualifies.
 void quantize_if_asked(nn::Module& m, const ForwardOptions& opt) {
   if (!opt.quantize_q8) return;
   m.freeze();
@@ -136,7 +136,6 @@ std::map<std::string, Tensor> run_forward(const std::filesystem::path& model, co
   if (cfg.is_clip()) {
     auto m = ClipModel::from_pretrained(model);
     m->to(opt.device);
-    quantize_if_asked(*m, opt);
     run_clip(*m, inputs, out, opt.device);
   } else {
     auto m = LlamaForCausalLM::from_pretrained(model);

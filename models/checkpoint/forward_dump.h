@@ -25,7 +25,7 @@ namespace rscapret::models {
 struct ForwardOptions {
   int64_t max_new_tokens = 10;  // greedy tokens generated after greedy_prompt
   Device device = Device::cpu();  // where the model runs; outputs always come back to the host
-  bool quantize_q8 = false;       // every Linear as q8_0 (nn::quantize_linears_q8), after freezing
+  bool quantize_q8 = false;       // a LLaMA's Linears as q8_0 (nn::quantize_linears_q8); CLIP is left as it is
 };
 
 // `model`: a Hugging Face folder, or a llama2.c .bin file.

@@ -110,10 +110,11 @@ TEST(NnLayers, QuantizedLinearMultipliesByItsCodes) {
   for (int64_t r = 0; r < 6; ++r)
     for (int64_t i = 0; i < 100; ++i) ASSERT_NEAR(gx.data<float>()[r * 100 + i], col[size_t(i)], 1e-5);
 
-  // Loading a weight brings the full-precision path back.
-  lin.load_state_dict(StateDict{{"weight", Tensor::zeros({7, 100})}, {"bias", Tensor::ones({7})}});
-  EXPECT_FALSE(lin.is_quantized());
-  expect_close("reloaded", lin(x), Tensor::ones({2, 3, 7}), 0, 0);
+  // A weight that reappears in the slot (a load, or materialize() filling it) is refused, not
+  // silently preferred or ignored.
+  EXPECT_THROW(lin.quantize_q8(), ValueError) << "quantized twice";
+  lin.materialize();
+  EXPECT_THROW(lin(x), ValueError);
 }
 
 TEST(NnLayers, OnlyFrozenLinearsAreQuantized) {

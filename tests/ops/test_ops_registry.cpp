@@ -253,7 +253,7 @@ std::map<std::string, Case> build_cases() {
       }
   };
   c["linear_q8"] = [](Generator& g) {
-    // The streaming kernel (M <= 8) and the tiled one, K with and without a partial last block,
+    // The streaming kernel (M <= 8) and the packed one, K with and without a partial last block,
     // batched inputs, every input layout; f64 inputs run the reference on both sides. The same
     // K u sum|a w| bound as matmul (weights |w| <= 3 sigma, activations normal).
     for (const auto& [xs, N] : std::vector<std::pair<Shape, int64_t>>{

@@ -242,7 +242,11 @@ void check_int8_activations(int64_t M, int64_t K, int64_t N, uint64_t seed) {
       ASSERT_TRUE(std::isfinite(v)) << m << "," << n;
       const double sum_bound = (double(K) / 64 + 20) * std::ldexp(1.0, -24) * scale + 1e-30;
       worst_exact = std::max(worst_exact, std::fabs(v - exact) / sum_bound);
-      worst_f32 = std::max(worst_f32, std::fabs(v - f32[size_t(m * N + n)]) / (rounding + 2 * sum_bound));
+      // The f32-activation result carries its own summation error, (K + 1) u sum |a w| (above).
+      double f32_scale = 0;
+      for (int64_t kk = 0; kk < K; ++kk) f32_scale += std::fabs(double(a.data<float>()[m * K + kk]) * dequant(q, n, kk));
+      const double f32_err = double(K + 1) * std::ldexp(1.0, -24) * f32_scale;
+      worst_f32 = std::max(worst_f32, std::fabs(v - f32[size_t(m * N + n)]) / (rounding + sum_bound + f32_err));
     }
   EXPECT_LE(worst_exact, 1.0) << "beyond the f32 summation bound of the exact quantized product";
   EXPECT_LE(worst_f32, 1.0) << "beyond the activations' rounding from the f32-activation product";
@@ -355,6 +359,20 @@ TEST(LinearQ8, BadOperandsGetClearErrors) {
   EXPECT_THROW(ops::linear_q8(x, q.codes, trainable), ValueError);
   EXPECT_THROW(ops::quantize_q8(g.normal({3})), DTypeError);
   EXPECT_THROW(ops::quantize_q8(g.normal({3, 4}).to(DType::f64)), DTypeError);
+}
+
+TEST(LinearQ8, EmptyDimensionsGiveZeros) {
+  // K = 0: every output is an empty sum; N = 0: the input gradient is zero. Both with rows in x.
+  const ops::Q8Weight k0 = ops::quantize_q8(Tensor::zeros({5, 0}));
+  const Tensor y = ops::linear_q8(Generator(12).normal({3, 0}), k0.codes, k0.scales);
+  ASSERT_EQ(y.shape(), (Shape{3, 5}));
+  EXPECT_EQ(y.to_vector<float>(), std::vector<float>(15, 0.0f));
+  const ops::Q8Weight n0 = ops::quantize_q8(Tensor::zeros({0, 4}));
+  Tensor x = Generator(13).normal({3, 4});
+  x.set_requires_grad(true);
+  const Tensor out = ops::linear_q8(x, n0.codes, n0.scales);  // [3, 0]
+  const Tensor gx = autograd::grad(out, {x}, Tensor::zeros({3, 0})).at(0);
+  EXPECT_EQ(gx.to_vector<float>(), std::vector<float>(12, 0.0f));
 }
 
 TEST(LinearQ8, InputGradientIsTheTransposedProduct) {
