@@ -103,6 +103,13 @@ MatmulPrecision matmul_precision_from_name(std::string_view name) {
   return MatmulPrecision::f32;
 }
 
+bool empty_product(float* C, int64_t M, int64_t K, int64_t N) {
+  if (M == 0 || N == 0) return true;
+  if (K != 0) return false;
+  std::memset(C, 0, size_t(M * N) * sizeof(float));
+  return true;
+}
+
 bool gemm_layout_ok(const MatrixOperand& op, int64_t rows, int64_t cols) {
   // BLAS needs one dense direction and a leading dimension that does not overlap rows/columns.
   const bool row_major = (op.col_stride == 1 || cols == 1) && (rows == 1 || op.row_stride >= cols);
@@ -112,11 +119,7 @@ bool gemm_layout_ok(const MatrixOperand& op, int64_t rows, int64_t cols) {
 
 void gemm(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N) {
   const GemmTimer timer;
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    std::memset(C, 0, size_t(M * N) * sizeof(float));
-    return;
-  }
+  if (empty_product(C, M, K, N)) return;
   RS_ASSERT(gemm_layout_ok(A, M, K) && gemm_layout_ok(B, K, N), "gemm layout: A strides ", A.row_stride, ",",
             A.col_stride, " B strides ", B.row_stride, ",", B.col_stride, " M K N ", M, " ", K, " ", N);
   RS_ASSERT(A.dtype == DType::f32 || is_half(A.dtype), "gemm dtype");

@@ -51,6 +51,10 @@ class MatmulPrecisionGuard {
 
 void gemm(const MatrixOperand& A, const MatrixOperand& B, float* C, int64_t M, int64_t K, int64_t N);
 
+// For every product kernel: nothing to multiply when M or N is 0 (C has no element) or K is 0
+// (C is an empty sum: written as zeros, C dense [M, N]). True when the product is done.
+bool empty_product(float* C, int64_t M, int64_t K, int64_t N);
+
 // Wall time spent inside gemm() since the last reset, all threads' calls summed (benchmarks use
 // it for "share of time in matmul"; two clock reads per call cost nothing beside a GEMM).
 int64_t gemm_nanoseconds();

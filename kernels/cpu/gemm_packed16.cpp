@@ -377,14 +377,6 @@ void packed_gemm(const typename Kernel::A* a, int64_t lda, const Pack& pack, flo
 
 #endif
 
-// Nothing to multiply: M or N is 0 (C has no element), or K is 0 (C = 0). True when done.
-bool empty_product(float* C, int64_t M, int64_t K, int64_t N) {
-  if (M == 0 || N == 0) return true;
-  if (K != 0) return false;
-  std::memset(C, 0, size_t(M * N) * sizeof(float));
-  return true;
-}
-
 }  // namespace
 
 bool cpu_has_avx512() {

@@ -290,11 +290,7 @@ void dequantize_q8_rows(const Q8Matrix& W, int64_t n0, int64_t n1, float* out) {
 void gemm_q8(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C) {
   check_matrix(W);
   const int64_t N = W.N, K = W.K;
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    std::memset(C, 0, size_t(M * N) * sizeof(float));
-    return;
-  }
+  if (empty_product(C, M, K, N)) return;
   if (M <= kGemvQ8MaxM && matmul_precision() == MatmulPrecision::int8 && cpu_has_vnni() &&
       gemv_q8_int8_activations(A, lda, M, W, C))
     return;
@@ -312,46 +308,54 @@ void gemm_q8(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C
   gemm_q8_dequantized_tiles(A, lda, W, M, C);
 }
 
+namespace {
+
+// Calls fn(n0, nn, tile) for consecutive blocks of rows [n0, n0 + nn) of dequant(W), the tile
+// holding them as dense f32 rows of K.
+template <class Fn>
+void for_each_dequantized_tile(const Q8Matrix& W, Fn&& fn) {
+  const int64_t nt = dequantized_tile_rows(W.K, W.N);
+  std::vector<float> tile(size_t(nt * W.K));
+  for (int64_t n0 = 0; n0 < W.N; n0 += nt) {
+    const int64_t nn = std::min(nt, W.N - n0);
+    dequantize_q8_rows(W, n0, n0 + nn, tile.data());
+    fn(n0, nn, tile.data());
+  }
+}
+
+}  // namespace
+
 void gemm_q8_dequantized_tiles(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C) {
   check_matrix(W);
   const int64_t N = W.N, K = W.K;
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    std::memset(C, 0, size_t(M * N) * sizeof(float));
-    return;
-  }
-  const int64_t nt = dequantized_tile_rows(K, N);
-  std::vector<float> tile(size_t(nt * K));
-  std::vector<float> c_tile(nt < N ? size_t(M * nt) : 0);
-  for (int64_t n0 = 0; n0 < N; n0 += nt) {
-    const int64_t nn = std::min(nt, N - n0);
-    dequantize_q8_rows(W, n0, n0 + nn, tile.data());  // [nn, K] = B^T
-    float* c = nn == N ? C : c_tile.data();
-    gemm({A, DType::f32, lda, 1}, {tile.data(), DType::f32, 1, K}, c, M, K, nn);
-    if (nn != N)
-      for (int64_t i = 0; i < M; ++i) std::memcpy(C + i * N + n0, c + i * nn, size_t(nn) * sizeof(float));
-  }
+  if (empty_product(C, M, K, N)) return;
+  std::vector<float> c_tile;
+  for_each_dequantized_tile(W, [&](int64_t n0, int64_t nn, const float* tile) {  // tile [nn, K] = B^T
+    if (nn == N) {
+      gemm({A, DType::f32, lda, 1}, {tile, DType::f32, 1, K}, C, M, K, nn);
+      return;
+    }
+    c_tile.resize(size_t(M * nn));
+    gemm({A, DType::f32, lda, 1}, {tile, DType::f32, 1, K}, c_tile.data(), M, K, nn);
+    for (int64_t i = 0; i < M; ++i) std::memcpy(C + i * N + n0, c_tile.data() + i * nn, size_t(nn) * sizeof(float));
+  });
 }
 
 void gemm_q8_transposed(const float* G, const Q8Matrix& W, int64_t M, float* C) {
   check_matrix(W);
   const int64_t N = W.N, K = W.K;
-  if (M == 0 || K == 0) return;
-  if (N == 0) {
-    std::memset(C, 0, size_t(M * K) * sizeof(float));
-    return;
-  }
-  const int64_t nt = dequantized_tile_rows(K, N);
-  std::vector<float> tile(size_t(nt * K));
-  std::vector<float> partial(nt < N ? size_t(M * K) : 0);
-  for (int64_t n0 = 0; n0 < N; n0 += nt) {
-    const int64_t nn = std::min(nt, N - n0);
-    dequantize_q8_rows(W, n0, n0 + nn, tile.data());  // [nn, K]
+  if (empty_product(C, M, N, K)) return;
+  std::vector<float> partial;
+  for_each_dequantized_tile(W, [&](int64_t n0, int64_t nn, const float* tile) {  // tile [nn, K]
     // C (+)= G[:, n0:n0+nn] @ tile: the first tile writes C, the others are added to it.
-    float* c = n0 == 0 ? C : partial.data();
-    gemm({G + n0, DType::f32, N, 1}, {tile.data(), DType::f32, K, 1}, c, M, nn, K);
-    if (n0 > 0) simd::accumulate(C, partial.data(), M * K);
-  }
+    if (n0 == 0) {
+      gemm({G, DType::f32, N, 1}, {tile, DType::f32, K, 1}, C, M, nn, K);
+      return;
+    }
+    partial.resize(size_t(M * K));
+    gemm({G + n0, DType::f32, N, 1}, {tile, DType::f32, K, 1}, partial.data(), M, nn, K);
+    simd::accumulate(C, partial.data(), M * K);
+  });
 }
 
 }  // namespace rscapret::kernels

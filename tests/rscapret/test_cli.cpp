@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -171,77 +172,87 @@ TEST(RsCapRetCli, DeviceOptionIsCheckedFirst) {
   }
 }
 
-// --matmul-precision: a name other than f32/bf16 is refused by every command that takes it; bf16
-// products caption the embedded default's samples (on a CPU without AVX-512 BF16 the f32 path
-// runs, so the captions are the same by construction there).
+// The commands that run frozen weights (those taking --matmul-precision and --quantize), pointed
+// at a missing model: an option error must come before the model is looked for.
+std::vector<std::string> frozen_weight_commands(const std::string& missing) {
+  return {"caption x.png --model " + missing, "eval --model " + missing + " --data d.json:.",
+          "chat --model " + missing, "retrieve --image x.png --texts t.txt --model " + missing,
+          "demo --assets " + missing, "forward --model " + missing + " --inputs x --output y",
+          "train bridge --clip " + missing + " --llama " + missing + " --data d.json:. --out " + missing};
+}
+
+void expect_refused(const std::vector<std::string>& commands, const std::string& option, const std::string& message) {
+  for (const std::string& c : commands) {
+    const auto [rc, out] = run(c + " " + option);
+    EXPECT_NE(rc, 0) << c;
+    EXPECT_NE(out.find(message), std::string::npos) << c << "\n" << out;
+  }
+}
+
+// `rscapret caption` of the embedded default's sample images with `options`; nullopt when the
+// assets are absent.
+std::optional<std::pair<int, std::string>> caption_samples(const std::string& options) {
+  const fs::path assets = fs::path(RSCAPRET_SOURCE_DIR) / "assets";
+  if (!fs::exists(assets / "model/bridge.safetensors")) return std::nullopt;
+  std::string images;
+  for (const auto& e : fs::directory_iterator(assets / "samples"))
+    if (e.path().extension() == ".png") images += " " + e.path().string();
+  return run("caption --model " + (assets / "model").string() + " " + options + images);
+}
+
+// {caption lines, lines equal} between two caption outputs (a "quantized ..." report line, from
+// stderr merged into the output, is not a caption).
+std::pair<int, int> compare_captions(const std::string& a, const std::string& b) {
+  const auto captions = [](const std::string& out) {
+    std::vector<std::string> lines;
+    std::istringstream in(out);
+    for (std::string l; std::getline(in, l);)
+      if (l.rfind("quantized ", 0) != 0) lines.push_back(l);
+    return lines;
+  };
+  const std::vector<std::string> la = captions(a), lb = captions(b);
+  int same = 0;
+  for (size_t i = 0; i < std::min(la.size(), lb.size()); ++i) same += la[i] == lb[i];
+  return {int(std::min(la.size(), lb.size())), same};
+}
+
+// --matmul-precision: a name other than f32/bf16/int8 is refused by every command that takes it;
+// bf16 products caption the embedded default's samples (on a CPU without AVX-512 BF16 the f32
+// path runs, so the captions are the same by construction there).
 TEST(RsCapRetCli, MatmulPrecisionOption) {
   if (!fs::exists(fs::path(RSCAPRET_BINARY_DIR) / "app/rscapret")) GTEST_SKIP() << "rscapret binary not built";
   const std::string missing = (temp_dir("cli_precision") / "no-model").string();
-  for (const std::string& c : {"caption x.png --model " + missing, "eval --model " + missing + " --data d.json:.",
-                               "index . -o i.safetensors --model " + missing, "chat --model " + missing,
-                               "retrieve --image x.png --texts t.txt --model " + missing, "demo --assets " + missing,
-                               "forward --model " + missing + " --inputs x --output y",
-                               "train bridge --clip " + missing + " --llama " + missing + " --data d.json:. --out " + missing}) {
-    const auto [rc, out] = run(c + " --matmul-precision tf32");
-    EXPECT_NE(rc, 0) << c;
-    EXPECT_NE(out.find("--matmul-precision: tf32 not in {f32,bf16,int8}"), std::string::npos) << c << "\n" << out;
-  }
-  const fs::path assets = fs::path(RSCAPRET_SOURCE_DIR) / "assets";
-  if (!fs::exists(assets / "model/bridge.safetensors")) GTEST_SKIP() << "no embedded default model in " << assets;
-  std::string images;
-  for (const auto& e : fs::directory_iterator(assets / "samples"))
-    if (e.path().extension() == ".png") images += " " + e.path().string();
-  const auto [rc_f32, f32] = run("caption --model " + (assets / "model").string() + images);
-  const auto [rc_bf16, bf16] = run("caption --model " + (assets / "model").string() + " --matmul-precision bf16" + images);
-  ASSERT_EQ(rc_f32, 0) << f32;
-  ASSERT_EQ(rc_bf16, 0) << bf16;
-  std::istringstream a(f32), b(bf16);
-  std::string la, lb;
-  int lines = 0, same = 0;
-  while (std::getline(a, la) && std::getline(b, lb)) {
-    ++lines;
-    same += la == lb;
-  }
+  std::vector<std::string> commands = frozen_weight_commands(missing);
+  commands.push_back("index . -o i.safetensors --model " + missing);
+  expect_refused(commands, "--matmul-precision tf32", "--matmul-precision: tf32 not in {f32,bf16,int8}");
+  const auto f32 = caption_samples(""), bf16 = caption_samples("--matmul-precision bf16");
+  if (!f32) GTEST_SKIP() << "no embedded default model in assets/";
+  ASSERT_EQ(f32->first, 0) << f32->second;
+  ASSERT_EQ(bf16->first, 0) << bf16->second;
+  const auto [lines, same] = compare_captions(f32->second, bf16->second);
   EXPECT_GE(lines, 12);
   // bf16 rounding may flip a close greedy choice; most captions must survive it.
-  EXPECT_GE(same * 4, lines * 3) << "f32:\n" << f32 << "bf16:\n" << bf16;
+  EXPECT_GE(same * 4, lines * 3) << "f32:\n" << f32->second << "bf16:\n" << bf16->second;
 }
 
 // --quantize: a name other than none/q8_0 is refused by every command that takes it; q8_0 captions
-// the embedded default's samples (measured: 11 of 12 captions unchanged, the twelfth differs by a
-// word).
+// the embedded default's samples, with f32 and with int8 activations (measured: 11 of 12 captions
+// unchanged, the twelfth differs by a word).
 TEST(RsCapRetCli, QuantizeOption) {
   if (!fs::exists(fs::path(RSCAPRET_BINARY_DIR) / "app/rscapret")) GTEST_SKIP() << "rscapret binary not built";
   const std::string missing = (temp_dir("cli_quantize") / "no-model").string();
-  for (const std::string& c : {"caption x.png --model " + missing, "eval --model " + missing + " --data d.json:.",
-                               "chat --model " + missing, "retrieve --image x.png --texts t.txt --model " + missing,
-                               "demo --assets " + missing, "forward --model " + missing + " --inputs x --output y",
-                               "train bridge --clip " + missing + " --llama " + missing + " --data d.json:. --out " + missing}) {
-    const auto [rc, out] = run(c + " --quantize q4_0");
-    EXPECT_NE(rc, 0) << c;
-    EXPECT_NE(out.find("--quantize: q4_0 not in {none,q8_0}"), std::string::npos) << c << "\n" << out;
+  expect_refused(frozen_weight_commands(missing), "--quantize q4_0", "--quantize: q4_0 not in {none,q8_0}");
+  const auto f32 = caption_samples("");
+  if (!f32) GTEST_SKIP() << "no embedded default model in assets/";
+  ASSERT_EQ(f32->first, 0) << f32->second;
+  for (const std::string& options : {"--quantize q8_0", "--quantize q8_0 --matmul-precision int8"}) {
+    const auto q8 = caption_samples(options);
+    ASSERT_EQ(q8->first, 0) << q8->second;
+    EXPECT_NE(q8->second.find("quantized 29 linear layers to q8_0"), std::string::npos) << q8->second;
+    const auto [lines, same] = compare_captions(f32->second, q8->second);
+    EXPECT_GE(lines, 12);
+    EXPECT_GE(same * 4, lines * 3) << options << "\nf32:\n" << f32->second << "q8_0:\n" << q8->second;
   }
-  const fs::path assets = fs::path(RSCAPRET_SOURCE_DIR) / "assets";
-  if (!fs::exists(assets / "model/bridge.safetensors")) GTEST_SKIP() << "no embedded default model in " << assets;
-  std::string images;
-  for (const auto& e : fs::directory_iterator(assets / "samples"))
-    if (e.path().extension() == ".png") images += " " + e.path().string();
-  const auto [rc_f32, f32] = run("caption --model " + (assets / "model").string() + images);
-  const auto [rc_q8, q8] = run("caption --model " + (assets / "model").string() + " --quantize q8_0" + images);
-  ASSERT_EQ(rc_f32, 0) << f32;
-  ASSERT_EQ(rc_q8, 0) << q8;
-  EXPECT_NE(q8.find("quantized 29 linear layers to q8_0"), std::string::npos) << q8;
-  std::istringstream a(f32), b(q8);
-  std::string la, lb;
-  int lines = 0, same = 0;
-  while (std::getline(b, lb)) {
-    if (lb.rfind("quantized ", 0) == 0) continue;  // the report on stderr, merged into the output
-    if (!std::getline(a, la)) break;
-    ++lines;
-    same += la == lb;
-  }
-  EXPECT_GE(lines, 12);
-  EXPECT_GE(same * 4, lines * 3) << "f32:\n" << f32 << "q8_0:\n" << q8;
 }
 
 }  // namespace
