@@ -31,6 +31,7 @@ void add_caption_command(CLI::App& app) {
   add_quantize_option(cmd, o->quantize);
   cmd->callback([o] {
     const Device device = parse_device_option(o->device);
+    check_quantize_option(o->quantize, device);
     const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
     b.model->to(device);
     apply_quantize_option(o->quantize, b.model->llm(), device);

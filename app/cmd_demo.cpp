@@ -84,6 +84,7 @@ void add_demo_command(CLI::App& app) {
     const auto t0 = std::chrono::steady_clock::now();
     autograd::NoGradGuard no_grad;
     const Device device = parse_device_option(o->device);
+    check_quantize_option(o->quantize, device);
     const fs::path root = o->assets;
     RS_CHECK(fs::exists(root / models::kManifestName), IOError, "demo", "no embedded model in ", root.string(),
              " (", models::kManifestName, " missing): build it with scripts/pretrain_default.sh");

@@ -46,6 +46,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--progress", o->eval.progress, "progress on stderr");
   cmd->callback([o] {
     const Device device = parse_device_option(o->device);
+    check_quantize_option(o->quantize, device);
     std::vector<data::CaptionSource> sources;
     for (const auto& d : o->data) sources.push_back(data::parse_caption_source(d));
     const std::vector<std::string> splits = o->split == "all" ? std::vector<std::string>{}

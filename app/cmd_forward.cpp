@@ -35,8 +35,7 @@ void add_forward_command(CLI::App& app) {
   add_quantize_option(cmd, o->quantize);
   cmd->callback([o] {
     o->fwd.device = parse_device_option(o->device);
-    RS_CHECK(o->quantize == "none" || !o->fwd.device.is_cuda(), ValueError, "forward",
-             "--quantize q8_0 runs on the CPU; drop it or --device");
+    check_quantize_option(o->quantize, o->fwd.device);
     o->fwd.quantize_q8 = o->quantize == "q8_0";
     const auto inputs = load_safetensors(o->inputs);
     const auto outputs = models::run_forward(o->model, inputs, o->fwd);

@@ -71,6 +71,7 @@ void add_retrieve_command(CLI::App& app) {
   cmd->callback([o] {
     autograd::NoGradGuard no_grad;
     const Device device = parse_device_option(o->device);
+    check_quantize_option(o->quantize, device);
     if (!o->image.empty()) {
       RS_CHECK(o->query.empty() && o->index.empty(), ValueError, "retrieve",
                "give either a text QUERY with --index, or --image with --texts, not both");

@@ -64,6 +64,7 @@ void add_train_bridge_command(CLI::App& train) {
   cmd->add_flag("--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {
     const Device device = parse_device_option(o->device);
+    check_quantize_option(o->quantize, device);
     std::vector<data::CaptionSource> sources;
     for (const auto& d : o->data) sources.push_back(data::parse_caption_source(d));
     const data::CaptionDataset all = data::CaptionDataset::load(sources);

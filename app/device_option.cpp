@@ -42,11 +42,16 @@ void add_quantize_option(CLI::App* cmd, std::string& quantize) {
       ->check(CLI::IsMember({"none", "q8_0"}));
 }
 
-void apply_quantize_option(const std::string& quantize, nn::Module& model, Device device) {
+void check_quantize_option(const std::string& quantize, Device device) {
   if (quantize == "none" || quantize.empty()) return;
   RS_CHECK(quantize == "q8_0", ValueError, "quantize", "expected none or q8_0, got '", quantize, "'");
   RS_CHECK(!device.is_cuda(), ValueError, "quantize",
            "--quantize q8_0 runs on the CPU; on a GPU the bf16 weights run on the tensor cores (drop --quantize)");
+}
+
+void apply_quantize_option(const std::string& quantize, nn::Module& model, Device device) {
+  check_quantize_option(quantize, device);
+  if (quantize == "none" || quantize.empty()) return;
   int64_t before = 0, after = 0;
   for (const auto& [name, m] : model.named_modules())
     if (const auto* lin = dynamic_cast<const nn::Linear*>(m); lin && lin->weight.defined() && !lin->weight.requires_grad())

@@ -27,8 +27,11 @@ void add_matmul_precision_option(CLI::App* cmd);
 // Adds --quantize: none (default) or q8_0, which stores the frozen decoder's Linear weights as
 // q8_0 (kernels/cpu/quant_q8.h): about half the memory of bf16 and faster decoding on the CPU.
 void add_quantize_option(CLI::App* cmd, std::string& quantize);
+// Refuses --quantize q8_0 with a CUDA --device (q8_0 is the CPU's format); called right after the
+// device is parsed, before a model is loaded.
+void check_quantize_option(const std::string& quantize, Device device);
 // Applies --quantize to a loaded model already placed on `device` (a no-op for none) and says on
-// stderr what it did. q8_0 is the CPU's format: on a CUDA device it is refused.
+// stderr what it did.
 void apply_quantize_option(const std::string& quantize, nn::Module& model, Device device);
 
 }  // namespace rscapret::app

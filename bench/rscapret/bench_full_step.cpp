@@ -5,7 +5,8 @@
 // (forward / backward split) and the peak RSS (which includes the page cache of the mapped weights
 // that the step touched, i.e. all of them).
 // Run with f32 products and with bf16 products (MatmulPrecision::bf16, AVX-512 BF16; skipped on
-// CPUs without it).
+// CPUs without it), and with the decoder's Linears in q8_0 (nn::quantize_linears_q8, f32 products;
+// its peak RSS still counts the mapped bf16 pages that quantization read).
 //   ./build/bench/rscapret/bench_full_step    (RSCAPRET_BENCH_LAYERS=N for a shorter decoder)
 #include <benchmark/benchmark.h>
 
@@ -16,6 +17,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_packed16.h"
 #include "models/rscapret/rscapret.h"
+#include "nn/linear.h"
 #include "nn/optim/adamw.h"
 
 namespace {
@@ -25,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-void BM_FullSizeBridgeStep(benchmark::State& st, kernels::MatmulPrecision precision) {
+void BM_FullSizeBridgeStep(benchmark::State& st, kernels::MatmulPrecision precision, bool q8) {
   if (precision == kernels::MatmulPrecision::bf16 && !kernels::cpu_has_bf16_dot()) {
     st.SkipWithError("no AVX-512 BF16 on this CPU");
     return;
@@ -51,6 +53,7 @@ void BM_FullSizeBridgeStep(benchmark::State& st, kernels::MatmulPrecision precis
   nn::Init train_init;
   train_init.gen = &g;
   models::RsCapRet model(clip, llm, opt, train_init);
+  if (q8) nn::quantize_linears_q8(*llm);  // after the bridge read the head's rows for [RET]
   nn::ParamGroup group;
   for (const auto& [n, p] : model.named_parameters())
     if (p.requires_grad()) group.params.emplace_back(n, p);
@@ -87,9 +90,11 @@ void BM_FullSizeBridgeStep(benchmark::State& st, kernels::MatmulPrecision precis
   st.counters["peak_rss_GB"] = bench::peak_rss_gb();
 }
 
-BENCHMARK_CAPTURE(BM_FullSizeBridgeStep, f32, kernels::MatmulPrecision::f32)
+BENCHMARK_CAPTURE(BM_FullSizeBridgeStep, f32, kernels::MatmulPrecision::f32, false)
     ->Iterations(2)->UseManualTime()->Unit(benchmark::kSecond);
-BENCHMARK_CAPTURE(BM_FullSizeBridgeStep, bf16_products, kernels::MatmulPrecision::bf16)
+BENCHMARK_CAPTURE(BM_FullSizeBridgeStep, bf16_products, kernels::MatmulPrecision::bf16, false)
+    ->Iterations(2)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK_CAPTURE(BM_FullSizeBridgeStep, q8_0, kernels::MatmulPrecision::f32, true)
     ->Iterations(2)->UseManualTime()->Unit(benchmark::kSecond);
 
 }  // namespace

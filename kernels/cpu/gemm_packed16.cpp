@@ -328,6 +328,29 @@ RSCAPRET_AVX512_TARGET void pack_q8(const Q8Matrix& W, int64_t k0, int64_t kp, i
   }
 }
 
+// Packs rows [k0, k0 + 2 kp) and columns [c0, c0 + kNR) of B = dequant(W) itself (W a q8_0 [N, K]
+// read as B [N, K]: the input gradient G @ dequant(W)): out[r * kNR + j] = W[k0 + r, c0 + j], zero
+// outside W. A panel row is 64 consecutive codes of one weight row (two blocks: c0 is a multiple of
+// 64), widened in registers; no transpose.
+RSCAPRET_AVX512_TARGET void pack_q8_rows(const Q8Matrix& W, int64_t k0, int64_t kp, int64_t c0, float* out) {
+  const int64_t blocks = q8_blocks(W.K), cols = std::min<int64_t>(kNR, W.K - c0);
+  for (int64_t r = 0; r < 2 * kp; ++r) {
+    float* o = out + r * kNR;
+    const int64_t n = k0 + r;
+    if (n >= W.N) {  // the pad row of an odd N
+      for (int j = 0; j < kNR; j += 16) _mm512_storeu_ps(o + j, _mm512_setzero_ps());
+      continue;
+    }
+    const int8_t* q = W.codes + n * W.K + c0;
+    for (int64_t j = 0; j < kNR; j += 16) {
+      const int64_t left = std::clamp<int64_t>(cols - j, 0, 16);
+      const __m128i codes = _mm_maskz_loadu_epi8(__mmask16((1u << left) - 1), q + j);
+      const float scale = left > 0 ? W.scales[n * blocks + (c0 + j) / kQ8Block] : 0.0f;
+      _mm512_storeu_ps(o + j, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(codes)), _mm512_set1_ps(scale)));
+    }
+  }
+}
+
 template <class Kernel>
 void tile_rows(int mr, const typename Kernel::A* a, int64_t lda, const typename Kernel::Panel* b, int64_t kp, float* c,
                int64_t ldc, int nr, bool accumulate) {
@@ -456,6 +479,23 @@ void gemm_f32_16bit_weights(const MatrixOperand& A, const MatrixOperand& B, floa
 #else
   (void)A;
   (void)B;
+  (void)C;
+#endif
+}
+
+void gemm_f32_q8_weights_nn(const MatrixOperand& G, const Q8Matrix& W, float* C, int64_t M) {
+  RS_CHECK(cpu_has_avx512(), Error, "gemm_f32_q8_weights_nn", "this CPU has no AVX-512");
+  RS_CHECK(G.dtype == DType::f32, DTypeError, "gemm_f32_q8_weights_nn", "needs f32 G, got ", dtype_name(G.dtype));
+  if (empty_product(C, M, W.N, W.K)) return;
+#ifdef RSCAPRET_PACKED16_X86
+  with_even_f32_rows(G, M, W.N, [&](const float* g, int64_t ldg) {
+    packed_gemm<F32Panel>(
+        g, ldg, [&](int64_t k0, int64_t kp, int64_t c0, float* out) { pack_q8_rows(W, k0, kp, c0, out); }, C, M,
+        W.N, W.K);
+  });
+#else
+  (void)G;
+  (void)W;
   (void)C;
 #endif
 }

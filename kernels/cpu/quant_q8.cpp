@@ -343,6 +343,15 @@ void gemm_q8_dequantized_tiles(const float* A, int64_t lda, const Q8Matrix& W, i
 
 void gemm_q8_transposed(const float* G, const Q8Matrix& W, int64_t M, float* C) {
   check_matrix(W);
+  if (cpu_has_avx512()) {  // packed f32 panels of W's rows (gemm_packed16.h)
+    gemm_f32_q8_weights_nn({G, DType::f32, W.N, 1}, W, C, M);
+    return;
+  }
+  gemm_q8_transposed_dequantized_tiles(G, W, M, C);
+}
+
+void gemm_q8_transposed_dequantized_tiles(const float* G, const Q8Matrix& W, int64_t M, float* C) {
+  check_matrix(W);
   const int64_t N = W.N, K = W.K;
   if (empty_product(C, M, N, K)) return;
   std::vector<float> partial;

@@ -57,6 +57,8 @@ bool cpu_has_vnni();
 bool gemv_q8_int8_activations(const float* A, int64_t lda, int64_t M, const Q8Matrix& W, float* C);
 
 // C[M, K] = G[M, N] @ dequant(W): a Linear's input gradient. G dense [M, N], C dense [M, K].
+// With AVX-512 over packed panels of W's rows (gemm_f32_q8_weights_nn), else the portable path.
 void gemm_q8_transposed(const float* G, const Q8Matrix& W, int64_t M, float* C);
+void gemm_q8_transposed_dequantized_tiles(const float* G, const Q8Matrix& W, int64_t M, float* C);
 
 }  // namespace rscapret::kernels

@@ -142,16 +142,21 @@ TEST(QuantQ8, ProductMatchesReferenceOnEveryEdge) {
 }
 
 TEST(QuantQ8, TransposedProductMatchesReference) {
-  // dX[M, K] = G[M, N] @ dequant(W) [N, K], with N past one tile (several partial sums added).
+  // dX[M, K] = G[M, N] @ dequant(W) [N, K]: packed panels of W's rows (odd N: a padded G and a zero
+  // pad row; K past one 64-column panel and partial; N past one packed block), and the portable
+  // tiles with N past one tile (several partial sums added).
   uint64_t seed = 40;
   for (const auto& [M, K, N] : {std::tuple<int64_t, int64_t, int64_t>{1, 33, 17}, {12, 64, 70}, {9, 8192, 600},
-                                {30, 100, 1}}) {
+                                {30, 100, 1}, {20, 130, 2051}, {7, 16, 3}}) {
     SCOPED_TRACE("M " + std::to_string(M) + " K " + std::to_string(K) + " N " + std::to_string(N));
     Generator g(seed++);
     const Tensor G = g.normal({M, N});
     const Q8 q = quantize(g.normal({N, K}, 0.0, 0.02));
+    for (const bool tiles : {false, true}) {
+    SCOPED_TRACE(tiles ? "portable tiles" : "gemm_q8_transposed");
     std::vector<float> got(size_t(M * K), std::numeric_limits<float>::quiet_NaN());
-    k::gemm_q8_transposed(G.data<float>(), q.view(), M, got.data());
+    if (tiles) k::gemm_q8_transposed_dequantized_tiles(G.data<float>(), q.view(), M, got.data());
+    else k::gemm_q8_transposed(G.data<float>(), q.view(), M, got.data());
     double worst = 0;
     for (int64_t m = 0; m < M; ++m)
       for (int64_t kk = 0; kk < K; ++kk) {
@@ -166,6 +171,7 @@ TEST(QuantQ8, TransposedProductMatchesReference) {
         worst = std::max(worst, std::fabs(v - want) / (double(N + 1) * std::ldexp(1.0, -24) * scale + 1e-30));
       }
     EXPECT_LE(worst, 1.0) << "error beyond (N + 1) u sum|g w|";
+    }
   }
 }
 
