@@ -19,5 +19,6 @@ void add_synth_command(CLI::App& app);
 void add_pack_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
 
 }  // namespace rscapret::app

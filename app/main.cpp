@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   rscapret::app::add_pack_command(app);
   rscapret::app::add_eval_command(app);
   rscapret::app::add_chat_command(app);
+  rscapret::app::add_quantize_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

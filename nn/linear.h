@@ -28,6 +28,9 @@ class Linear : public Module {
   // the slot (a later load, or materialize() filling the empty slot) makes forward an error
   // rather than a silent choice between the two.
   void quantize_q8();
+  // Takes codes i8 [out, in] and scales f32 [out, ceil(in / 32)] as they are (e.g. mapped from a
+  // quantized checkpoint, zero-copy) in place of the weight, which must be empty. Shapes checked.
+  void set_q8_weight(ops::Q8Weight q8);
   bool is_quantized() const { return q8_.codes.defined(); }
   const ops::Q8Weight& q8_weight() const { return q8_; }
 

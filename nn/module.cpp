@@ -1,6 +1,8 @@
 // Module: registration, traversal, training state, dtype/device moves. Loading is in state_dict.cpp.
 #include "nn/module.h"
 
+#include <algorithm>
+
 #include "autograd/ops.h"
 
 namespace rscapret::nn {
@@ -233,11 +235,12 @@ Module& Module::to(Device device) {
   return *this;
 }
 
-void Module::materialize() {
+void Module::materialize(const std::vector<std::string>& keep_empty) {
   std::vector<std::pair<std::string, Slot*>> all;
   collect_slots("", all);
   for (auto& [n, s] : all)
-    if (!s->tensor->defined()) set_slot(*s, s->fill.make(s->shape, s->dtype, default_generator()));
+    if (!s->tensor->defined() && std::find(keep_empty.begin(), keep_empty.end(), n) == keep_empty.end())
+      set_slot(*s, s->fill.make(s->shape, s->dtype, default_generator()));
 }
 
 }  // namespace rscapret::nn

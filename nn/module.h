@@ -41,6 +41,9 @@ struct LoadOptions {
   // true: a frozen slot adopts the source tensor as it is (dtype kept, no copy: a read-only view of
   // a mapped checkpoint); unfreeze() copies it before it can be trained.
   bool zero_copy = false;
+  // Module names that stay empty on purpose (the weights of layers loaded in another form, such as
+  // q8_0 codes): neither missing nor materialized.
+  std::vector<std::string> absent;
 };
 
 // What a load did; names are module names (without the prefix).
@@ -101,8 +104,9 @@ class Module {
   NamedTensors named_state(bool trainable_only = false) const;  // the same, in registration order
   LoadReport load_state_dict(const StateDict& state, const LoadOptions& opt = {});
   LoadReport load_state_dict(const SafetensorsCheckpoint& ckpt, const LoadOptions& opt = {});
-  // Allocates any deferred parameter that is still undefined, from its Fill.
-  void materialize();
+  // Allocates any deferred parameter that is still undefined, from its Fill (except the dotted
+  // names in `keep_empty`).
+  void materialize(const std::vector<std::string>& keep_empty = {});
 
  protected:
   // Registers a parameter slot (a member of the subclass) and fills it unless init.deferred.

@@ -95,8 +95,9 @@ LoadReport Module::load_from(const std::vector<std::string>& names,
     matched.emplace_back(it->second, t);
     report.loaded.push_back(name);
   }
+  const std::set<std::string> absent(opt.absent.begin(), opt.absent.end());
   for (auto& [n, s] : by_name)
-    if (!seen.count(n)) report.missing.push_back(n);
+    if (!seen.count(n) && !absent.count(n)) report.missing.push_back(n);
 
   const bool fail = !mis_shaped.empty() || (opt.strict && (!report.missing.empty() || !report.unexpected.empty()));
   if (fail) {
@@ -129,7 +130,7 @@ LoadReport Module::load_from(const std::vector<std::string>& names,
       s->borrowed = false;
     }
   }
-  materialize();  // non-strict: whatever is missing starts from its Fill
+  materialize(opt.absent);  // non-strict: whatever is missing starts from its Fill
   return report;
 }
 

@@ -1,5 +1,9 @@
 #include "models/checkpoint/hf_checkpoint.h"
 
+#include <cstring>
+#include <set>
+
+#include "nn/linear.h"
 #include "nn/module.h"
 #include "tensor/error.h"
 
@@ -29,11 +33,30 @@ HfCheckpoint open_hf_checkpoint(const std::filesystem::path& dir) {
     const Tensor t = c.weights->get(name);
     const DType d = t.dtype();
     if (d == DType::f32 || d == DType::f16 || d == DType::bf16) continue;
+    if (d == DType::i8 && name.size() > std::strlen(kQ8CodesSuffix) &&
+        name.compare(name.size() - std::strlen(kQ8CodesSuffix), std::string::npos, kQ8CodesSuffix) == 0)
+      continue;  // q8_0 codes (adopt_q8_layers)
     if (n_bad++ < 20) bad += cat("\n  ", name, ": ", dtype_name(d));
   }
   RS_CHECK(n_bad == 0, DTypeError, "checkpoint", dir.string(), ": ", n_bad,
            " weight(s) are not f32/f16/bf16:", bad);
   return c;
+}
+
+std::vector<std::string> adopt_q8_layers(nn::Module& module, const SafetensorsCheckpoint& ckpt) {
+  const auto& names = ckpt.names();
+  const std::set<std::string> present(names.begin(), names.end());
+  std::vector<std::string> replaced;
+  for (auto& [name, m] : module.named_modules()) {
+    auto* lin = dynamic_cast<nn::Linear*>(m);
+    if (lin == nullptr || !present.count(name + kQ8CodesSuffix)) continue;
+    RS_CHECK(present.count(name + kQ8ScalesSuffix), FormatError, "checkpoint", "q8_0 layer ", name, " has ",
+             kQ8CodesSuffix + 1, " but no ", kQ8ScalesSuffix + 1);
+    lin->weight = Tensor();  // a deferred slot until now; the codes take its place
+    lin->set_q8_weight({ckpt.get(name + kQ8CodesSuffix), ckpt.get(name + kQ8ScalesSuffix)});
+    replaced.push_back(name + ".weight");
+  }
+  return replaced;
 }
 
 }  // namespace rscapret::models

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "models/config/model_config.h"
+#include "nn/module.h"
 #include "tensor/safetensors.h"
 
 namespace rscapret::models {
@@ -27,6 +28,16 @@ struct HfCheckpoint {
 // Opens DIR/config.json and DIR's safetensors. Throws IOError/FormatError naming the file, and
 // DTypeError listing every weight whose dtype is not f32/f16/bf16 (ignorable buffers excepted).
 HfCheckpoint open_hf_checkpoint(const std::filesystem::path& dir);
+
+// q8_0 layers in a checkpoint written by `rscapret quantize` (save_pretrained of a model whose
+// Linears are quantized): NAME.weight_q8_codes (I8 [out, in]) and NAME.weight_q8_scales
+// (F32 [out, ceil(in / 32)]) stand in for NAME.weight.
+inline constexpr const char* kQ8CodesSuffix = ".weight_q8_codes";
+inline constexpr const char* kQ8ScalesSuffix = ".weight_q8_scales";
+// Gives every Linear under `module` whose codes the checkpoint holds those codes and scales
+// (zero-copy, nn::Linear::set_q8_weight) and returns the module names of the weights they
+// replace (for LoadOptions::absent). A layer with codes but no scales is a FormatError.
+std::vector<std::string> adopt_q8_layers(nn::Module& module, const SafetensorsCheckpoint& ckpt);
 
 // The dtype a model computes activations in for weights of dtype `weight_dtype`: always f32
 // (16-bit weights are widened to f32 inside matmul, never copied whole).

@@ -5,8 +5,12 @@
 #include <cstdio>
 #include <unistd.h>
 
+#include <set>
+
+#include "models/checkpoint/hf_checkpoint.h"
 #include "models/clip/clip.h"
 #include "models/llama/llama.h"
+#include "nn/linear.h"
 #include "tensor/error.h"
 #include "tensor/safetensors.h"
 
@@ -147,7 +151,16 @@ void save_pretrained_module(const fs::path& dir, const json& config, const nn::M
                             const std::map<std::string, std::string>& metadata) {
   hf_dtype_name(storage);  // validates the dtype before anything is written
   std::vector<std::pair<std::string, Tensor>> tensors;
+  // q8_0 layers are written as their codes and scales (kQ8CodesSuffix), in place of the weight.
+  std::set<std::string> quantized;
+  for (auto& [name, m] : const_cast<nn::Module&>(module).named_modules())  // read only
+    if (const auto* lin = dynamic_cast<const nn::Linear*>(m); lin && lin->is_quantized()) {
+      quantized.insert(name + ".weight");
+      tensors.emplace_back(name + kQ8CodesSuffix, lin->q8_weight().codes);
+      tensors.emplace_back(name + kQ8ScalesSuffix, lin->q8_weight().scales);
+    }
   for (const auto& [name, t] : module.named_state()) {
+    if (quantized.count(name)) continue;
     RS_CHECK(t.defined(), ValueError, "save_pretrained", "tensor ", name, " is not allocated (deferred)");
     const bool floating = t.dtype() == DType::f32 || t.dtype() == DType::f64 || t.dtype() == DType::bf16 ||
                           t.dtype() == DType::f16;
@@ -155,6 +168,7 @@ void save_pretrained_module(const fs::path& dir, const json& config, const nn::M
   }
   std::map<std::string, std::string> meta = metadata;
   meta.emplace("format", "pt");  // what transformers checks before loading
+  if (!quantized.empty()) meta.emplace("rscapret_quantization", "q8_0");
   fs::create_directories(dir);
   // Weights first: a folder whose config.json is new always has the matching weights.
   save_safetensors(dir / "model.safetensors", tensors, meta);

@@ -61,7 +61,12 @@ nn::LoadOptions frozen_load_options(bool tied) {
 void LlamaForCausalLM::load_frozen(const SafetensorsCheckpoint& ckpt) {
   freeze();
   eval();
-  load_state_dict(ckpt, frozen_load_options(config_.tie_word_embeddings));
+  nn::LoadOptions opt = frozen_load_options(config_.tie_word_embeddings);
+  // A checkpoint written by `rscapret quantize`: its q8_0 layers take their codes as they are.
+  opt.absent = adopt_q8_layers(*this, ckpt);
+  opt.ignore.push_back(std::string("*") + kQ8CodesSuffix);
+  opt.ignore.push_back(std::string("*") + kQ8ScalesSuffix);
+  load_state_dict(ckpt, opt);
 }
 
 void LlamaForCausalLM::load_frozen(const nn::StateDict& state) {

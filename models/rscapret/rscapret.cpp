@@ -83,7 +83,10 @@ RsCapRet::RsCapRet(std::shared_ptr<ClipModel> clip, std::shared_ptr<LlamaForCaus
   renormalize_ret_embedding();
   if (llm_->lm_head) {
     register_parameter("ret_output_embedding", &ret_output_embedding, {1, C}, nn::Fill::zeros(), init);
-    const RowStats out_stats = row_stats(llm_->lm_head->weight);
+    const nn::Linear& head = *llm_->lm_head;
+    const RowStats out_stats = row_stats(head.is_quantized() ? ops::dequantize_q8(head.q8_weight().codes,
+                                                                                  head.q8_weight().scales)
+                                                             : head.weight);
     ret_output_embedding.copy_from(Tensor::from_vector(out_stats.mean_row, {1, C}));
   }
 }

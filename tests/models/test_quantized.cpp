@@ -2,6 +2,9 @@
 // logits, and the trained stories260K model's greedy text and loss on its own 200-token story.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -12,6 +15,8 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/quant_q8.h"
 #include "models/llama/llama.h"
+#include "models/checkpoint/hf_checkpoint.h"
+#include "models/checkpoint/save_pretrained.h"
 #include "nn/linear.h"
 #include "tensor/safetensors.h"
 #include "tests/common/shared_dir.h"
@@ -44,6 +49,17 @@ double story_loss(const LlamaForCausalLM& m, const std::vector<int64_t>& story) 
   in.input_ids = Tensor::from_vector(story, {1, int64_t(story.size())});
   return causal_lm_loss(m.forward(in).logits, in.input_ids).item();
 }
+
+// A fresh folder under the temp dir, removed with the object.
+struct TempFolder {
+  std::filesystem::path path;
+  explicit TempFolder(const std::string& name)
+      : path(std::filesystem::temp_directory_path() / ("rscapret_" + name + "_" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempFolder() { std::filesystem::remove_all(path); }
+};
 
 // Mean next-token loss over the story fed one token at a time through the KV cache (every product
 // a decode row, M = 1: the rows MatmulPrecision::int8 changes).
@@ -120,4 +136,55 @@ TEST(QuantizedLlama, Stories260KDecodesWithInt8Activations) {
   // tokens equal. Bounds as for f32 activations above.
   EXPECT_LE(std::fabs(loss_int8 - loss_full), 0.015 * loss_full);
   EXPECT_GE(same, 50u);
+}
+
+// `rscapret quantize`'s format: save_pretrained of a quantized model writes each q8_0 layer as its
+// codes and scales; from_pretrained maps them back as they are (no weight is read or quantized).
+TEST(QuantizedCheckpoint, RoundTripsBitForBit) {
+  RSCAPRET_REQUIRE_SHARED(kTiny);
+  const auto expected = load_safetensors(shared_path(std::string(kTiny) + "/expected.safetensors"));
+  const auto q8 = quantized(LlamaForCausalLM::from_pretrained(shared_path(kTiny)));
+  const TempFolder tmp("quantized_checkpoint");
+  const auto& dir = tmp.path;
+  save_pretrained(dir, *q8, DType::f32);
+  const auto loaded = LlamaForCausalLM::from_pretrained(dir);
+  int layers = 0;
+  for (auto& [name, m] : loaded->named_modules())
+    if (const auto* lin = dynamic_cast<const nn::Linear*>(m)) {
+      EXPECT_TRUE(lin->is_quantized()) << name;
+      EXPECT_FALSE(lin->weight.defined()) << name << ": no full-precision weight was loaded";
+      ++layers;
+    }
+  EXPECT_EQ(layers, 15);
+  LlamaInput in;
+  in.input_ids = expected.at("input_ids");
+  EXPECT_EQ(loaded->forward(in).logits.to_vector<float>(), q8->forward(in).logits.to_vector<float>());
+}
+
+TEST(QuantizedCheckpoint, BrokenQ8LayersAreClearErrors) {
+  RSCAPRET_REQUIRE_SHARED(kTiny);
+  const auto q8 = quantized(LlamaForCausalLM::from_pretrained(shared_path(kTiny)));
+  const TempFolder tmp("quantized_checkpoint_broken");
+  const auto& dir = tmp.path;
+  save_pretrained(dir, *q8, DType::f32);
+  auto tensors = load_safetensors(dir / "model.safetensors");
+  const std::string layer = "model.layers.0.mlp.up_proj";
+  {  // scales missing
+    auto t = tensors;
+    t.erase(layer + kQ8ScalesSuffix);
+    save_safetensors(dir / "model.safetensors", std::vector<std::pair<std::string, Tensor>>(t.begin(), t.end()));
+    EXPECT_THROW(LlamaForCausalLM::from_pretrained(dir), FormatError);
+  }
+  {  // codes of the wrong shape
+    auto t = tensors;
+    t[layer + kQ8CodesSuffix] = t[layer + kQ8CodesSuffix].narrow(0, 0, 3).contiguous();
+    save_safetensors(dir / "model.safetensors", std::vector<std::pair<std::string, Tensor>>(t.begin(), t.end()));
+    EXPECT_THROW(LlamaForCausalLM::from_pretrained(dir), ShapeError);
+  }
+  {  // codes of the wrong dtype: refused as a weight dtype
+    auto t = tensors;
+    t[layer + kQ8CodesSuffix] = t[layer + kQ8CodesSuffix].to(DType::i32);
+    save_safetensors(dir / "model.safetensors", std::vector<std::pair<std::string, Tensor>>(t.begin(), t.end()));
+    EXPECT_THROW(LlamaForCausalLM::from_pretrained(dir), DTypeError);
+  }
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "tensor/safetensors.h"
 #include "tests/common/run_cli.h"
 #include "tests/rscapret/rscapret_test_util.h"
 
@@ -253,6 +254,32 @@ TEST(RsCapRetCli, QuantizeOption) {
     EXPECT_GE(lines, 12);
     EXPECT_GE(same * 4, lines * 3) << options << "\nf32:\n" << f32->second << "q8_0:\n" << q8->second;
   }
+}
+
+// `rscapret quantize`: a q8_0 LLaMA folder that `forward` runs as any other, giving exactly what
+// `forward --quantize q8_0` gives on the source (the same codes, mapped instead of computed).
+TEST(RsCapRetCli, QuantizeCommand) {
+  RSCAPRET_REQUIRE_TINY();
+  if (!fs::exists(fs::path(RSCAPRET_BINARY_DIR) / "app/rscapret")) GTEST_SKIP() << "rscapret binary not built";
+  const fs::path tmp = temp_dir("cli_quantize_cmd");
+  const std::string src = shared_path("fixtures/hf/llama_tiny").string(), out = (tmp / "q8").string();
+  const auto [rc, log] = run("quantize --model " + src + " --out " + out);
+  ASSERT_EQ(rc, 0) << log;
+  EXPECT_NE(log.find("quantized 15 linear layers to q8_0"), std::string::npos) << log;
+  EXPECT_LT(fs::file_size(fs::path(out) / "model.safetensors"), fs::file_size(fs::path(src) / "model.safetensors"));
+  save_safetensors(tmp / "in.safetensors", {{"input_ids", Tensor::from_vector<int64_t>({1, 5, 9, 2}, {1, 4})}});
+  const auto [rc_a, log_a] = run("forward --model " + out + " --inputs " + (tmp / "in.safetensors").string() +
+                                 " --output " + (tmp / "a.safetensors").string());
+  const auto [rc_b, log_b] = run("forward --model " + src + " --quantize q8_0 --inputs " +
+                                 (tmp / "in.safetensors").string() + " --output " + (tmp / "b.safetensors").string());
+  ASSERT_EQ(rc_a, 0) << log_a;
+  ASSERT_EQ(rc_b, 0) << log_b;
+  const auto a = load_safetensors(tmp / "a.safetensors"), b = load_safetensors(tmp / "b.safetensors");
+  EXPECT_EQ(a.at("logits").to_vector<float>(), b.at("logits").to_vector<float>());
+  const auto [rc_same, log_same] = run("quantize --model " + out + " --out " + out);
+  EXPECT_NE(rc_same, 0);
+  EXPECT_NE(log_same.find("--out must differ from --model"), std::string::npos) << log_same;
+  fs::remove_all(tmp);
 }
 
 }  // namespace
