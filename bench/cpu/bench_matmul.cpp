@@ -26,7 +26,8 @@ struct Shape3 { int64_t M, K, N; };
 const Shape3 kShapes[] = {{257, 1024, 1024}, {257, 1024, 4096}, {257, 4096, 1024}, {2056, 1024, 4096},
                           {512, 4096, 4096}, {4096, 4096, 4096}, {1, 4096, 4096}, {1, 4096, 11008},
                           {25, 4096, 4096}, {128, 4096, 11008},  // RS-CapRet step rows, 7B prefill MLP
-                          {1, 4096, 32000}};                    // decode through a 7B head: past every cache
+                          {1, 4096, 32000},                     // decode through a 7B head: past every cache
+                          {4, 4096, 11008}, {8, 4096, 11008}};  // short prompts, 4 decode streams
 
 void set_flops(benchmark::State& st, const Shape3& s) {
   st.counters["GFLOPS"] = benchmark::Counter(2.0 * double(s.M) * double(s.K) * double(s.N) * double(st.iterations()) / 1e9,
