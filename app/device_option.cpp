@@ -28,7 +28,7 @@ void add_matmul_precision_option(CLI::App* cmd) {
          "--matmul-precision",
          [](const std::string& name) { kernels::set_matmul_precision(kernels::matmul_precision_from_name(name)); },
          "f32 (default): CPU matrix products in f32. bf16: activations rounded to bf16 and multiplied "
-         "with AVX-512 BF16 dot products where the CPU has them (faster GEMMs, with bf16 or f32 weights; "
+         "with AVX-512 BF16 dot products where the CPU has them (faster GEMMs, with bf16, f32 or q8_0 weights; "
          "results at bf16 precision). int8: with --quantize q8_0, decoding quantizes the activations "
          "to 8 bits too and multiplies with AVX-512 VNNI (faster decoding). The GPU multiplies bf16 "
          "weights in bf16 either way")

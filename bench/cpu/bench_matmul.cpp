@@ -5,7 +5,8 @@
 // products; skipped on CPUs without them). `Q8`: q8_0 weights through ops::linear_q8 (codes
 // streamed for M <= 8, packed f32 panels above); its counter weight_GBs is the weight bytes read
 // per second (codes and scales), the figure that bounds decode. `int8_activations`: decode rows
-// under MatmulPrecision::int8 (activations quantized too, AVX-512 VNNI dot products).
+// under MatmulPrecision::int8 (activations quantized too, AVX-512 VNNI dot products);
+// `Q8/bf16_products`: above 8 rows under MatmulPrecision::bf16 (weights rounded to bf16 in the panel).
 //   ./build/bench/cpu/bench_matmul --benchmark_min_time=1
 #include <benchmark/benchmark.h>
 #include <cblas.h>
@@ -98,6 +99,10 @@ void BM_Q8(benchmark::State& st, rscapret::kernels::MatmulPrecision precision) {
     st.SkipWithError(s.M > 8 ? "int8 activations: decode rows only" : "no AVX-512 VNNI on this CPU");
     return;
   }
+  if (precision == rscapret::kernels::MatmulPrecision::bf16 && (s.M <= 8 || !rscapret::kernels::cpu_has_bf16_dot())) {
+    st.SkipWithError(s.M <= 8 ? "bf16 products: above 8 rows only" : "no AVX-512 BF16 on this CPU");
+    return;
+  }
   const rscapret::kernels::MatmulPrecisionGuard guard(precision);
   Generator g(1);
   const Tensor a = g.normal({s.M, s.K});
@@ -127,6 +132,7 @@ BENCHMARK_CAPTURE(BM_F32ProductsPacked, bf16, DType::bf16)->Apply(args);
 BENCHMARK_CAPTURE(BM_F32ProductsPacked, f16, DType::f16)->Apply(args);
 BENCHMARK_CAPTURE(BM_Q8, f32_activations, MatmulPrecision::f32)->Apply(args);
 BENCHMARK_CAPTURE(BM_Q8, int8_activations, MatmulPrecision::int8)->Apply(args);
+BENCHMARK_CAPTURE(BM_Q8, bf16_products, MatmulPrecision::bf16)->Apply(args);
 
 }  // namespace
 

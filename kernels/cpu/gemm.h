@@ -28,7 +28,8 @@ bool gemm_layout_ok(const MatrixOperand& op, int64_t rows, int64_t cols);
 // How gemm may compute its products (the role of PyTorch's float32 matmul precision), process-wide:
 //   f32  - every product in f32: the default, and what every reference comparison holds;
 //   bf16 - both operands rounded to bf16, products summed in f32 (gemm_packed16.h), where the CPU
-//          has AVX-512 BF16 and M > kGemvHalfMaxM; elsewhere the f32 path runs as before.
+//          has AVX-512 BF16 and M > kGemvHalfMaxM (q8_0 weights too: code * scale rounded to
+//          bf16); elsewhere the f32 path runs as before.
 //   int8 - decode rows (M <= 8) against q8_0 weights quantize the activations to q8_0 too and
 //          multiply with AVX-512 VNNI integer dot products (quant_q8.h), as the format's origin
 //          does; every other product as f32.

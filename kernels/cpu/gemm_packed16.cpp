@@ -351,6 +351,46 @@ RSCAPRET_AVX512_TARGET void pack_q8_rows(const Q8Matrix& W, int64_t k0, int64_t 
   }
 }
 
+// Packs rows [k0, k0 + 2 kp) and columns [n0, n0 + kNR) of B = dequant(W)^T as bf16 pairs, as pack_b
+// does for a bf16 B: out[p * kNR + j] = bf16(W[n0 + j, k0 + 2p]) | bf16(W[n0 + j, k0 + 2p + 1]) << 16,
+// each weight code * scale in f32 rounded to bf16 (nearest even), zero outside W. 32 codes of 16
+// weight rows at a time: widened, scaled, converted two vectors to one (vcvtne2ps2bf16 keeps k
+// order, so 32-bit lanes are the pairs), then transposed in registers. `out` holds kPacked16Kc / 2
+// pair rows: the last 16-pair chunk may write pair rows past kp (never read).
+// Up to 16 codes (a mask of the valid ones; the rest read as 0) times their scale, as f32.
+RSCAPRET_AVX512_TARGET inline __m512 widen_codes(const int8_t* q, __mmask16 valid, float scale) {
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(valid, q))), _mm512_set1_ps(scale));
+}
+
+// The first min(16, max(0, n)) lanes.
+inline __mmask16 first_lanes(int64_t n) {
+  const int64_t lanes = std::clamp<int64_t>(n, 0, 16);
+  return __mmask16(lanes == 16 ? 0xffffu : (1u << lanes) - 1);
+}
+
+RSCAPRET_BF16_DOT_TARGET void pack_q8_bf16(const Q8Matrix& W, int64_t k0, int64_t kp, int64_t n0, uint32_t* out) {
+  const int64_t kk = 2 * kp, nr = std::min<int64_t>(kNR, W.N - n0), blocks = q8_blocks(W.K);
+  const int64_t valid = std::min(W.K, k0 + kk) - k0;  // k0 is a multiple of kPacked16Kc, so of 32
+  for (int64_t k = 0; k < kk; k += 32) {
+    const __mmask16 lo_mask = first_lanes(valid - k), hi_mask = first_lanes(valid - k - 16);
+    for (int64_t j = 0; j < kNR; j += 16) {
+      __m512i r[16];
+      for (int i = 0; i < 16; ++i) {
+        const int64_t n = n0 + j + i;
+        if (j + i >= nr) {
+          r[i] = _mm512_setzero_si512();
+          continue;
+        }
+        const int8_t* q = W.codes + n * W.K + k0 + k;
+        const float scale = W.scales[n * blocks + (k0 + k) / kQ8Block];
+        const __m512 lo = widen_codes(q, lo_mask, scale), hi = widen_codes(q + 16, hi_mask, scale);
+        r[i] = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);  // 16 pairs (k, k + 1) in k order
+      }
+      transpose_16x16_regs(r, out + (k / 2) * kNR + j, kNR);
+    }
+  }
+}
+
 template <class Kernel>
 void tile_rows(int mr, const typename Kernel::A* a, int64_t lda, const typename Kernel::Panel* b, int64_t kp, float* c,
                int64_t ldc, int nr, bool accumulate) {
@@ -435,6 +475,23 @@ void gemm_bf16_dot(const MatrixOperand& A, const MatrixOperand& B, float* C, int
 #else
   (void)A;
   (void)B;
+  (void)C;
+#endif
+}
+
+void gemm_bf16_dot_q8(const MatrixOperand& A, const Q8Matrix& W, float* C, int64_t M) {
+  RS_CHECK(cpu_has_bf16_dot(), Error, "gemm_bf16_dot_q8", "this CPU has no AVX-512 BF16 dot products");
+  if (empty_product(C, M, W.K, W.N)) return;
+#ifdef RSCAPRET_PACKED16_X86
+  const int64_t Kp = (W.K + 1) / 2 * 2;
+  const std::unique_ptr<uint16_t[]> a16(new uint16_t[size_t(M * Kp)]);
+  round_a(A, M, W.K, Kp, a16.get());
+  packed_gemm<Bf16Products>(
+      a16.get(), Kp, [&](int64_t k0, int64_t kp, int64_t n0, uint32_t* out) { pack_q8_bf16(W, k0, kp, n0, out); }, C,
+      M, W.K, W.N);
+#else
+  (void)A;
+  (void)W;
   (void)C;
 #endif
 }

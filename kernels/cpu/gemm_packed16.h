@@ -42,6 +42,9 @@ void gemm_f32_16bit_weights(const MatrixOperand& A, const MatrixOperand& B, floa
 // C[M, N] = A[M, K] (f32, any layout gemm accepts) @ dequant(W)^T for a q8_0 W [N, K]: each panel
 // holds kPacked16Kc rows of dequantized weights as f32 (256 KB). Needs cpu_has_avx512().
 void gemm_f32_q8_weights(const MatrixOperand& A, const Q8Matrix& W, float* C, int64_t M);
+// bf16 products with q8_0 weights (MatmulPrecision::bf16): A rounded to bf16, each weight's
+// code * scale (f32) rounded to bf16 while packing, vdpbf16ps as gemm_bf16_dot. Needs cpu_has_bf16_dot().
+void gemm_bf16_dot_q8(const MatrixOperand& A, const Q8Matrix& W, float* C, int64_t M);
 // C[M, K] = G[M, N] (f32) @ dequant(W) [N, K]: the input gradient, over panels of W's own rows.
 void gemm_f32_q8_weights_nn(const MatrixOperand& G, const Q8Matrix& W, float* C, int64_t M);
 

@@ -301,6 +301,10 @@ void gemm_q8(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C
     });
     return;
   }
+  if (matmul_precision() == MatmulPrecision::bf16 && cpu_has_bf16_dot()) {  // bf16 products, as for bf16 weights
+    gemm_bf16_dot_q8({A, DType::f32, lda, 1}, W, C, M);
+    return;
+  }
   if (cpu_has_avx512()) {  // a packed f32 panel of dequantized weights (gemm_packed16.h)
     gemm_f32_q8_weights({A, DType::f32, lda, 1}, W, C, M);
     return;

@@ -40,7 +40,8 @@ void dequantize_q8_rows(const Q8Matrix& W, int64_t n0, int64_t n1, float* out);
 // C[M, N] = A[M, K] @ dequant(W)^T: A f32 with dense rows of stride lda, C dense [M, N].
 // M <= kGemvQ8MaxM streams W once, widening in registers (decode); larger M multiplies over
 // packed panels of dequantized weights (gemm_f32_q8_weights) with AVX-512, else dequantizes tiles
-// of W into f32 and multiplies them with gemm().
+// of W into f32 and multiplies them with gemm(). Under MatmulPrecision::bf16, larger M takes bf16
+// products (gemm_bf16_dot_q8) where the CPU has AVX-512 BF16, as 16-bit weights do.
 inline constexpr int64_t kGemvQ8MaxM = 8;
 void gemm_q8(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C);
 // The portable path gemm_q8 takes for M > kGemvQ8MaxM without AVX-512 (any M).

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "autograd/autograd.h"
+#include "kernels/cpu/gemm_packed16.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/quant_q8.h"
 #include "kernels/cpu/ref/ref_kernels.h"
@@ -318,6 +319,39 @@ TEST(QuantQ8Int8, ResultDoesNotDependOnThreadCount) {
   ASSERT_TRUE(k::gemv_q8_int8_activations(a.data<float>(), 1000, 3, q.view(), two.data()));
   k::set_num_threads(before);
   EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float)));
+}
+
+TEST(QuantQ8Bf16, BfloatProductsMatchTheirReference) {
+  // MatmulPrecision::bf16 above kGemvQ8MaxM rows: against the exact sum of bf16(a) bf16(code *
+  // scale) (the reference of gemm_bf16_dot, given the dequantized f32 weights), K u sum|ab| as there;
+  // every K edge: a partial block, odd K, K past one packed block, partial panels.
+  if (!k::cpu_has_bf16_dot()) GTEST_SKIP() << "this CPU has no AVX-512 BF16";
+  uint64_t seed = 80;
+  for (const auto& [M, K, N] : {std::tuple<int64_t, int64_t, int64_t>{9, 33, 65}, {40, 100, 130}, {100, 2100, 70},
+                                {13, 1, 17}, {20, 64, 64}}) {
+    SCOPED_TRACE("M " + std::to_string(M) + " K " + std::to_string(K) + " N " + std::to_string(N));
+    Generator g(seed++);
+    const Tensor a = g.normal({M, K});
+    const Q8 q = quantize(g.normal({N, K}, 0.0, 0.02));
+    std::vector<float> got(size_t(M * N), std::numeric_limits<float>::quiet_NaN());
+    {
+      const k::MatmulPrecisionGuard guard(k::MatmulPrecision::bf16);
+      k::gemm_q8(a.data<float>(), K, q.view(), M, got.data());
+    }
+    std::vector<float> wt(size_t(K * N));  // dequant(W)^T [K, N]
+    k::dequantize_q8_rows(q.view(), 0, N, wt.data());  // [N, K] first
+    std::vector<float> w_kn(size_t(K * N));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t kk = 0; kk < K; ++kk) w_kn[size_t(kk * N + n)] = wt[size_t(n * K + kk)];
+    std::vector<double> want(got.size()), scale(got.size());
+    k::ref::matmul_bf16_products(a.data<float>(), K, 1, w_kn.data(), N, 1, want.data(), scale.data(), M, K, N);
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(got[i])) << i;
+      worst = std::max(worst, std::fabs(got[i] - want[i]) / (double(K) * std::ldexp(1.0, -24) * scale[i] + 1e-30));
+    }
+    EXPECT_LE(worst, 1.0) << "beyond K u sum|ab| of the bf16 products";
+  }
 }
 
 // ---- the ops (autograd/ops/quant_ops.cpp) ----
