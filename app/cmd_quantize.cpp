@@ -4,6 +4,8 @@
 // q8_0 bytes are read. It serves wherever a LLaMA folder does (--llama, forward, the bundle spec).
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -11,6 +13,7 @@
 #include "models/checkpoint/save_pretrained.h"
 #include "models/llama/llama.h"
 #include "nn/linear.h"
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 
 namespace rscapret::app {
@@ -26,20 +29,32 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--model", o->model, "Hugging Face LLaMA folder (config.json + safetensors)")->required();
   cmd->add_option("--out", o->out, "folder to write (config.json, model.safetensors, tokenizer files)")->required();
   cmd->callback([o] {
-    RS_CHECK(fs::absolute(o->model).lexically_normal() != fs::absolute(o->out).lexically_normal(), ValueError,
-             "quantize", "--out must differ from --model (the source stays mapped while the result is written)");
+    // A new or empty folder: writing into the source (however spelled) would replace its weights,
+    // and a folder with an older sharded index would shadow the new file.
+    RS_CHECK(!fs::exists(o->out) || (fs::is_directory(o->out) && fs::is_empty(o->out)), ValueError, "quantize",
+             "--out ", o->out, " must be a new or empty folder");
     const auto model = models::LlamaForCausalLM::from_pretrained(o->model);
     const int64_t n = nn::quantize_linears_q8(*model);
-    // Norms and the embedding keep the source's dtype (the embedding's: bf16 for most checkpoints).
-    const DType storage = model->model->embed_tokens->weight.dtype();
+    // The tensors left (embedding, norms) keep their dtype when they share one (bf16 for most
+    // checkpoints); mixed dtypes are all stored in f32, which loses nothing.
+    DType storage = DType::f32;
+    bool first = true, mixed = false;
+    for (const auto& [name, t] : model->named_state()) {
+      if (!is_floating(t.dtype())) continue;
+      mixed = mixed || (!first && t.dtype() != storage);
+      storage = t.dtype();
+      first = false;
+    }
+    if (mixed) storage = DType::f32;
     models::save_pretrained(o->out, *model, storage);
     int copied = 0;
     for (const char* f : {"tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                           "generation_config.json"})
       if (fs::exists(fs::path(o->model) / f)) {
-        const fs::path to = fs::path(o->out) / f;
-        fs::copy_file(fs::path(o->model) / f, to, fs::copy_options::overwrite_existing);
-        fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::add);
+        std::ifstream in(fs::path(o->model) / f, std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        RS_CHECK(in.good() || in.eof(), IOError, "quantize", "cannot read ", (fs::path(o->model) / f).string());
+        write_file_atomic(fs::path(o->out) / f, bytes, "quantize");
         ++copied;
       }
     std::fprintf(stderr, "quantized %lld linear layers to q8_0 -> %s (%.1f MB; %d tokenizer files copied)\n",

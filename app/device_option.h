@@ -31,7 +31,7 @@ void add_quantize_option(CLI::App* cmd, std::string& quantize);
 // device is parsed, before a model is loaded.
 void check_quantize_option(const std::string& quantize, Device device);
 // Applies --quantize to a loaded model already placed on `device` (a no-op for none) and says on
-// stderr what it did.
+// stderr what it did. On a CUDA device a model that came quantized (`rscapret quantize`) is refused.
 void apply_quantize_option(const std::string& quantize, nn::Module& model, Device device);
 
 }  // namespace rscapret::app

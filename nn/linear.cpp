@@ -41,11 +41,13 @@ void Linear::quantize_q8() {
 
 void Linear::set_q8_weight(ops::Q8Weight q8) {
   RS_CHECK(!weight.defined() && !is_quantized(), ValueError, "Linear", "set_q8_weight: the layer already has a weight");
-  RS_CHECK(q8.codes.defined() && q8.codes.dtype() == DType::i8 && q8.codes.shape() == Shape({out_, in_}), ShapeError,
-           "Linear", "q8_0 codes must be i8 [", out_, ", ", in_, "], got ", q8.codes.describe());
   const int64_t blocks = (in_ + 31) / 32;
-  RS_CHECK(q8.scales.defined() && q8.scales.dtype() == DType::f32 && q8.scales.shape() == Shape({out_, blocks}),
-           ShapeError, "Linear", "q8_0 scales must be f32 [", out_, ", ", blocks, "], got ", q8.scales.describe());
+  RS_CHECK(q8.codes.defined() && q8.scales.defined(), ValueError, "Linear", "set_q8_weight: codes and scales needed");
+  RS_CHECK(q8.codes.dtype() == DType::i8 && q8.scales.dtype() == DType::f32, DTypeError, "Linear",
+           "q8_0 codes must be i8 and scales f32, got ", q8.codes.describe(), " and ", q8.scales.describe());
+  RS_CHECK(q8.codes.shape() == Shape({out_, in_}) && q8.scales.shape() == Shape({out_, blocks}), ShapeError, "Linear",
+           "q8_0 codes must be [", out_, ", ", in_, "] and scales [", out_, ", ", blocks, "], got ",
+           q8.codes.describe(), " and ", q8.scales.describe());
   q8_ = std::move(q8);
 }
 

@@ -43,20 +43,28 @@ HfCheckpoint open_hf_checkpoint(const std::filesystem::path& dir) {
   return c;
 }
 
-std::vector<std::string> adopt_q8_layers(nn::Module& module, const SafetensorsCheckpoint& ckpt) {
+AdoptedQ8 adopt_q8_layers(nn::Module& module, const SafetensorsCheckpoint& ckpt) {
   const auto& names = ckpt.names();
   const std::set<std::string> present(names.begin(), names.end());
-  std::vector<std::string> replaced;
+  std::vector<std::pair<std::string, nn::Linear*>> layers;
   for (auto& [name, m] : module.named_modules()) {
     auto* lin = dynamic_cast<nn::Linear*>(m);
     if (lin == nullptr || !present.count(name + kQ8CodesSuffix)) continue;
     RS_CHECK(present.count(name + kQ8ScalesSuffix), FormatError, "checkpoint", "q8_0 layer ", name, " has ",
              kQ8CodesSuffix + 1, " but no ", kQ8ScalesSuffix + 1);
+    RS_CHECK(!present.count(name + ".weight"), FormatError, "checkpoint", "layer ", name,
+             " holds both a weight and q8_0 codes");
+    layers.emplace_back(name, lin);
+  }
+  AdoptedQ8 r;
+  for (auto& [name, lin] : layers) {
     lin->weight = Tensor();  // a deferred slot until now; the codes take its place
     lin->set_q8_weight({ckpt.get(name + kQ8CodesSuffix), ckpt.get(name + kQ8ScalesSuffix)});
-    replaced.push_back(name + ".weight");
+    r.replaced_weights.push_back(name + ".weight");
+    r.consumed.push_back(name + kQ8CodesSuffix);
+    r.consumed.push_back(name + kQ8ScalesSuffix);
   }
-  return replaced;
+  return r;
 }
 
 }  // namespace rscapret::models

@@ -35,9 +35,14 @@ HfCheckpoint open_hf_checkpoint(const std::filesystem::path& dir);
 inline constexpr const char* kQ8CodesSuffix = ".weight_q8_codes";
 inline constexpr const char* kQ8ScalesSuffix = ".weight_q8_scales";
 // Gives every Linear under `module` whose codes the checkpoint holds those codes and scales
-// (zero-copy, nn::Linear::set_q8_weight) and returns the module names of the weights they
-// replace (for LoadOptions::absent). A layer with codes but no scales is a FormatError.
-std::vector<std::string> adopt_q8_layers(nn::Module& module, const SafetensorsCheckpoint& ckpt);
+// (zero-copy, nn::Linear::set_q8_weight), after checking them all: a layer with codes but no
+// scales, or with its full weight as well, is a FormatError. Returns the module names of the
+// weights they replace (for LoadOptions::absent) and the checkpoint names consumed (to ignore).
+struct AdoptedQ8 {
+  std::vector<std::string> replaced_weights;
+  std::vector<std::string> consumed;
+};
+AdoptedQ8 adopt_q8_layers(nn::Module& module, const SafetensorsCheckpoint& ckpt);
 
 // The dtype a model computes activations in for weights of dtype `weight_dtype`: always f32
 // (16-bit weights are widened to f32 inside matmul, never copied whole).

@@ -63,9 +63,10 @@ void LlamaForCausalLM::load_frozen(const SafetensorsCheckpoint& ckpt) {
   eval();
   nn::LoadOptions opt = frozen_load_options(config_.tie_word_embeddings);
   // A checkpoint written by `rscapret quantize`: its q8_0 layers take their codes as they are.
-  opt.absent = adopt_q8_layers(*this, ckpt);
-  opt.ignore.push_back(std::string("*") + kQ8CodesSuffix);
-  opt.ignore.push_back(std::string("*") + kQ8ScalesSuffix);
+  // (Exactly the names used are skipped: stray codes stay unexpected for the strict load.)
+  AdoptedQ8 q8 = adopt_q8_layers(*this, ckpt);
+  opt.absent = std::move(q8.replaced_weights);
+  opt.ignore.insert(opt.ignore.end(), q8.consumed.begin(), q8.consumed.end());
   load_state_dict(ckpt, opt);
 }
 

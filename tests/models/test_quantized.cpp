@@ -181,6 +181,24 @@ TEST(QuantizedCheckpoint, BrokenQ8LayersAreClearErrors) {
     save_safetensors(dir / "model.safetensors", std::vector<std::pair<std::string, Tensor>>(t.begin(), t.end()));
     EXPECT_THROW(LlamaForCausalLM::from_pretrained(dir), ShapeError);
   }
+  {  // both the full weight and codes: ambiguous
+    auto t = tensors;
+    t[layer + ".weight"] = Tensor::zeros({q8->config().intermediate_size, q8->config().hidden_size});
+    save_safetensors(dir / "model.safetensors", std::vector<std::pair<std::string, Tensor>>(t.begin(), t.end()));
+    EXPECT_THROW(LlamaForCausalLM::from_pretrained(dir), FormatError);
+  }
+  {  // stray codes of a layer that does not exist: unexpected in the strict load
+    auto t = tensors;
+    t["model.layers.9.mlp.up_proj" + std::string(kQ8CodesSuffix)] = t[layer + kQ8CodesSuffix];
+    save_safetensors(dir / "model.safetensors", std::vector<std::pair<std::string, Tensor>>(t.begin(), t.end()));
+    EXPECT_THROW(LlamaForCausalLM::from_pretrained(dir), nn::StateDictError);
+  }
+  {  // f16 scales: the wrong dtype
+    auto t = tensors;
+    t[layer + kQ8ScalesSuffix] = t[layer + kQ8ScalesSuffix].to(DType::f16);
+    save_safetensors(dir / "model.safetensors", std::vector<std::pair<std::string, Tensor>>(t.begin(), t.end()));
+    EXPECT_THROW(LlamaForCausalLM::from_pretrained(dir), DTypeError);
+  }
   {  // codes of the wrong dtype: refused as a weight dtype
     auto t = tensors;
     t[layer + kQ8CodesSuffix] = t[layer + kQ8CodesSuffix].to(DType::i32);

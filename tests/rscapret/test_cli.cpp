@@ -276,9 +276,12 @@ TEST(RsCapRetCli, QuantizeCommand) {
   ASSERT_EQ(rc_b, 0) << log_b;
   const auto a = load_safetensors(tmp / "a.safetensors"), b = load_safetensors(tmp / "b.safetensors");
   EXPECT_EQ(a.at("logits").to_vector<float>(), b.at("logits").to_vector<float>());
-  const auto [rc_same, log_same] = run("quantize --model " + out + " --out " + out);
-  EXPECT_NE(rc_same, 0);
-  EXPECT_NE(log_same.find("--out must differ from --model"), std::string::npos) << log_same;
+  // Into the source however spelled, or any folder with files: refused, nothing written.
+  for (const std::string& to : {out, out + "/", src}) {
+    const auto [rc_same, log_same] = run("quantize --model " + out + " --out " + to);
+    EXPECT_NE(rc_same, 0) << to;
+    EXPECT_NE(log_same.find("must be a new or empty folder"), std::string::npos) << log_same;
+  }
   fs::remove_all(tmp);
 }
 
