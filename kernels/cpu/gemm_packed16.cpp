@@ -540,38 +540,41 @@ void gemm_f32_16bit_weights(const MatrixOperand& A, const MatrixOperand& B, floa
 #endif
 }
 
-void gemm_f32_q8_weights_nn(const MatrixOperand& G, const Q8Matrix& W, float* C, int64_t M) {
-  RS_CHECK(cpu_has_avx512(), Error, "gemm_f32_q8_weights_nn", "this CPU has no AVX-512");
-  RS_CHECK(G.dtype == DType::f32, DTypeError, "gemm_f32_q8_weights_nn", "needs f32 G, got ", dtype_name(G.dtype));
-  if (empty_product(C, M, W.N, W.K)) return;
+namespace {
+
+// f32 products over f32 panels of dequantized q8_0 weights: C[M, N] = A[M, K] (f32) . B, with B's
+// panels written by pack (pack_q8: B = dequant(W)^T; pack_q8_rows: B = dequant(W)).
 #ifdef RSCAPRET_PACKED16_X86
-  with_even_f32_rows(G, M, W.N, [&](const float* g, int64_t ldg) {
-    packed_gemm<F32Panel>(
-        g, ldg, [&](int64_t k0, int64_t kp, int64_t c0, float* out) { pack_q8_rows(W, k0, kp, c0, out); }, C, M,
-        W.N, W.K);
-  });
+template <class Pack>
+void f32_panel_gemm(const char* what, const MatrixOperand& A, int64_t K, int64_t N, const Pack& pack, float* C,
+                    int64_t M) {
+  RS_CHECK(cpu_has_avx512(), Error, what, "this CPU has no AVX-512");
+  RS_CHECK(A.dtype == DType::f32, DTypeError, what, "needs f32 A, got ", dtype_name(A.dtype));
+  if (empty_product(C, M, K, N)) return;
+  with_even_f32_rows(A, M, K, [&](const float* a, int64_t lda) { packed_gemm<F32Panel>(a, lda, pack, C, M, K, N); });
+}
+#endif
+
+}  // namespace
+
+// (Without the x86 kernels both entry points only refuse: cpu_has_avx512() is false there.)
+void gemm_f32_q8_weights_nn(const MatrixOperand& G, const Q8Matrix& W, float* C, int64_t M) {
+#ifdef RSCAPRET_PACKED16_X86
+  const auto pack = [&](int64_t k0, int64_t kp, int64_t c0, float* out) { pack_q8_rows(W, k0, kp, c0, out); };
+  f32_panel_gemm("gemm_f32_q8_weights_nn", G, W.N, W.K, pack, C, M);
 #else
-  (void)G;
-  (void)W;
-  (void)C;
+  (void)G, (void)W, (void)C, (void)M;
+  RS_CHECK(cpu_has_avx512(), Error, "gemm_f32_q8_weights_nn", "this CPU has no AVX-512");
 #endif
 }
 
 void gemm_f32_q8_weights(const MatrixOperand& A, const Q8Matrix& W, float* C, int64_t M) {
-  RS_CHECK(cpu_has_avx512(), Error, "gemm_f32_q8_weights", "this CPU has no AVX-512");
-  RS_CHECK(A.dtype == DType::f32, DTypeError, "gemm_f32_q8_weights", "needs f32 A, got ", dtype_name(A.dtype));
-  if (empty_product(C, M, W.K, W.N)) return;
 #ifdef RSCAPRET_PACKED16_X86
-  with_even_f32_rows(A, M, W.K, [&](const float* a, int64_t lda) {
-    packed_gemm<F32Panel>(
-        a, lda,
-        [&](int64_t k0, int64_t kp, int64_t n0, float* out) { pack_q8(W, k0, kp, n0, out); },
-        C, M, W.K, W.N);
-  });
+  const auto pack = [&](int64_t k0, int64_t kp, int64_t n0, float* out) { pack_q8(W, k0, kp, n0, out); };
+  f32_panel_gemm("gemm_f32_q8_weights", A, W.K, W.N, pack, C, M);
 #else
-  (void)A;
-  (void)W;
-  (void)C;
+  (void)A, (void)W, (void)C, (void)M;
+  RS_CHECK(cpu_has_avx512(), Error, "gemm_f32_q8_weights", "this CPU has no AVX-512");
 #endif
 }
 
