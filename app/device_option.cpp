@@ -51,12 +51,7 @@ void check_quantize_option(const std::string& quantize, Device device) {
 
 void apply_quantize_option(const std::string& quantize, nn::Module& model, Device device) {
   check_quantize_option(quantize, device);
-  if (device.is_cuda())  // a decoder stored as q8_0 (`rscapret quantize`) cannot run there either
-    for (const auto& [name, m] : model.named_modules())
-      if (const auto* lin = dynamic_cast<const nn::Linear*>(m); lin && lin->is_quantized())
-        RS_CHECK(false, ValueError, "quantize", "layer ", name,
-                 " is stored as q8_0 (a `rscapret quantize` folder), which runs on the CPU only: use --device cpu "
-                 "or the full-precision folder");
+  nn::check_q8_on_cpu(model, device, "quantize");  // a decoder stored as q8_0 cannot run there either
   if (quantize == "none" || quantize.empty()) return;
   int64_t before = 0, after = 0;
   for (const auto& [name, m] : model.named_modules())

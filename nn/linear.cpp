@@ -51,6 +51,15 @@ void Linear::set_q8_weight(ops::Q8Weight q8) {
   q8_ = std::move(q8);
 }
 
+void check_q8_on_cpu(Module& root, Device device, const char* what) {
+  if (!device.is_cuda()) return;
+  for (const auto& [name, m] : root.named_modules())
+    if (const auto* lin = dynamic_cast<const Linear*>(m); lin && lin->is_quantized())
+      RS_CHECK(false, ValueError, what, "layer ", name,
+               " is stored as q8_0 (a `rscapret quantize` folder), which runs on the CPU only: use --device cpu "
+               "or the full-precision folder");
+}
+
 int64_t quantize_linears_q8(Module& root) {
   int64_t n = 0;
   for (auto& [name, m] : root.named_modules()) {

@@ -42,6 +42,10 @@ class Linear : public Module {
   ops::Q8Weight q8_;  // codes i8 [out, in], scales f32 [out, ceil(in / 32)]; set by quantize_q8
 };
 
+// Refuses (ValueError naming the layer) a tree holding q8_0 layers on a CUDA device: q8_0 is the
+// CPU's format (a `rscapret quantize` folder moved to a GPU keeps its codes on the host).
+void check_q8_on_cpu(Module& root, Device device, const char* what);
+
 // Quantizes every frozen Linear under `root` whose weight is floating (and not f64) to q8_0;
 // trainable ones are left as they are. Returns how many were quantized.
 int64_t quantize_linears_q8(Module& root);

@@ -115,10 +115,7 @@ void run_llama(const LlamaForCausalLM& m, const TensorMap& in, TensorMap& out, c
 
 // A parity run only reads the weights: frozen first, so every Linear of the decoder qualifies.
 void quantize_if_asked(nn::Module& m, const ForwardOptions& opt) {
-  if (opt.device.is_cuda())  // a `rscapret quantize` folder: its codes stay on the CPU
-    for (const auto& [name, mod] : m.named_modules())
-      if (const auto* lin = dynamic_cast<const nn::Linear*>(mod); lin && lin->is_quantized())
-        RS_CHECK(false, ValueError, "forward", "layer ", name, " is stored as q8_0, which runs on the CPU only");
+  nn::check_q8_on_cpu(m, opt.device, "forward");  // a `rscapret quantize` folder: its codes stay on the CPU
   if (!opt.quantize_q8) return;
   m.freeze();
   nn::quantize_linears_q8(m);
