@@ -1,14 +1,16 @@
-// `rscapret caption IMG... --model DIR [--beam N] [--max-new-tokens N]`: one caption per image,
-// from the visual prefix alone, [RET] forbidden, cut at the first period (FROMAGe's evaluation).
+// `rscapret caption IMG... --model DIR [--beam N] [--max-new-tokens N] [--batch N]`: one caption per
+// image, from the visual prefix alone, [RET] forbidden, cut at the first period (FROMAGe's
+// evaluation). Images are captioned --batch at a time (api/pipeline.h: up to 8 the captions equal
+// one-at-a-time ones). An unreadable image is reported on stderr and skipped; the exit status is then 1.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "api/pipeline.h"
 #include "app/commands.h"
 #include "app/device_option.h"
-#include "models/rscapret/bundle.h"
-#include "train/bridge/dataset_batches.h"
 
 namespace rscapret::app {
 
@@ -17,37 +19,47 @@ void add_caption_command(CLI::App& app) {
   struct Opts {
     std::vector<std::string> images;
     std::string model;
-    int64_t beam = 1, max_new_tokens = 32;
+    int64_t beam = 1, max_new_tokens = 32, batch = 8;
     std::string device = "cpu";
     std::string quantize = "none";
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("images", o->images, "image files")->required();
   cmd->add_option("--model", o->model, "model folder written by `rscapret train bridge`")->required();
-  cmd->add_option("--beam", o->beam, "beam width (default 1: greedy)");
-  cmd->add_option("--max-new-tokens", o->max_new_tokens, "tokens to generate (default 32)");
+  cmd->add_option("--beam", o->beam, "beam width (default 1: greedy)")->check(CLI::PositiveNumber);
+  cmd->add_option("--max-new-tokens", o->max_new_tokens, "tokens to generate (default 32)")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", o->batch,
+                  "images captioned together (default 8: on a CPU a decode step costs about the same for 1 to 8 "
+                  "rows, and up to 8 the captions equal one-at-a-time ones)")
+      ->check(CLI::PositiveNumber);
   add_device_option(cmd, o->device);
   add_matmul_precision_option(cmd);
   add_quantize_option(cmd, o->quantize);
   cmd->callback([o] {
     const Device device = parse_device_option(o->device);
-    check_quantize_option(o->quantize, device);
-    const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
-    b.model->to(device);
-    apply_quantize_option(o->quantize, b.model->llm(), device);
+    const models::RsCapRetBundle b = load_model_option(o->model, device, o->quantize);
     const int size = int(b.model->clip().config().vision.image_size);
-    models::GenerateOptions g;
-    g.max_new_tokens = o->max_new_tokens;
-    g.stop_tokens = {b.tokenizer->eos_id()};
-    if (o->beam > 1) {
-      g.strategy = models::DecodeStrategy::beam;
-      g.num_beams = o->beam;
+    const models::GenerateOptions g = api::caption_options(b, o->beam, o->max_new_tokens);
+    int64_t failed = 0;
+    for (size_t i0 = 0; i0 < o->images.size(); i0 += size_t(o->batch)) {
+      std::vector<std::string> paths;
+      std::vector<Tensor> px;  // each [3, S, S]
+      for (size_t i = i0; i < std::min(o->images.size(), i0 + size_t(o->batch)); ++i) {
+        try {
+          api::ImageInput in;
+          in.path = o->images[i];
+          px.push_back(api::load_image_input(in, size));
+          paths.push_back(o->images[i]);
+        } catch (const Error& e) {
+          ++failed;
+          std::fprintf(stderr, "skipping %s: %s\n", o->images[i].c_str(), e.what());
+        }
+      }
+      const std::vector<std::string> caps = api::caption_images(b, px, g, o->batch);
+      for (size_t i = 0; i < caps.size(); ++i) std::printf("%s\t%s\n", paths[i].c_str(), caps[i].c_str());
+      std::fflush(stdout);
     }
-    for (const auto& path : o->images) {
-      const Tensor px = train::load_clip_image(path, size).unsqueeze(0);  // [1, 3, S, S]
-      const auto caps = b.model->caption(b.model->encode_images(px), *b.tokenizer, g);
-      std::printf("%s\t%s\n", path.c_str(), caps.at(0).c_str());
-    }
+    if (failed > 0) throw IOError(cat("[caption] ", failed, " of ", o->images.size(), " images could not be read"));
   });
 }
 

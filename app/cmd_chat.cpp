@@ -45,10 +45,7 @@ void add_chat_command(CLI::App& app) {
   add_quantize_option(cmd, o->quantize);
   cmd->callback([o] {
     const Device device = parse_device_option(o->device);
-    check_quantize_option(o->quantize, device);
-    const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
-    b.model->to(device);
-    apply_quantize_option(o->quantize, b.model->llm(), device);
+    const models::RsCapRetBundle b = load_model_option(o->model, device, o->quantize);
     models::RsCapRetChat chat(b, o->chat);
     if (!o->index.empty())
       chat.set_index(std::make_shared<models::ImageIndex>(models::ImageIndex::load(o->index)), o->model);

@@ -40,8 +40,16 @@ using json = nlohmann::json;
 
 namespace {
 
+// $RSCAPRET_ASSETS; else an installed copy beside the program (<prefix>/bin/rscapret ->
+// <prefix>/share/rscapret/assets, put there by `cmake --install`); else the source tree's assets/.
 fs::path default_assets() {
   if (const char* e = std::getenv("RSCAPRET_ASSETS"); e && *e) return e;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path installed = exe.parent_path().parent_path() / "share" / "rscapret" / "assets";
+    if (fs::is_regular_file(installed / "MANIFEST.json", ec)) return installed;
+  }
   return RSCAPRET_ASSETS_DIR;
 }
 
@@ -73,7 +81,7 @@ void add_demo_command(CLI::App& app) {
     std::string quantize = "none";
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--assets", o->assets, "assets folder (default: the repository's assets/, or $RSCAPRET_ASSETS)");
+  cmd->add_option("--assets", o->assets, "assets folder (default: $RSCAPRET_ASSETS, else the installed share/rscapret/assets, else the repository's assets/)");
   cmd->add_option("--html", o->html, "page to write (default demo.html)");
   cmd->add_option("-k", o->top_k, "results per query (default 3)");
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "caption and answer length (default 24)");
@@ -92,9 +100,7 @@ void add_demo_command(CLI::App& app) {
     RS_CHECK(check.ok(), FormatError, "demo", "the assets do not match ", (root / models::kManifestName).string(),
              ":\n", check.describe());
 
-    const models::RsCapRetBundle b = models::load_rscapret_dir(root / "model");
-    b.model->to(device);
-    apply_quantize_option(o->quantize, b.model->llm(), device);
+    const models::RsCapRetBundle b = load_model_option(root / "model", device, o->quantize);
     const int size = int(b.model->clip().config().vision.image_size);
     const json samples = read_json(root / "samples" / "samples.json");
     RS_CHECK(samples.contains("images") && samples["images"].is_array() && !samples["images"].empty(), FormatError,
@@ -119,6 +125,7 @@ void add_demo_command(CLI::App& app) {
     g.max_new_tokens = o->max_new_tokens;
     g.stop_tokens = {b.tokenizer->eos_id()};
     const auto caps = b.model->caption(pooled, *b.tokenizer, g);
+    std::printf("== Model: %s\n\n", (root / "model").string().c_str());
     std::printf("== Captions (%zu sample images)\n", N);
     for (size_t i = 0; i < N; ++i) {
       rep.gallery[i].caption = caps.at(i);

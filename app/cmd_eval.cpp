@@ -53,9 +53,7 @@ void add_eval_command(CLI::App& app) {
                                                               : std::vector<std::string>{o->split};
     const data::CaptionDataset ds = data::CaptionDataset::load(sources, splits);
     RS_CHECK(!ds.empty(), ValueError, "eval", "no images in split \"", o->split, "\" of the given data");
-    const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
-    b.model->to(device);
-    apply_quantize_option(o->quantize, b.model->llm(), device);
+    const models::RsCapRetBundle b = load_model_option(o->model, device, o->quantize);
     const train::EvalReport r = train::evaluate_split(b, ds, o->split, o->eval);
     for (const auto& n : r.notes) std::fprintf(stderr, "rscapret eval: %s\n", n.c_str());
     if (!r.skipped.empty())

@@ -2,19 +2,17 @@
 // every image in DIR (sorted by path, recursively), in one atomic safetensors file:
 //   "embeddings" f32 [N, Q]; metadata "paths" (JSON list), "model_xxh3" (the bridge's hash),
 //   "model" (the model folder), "skipped" (unreadable images).
-#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "api/pipeline.h"
 #include "app/commands.h"
 #include "app/device_option.h"
 #include "autograd/autograd.h"
 #include "models/rscapret/bundle.h"
 #include "models/rscapret/retrieval.h"
-#include "train/bridge/dataset_batches.h"
-#include "train/data/clip_preprocess.h"
 
 namespace rscapret::app {
 namespace fs = std::filesystem;
@@ -30,7 +28,7 @@ void add_index_command(CLI::App& app) {
   cmd->add_option("dir", o->dir, "folder of images")->required();
   cmd->add_option("-o,--output", o->out, "index file (.safetensors)")->required();
   cmd->add_option("--model", o->model, "model folder written by `rscapret train bridge`")->required();
-  cmd->add_option("--batch", o->batch, "images per forward (default 16)");
+  cmd->add_option("--batch", o->batch, "images per forward (default 16)")->check(CLI::PositiveNumber);
   add_device_option(cmd, o->device);
   add_matmul_precision_option(cmd);
   cmd->callback([o] {
@@ -38,40 +36,16 @@ void add_index_command(CLI::App& app) {
     const Device device = parse_device_option(o->device);
     const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
     b.model->to(device);
-    const int size = int(b.model->clip().config().vision.image_size);
-    std::vector<fs::path> files;
-    for (const auto& e : fs::recursive_directory_iterator(o->dir)) {
-      std::string ext = e.path().extension().string();
-      std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-      if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".tif" ||
-                                  ext == ".tiff" || ext == ".bmp"))
-        files.push_back(e.path());
-    }
-    std::sort(files.begin(), files.end());
+    const std::vector<fs::path> files = api::list_image_files(o->dir);
     RS_CHECK(!files.empty(), ValueError, "index", "no images in ", o->dir);
-    std::vector<float> embs;  // [N, Q] row-major, normalised
-    std::vector<std::string> paths;
-    int64_t skipped = 0;
-    for (size_t i0 = 0; i0 < files.size(); i0 += size_t(o->batch)) {
-      std::vector<Tensor> px;
-      for (size_t i = i0; i < std::min(files.size(), i0 + size_t(o->batch)); ++i) {
-        try {
-          px.push_back(train::load_clip_image(files[i], size));
-          paths.push_back(files[i].string());
-        } catch (const Error& e) {
-          ++skipped;
-          std::fprintf(stderr, "skipping %s: %s\n", files[i].string().c_str(), e.what());
-        }
-      }
-      if (px.empty()) continue;
-      const Tensor pooled = b.model->encode_images(data::stack_images(px));
-      const std::vector<float> e = models::embed_pooled(*b.model, pooled);  // [n, Q]
-      embs.insert(embs.end(), e.begin(), e.end());
-    }
-    RS_CHECK(!embs.empty(), IOError, "index", "no image in ", o->dir, " could be read");
-    models::save_image_index(o->out, embs, b.model->options().retrieval_dim, paths, models::module_xxh3(*b.model),
-                             fs::absolute(o->model).string(), skipped);
-    std::fprintf(stderr, "indexed %zu images (%lld skipped) -> %s\n", paths.size(), (long long)skipped, o->out.c_str());
+    const auto report = [](const std::string& path, const std::string& why) {
+      std::fprintf(stderr, "skipping %s: %s\n", path.c_str(), why.c_str());
+    };
+    const api::IndexedImages idx = api::embed_image_files(b, files, o->batch, report);
+    models::save_image_index(o->out, idx.embeddings, b.model->options().retrieval_dim, idx.paths,
+                             models::module_xxh3(*b.model), fs::absolute(o->model).string(), idx.skipped);
+    std::fprintf(stderr, "indexed %zu images (%lld skipped) -> %s\n", idx.paths.size(), (long long)idx.skipped,
+                 o->out.c_str());
   });
 }
 

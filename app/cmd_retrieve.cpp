@@ -78,9 +78,7 @@ void add_retrieve_command(CLI::App& app) {
       RS_CHECK(!o->texts.empty(), ValueError, "retrieve", "--image needs --texts FILE (the candidate captions)");
       RS_CHECK(!o->model.empty(), ValueError, "retrieve", "--image needs --model DIR");
       const std::vector<std::string> texts = read_texts(o->texts, o->split);
-      const models::RsCapRetBundle b = models::load_rscapret_dir(o->model);
-      b.model->to(device);
-      apply_quantize_option(o->quantize, b.model->llm(), device);
+      const models::RsCapRetBundle b = load_model_option(o->model, device, o->quantize);
       const int size = int(b.model->clip().config().vision.image_size);
       const Tensor px = train::load_clip_image(o->image, size).unsqueeze(0);                 // [1, 3, S, S]
       const std::vector<float> q = models::embed_pooled(*b.model, b.model->encode_images(px));  // [Q]

@@ -2,10 +2,8 @@
 
 #include <cstdio>
 
+#include "api/model_setup.h"
 #include "kernels/cpu/gemm.h"
-#include "nn/linear.h"
-#include "tensor/device_backend.h"
-#include "tensor/error.h"
 
 namespace rscapret::app {
 
@@ -13,15 +11,7 @@ void add_device_option(CLI::App* cmd, std::string& device, const char* what) {
   cmd->add_option("--device", device, std::string("cpu (default) or cuda[:N]: where the model ") + what);
 }
 
-Device parse_device_option(const std::string& device) {
-  const Device d = Device::parse(device);
-  if (d.is_cuda()) {
-    const int n = cuda_runtime::device_count();
-    RS_CHECK(d.index < n, DeviceError, "device", "--device ", device, ": this machine has ", n, " CUDA device(s)",
-             n == 0 ? " (or this build has no CUDA backend)" : "");
-  }
-  return d;
-}
+Device parse_device_option(const std::string& device) { return api::parse_device(device, "--device"); }
 
 void add_matmul_precision_option(CLI::App* cmd) {
   cmd->add_option_function<std::string>(
@@ -42,27 +32,25 @@ void add_quantize_option(CLI::App* cmd, std::string& quantize) {
       ->check(CLI::IsMember({"none", "q8_0"}));
 }
 
-void check_quantize_option(const std::string& quantize, Device device) {
-  if (quantize == "none" || quantize.empty()) return;
-  RS_CHECK(quantize == "q8_0", ValueError, "quantize", "expected none or q8_0, got '", quantize, "'");
-  RS_CHECK(!device.is_cuda(), ValueError, "quantize",
-           "--quantize q8_0 runs on the CPU; on a GPU the bf16 weights run on the tensor cores (drop --quantize)");
+void check_quantize_option(const std::string& quantize, Device device) { api::check_quantize(quantize, device); }
+
+namespace {
+void print_report(const api::QuantizeReport& r) {
+  if (r.layers > 0)
+    std::fprintf(stderr, "quantized %lld linear layers to q8_0: %.1f MB of weights -> %.1f MB\n",
+                 (long long)r.layers, double(r.bytes_before) / 1e6, double(r.bytes_after) / 1e6);
 }
+}  // namespace
 
 void apply_quantize_option(const std::string& quantize, nn::Module& model, Device device) {
-  check_quantize_option(quantize, device);
-  nn::check_q8_on_cpu(model, device, "quantize");  // a decoder stored as q8_0 cannot run there either
-  if (quantize == "none" || quantize.empty()) return;
-  int64_t before = 0, after = 0;
-  for (const auto& [name, m] : model.named_modules())
-    if (const auto* lin = dynamic_cast<const nn::Linear*>(m); lin && lin->weight.defined() && !lin->weight.requires_grad())
-      before += lin->weight.numel() * int64_t(lin->weight.element_size());
-  const int64_t n = nn::quantize_linears_q8(model);
-  for (const auto& [name, m] : model.named_modules())
-    if (const auto* lin = dynamic_cast<const nn::Linear*>(m); lin && lin->is_quantized())
-      after += lin->q8_weight().codes.numel() + lin->q8_weight().scales.numel() * 4;
-  std::fprintf(stderr, "quantized %lld linear layers to q8_0: %.1f MB of weights -> %.1f MB\n", (long long)n,
-               double(before) / 1e6, double(after) / 1e6);
+  print_report(api::apply_quantize(quantize, model, device));
+}
+
+models::RsCapRetBundle load_model_option(const std::filesystem::path& dir, Device device, const std::string& quantize) {
+  api::QuantizeReport r;
+  models::RsCapRetBundle b = api::load_model(dir, device, quantize, &r);
+  print_report(r);
+  return b;
 }
 
 }  // namespace rscapret::app

@@ -3,10 +3,12 @@
 // (inference, bridge training).
 #pragma once
 
+#include <filesystem>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "models/rscapret/bundle.h"
 #include "nn/module.h"
 #include "tensor/device.h"
 
@@ -33,5 +35,8 @@ void check_quantize_option(const std::string& quantize, Device device);
 // Applies --quantize to a loaded model already placed on `device` (a no-op for none) and says on
 // stderr what it did. On a CUDA device a model that came quantized (`rscapret quantize`) is refused.
 void apply_quantize_option(const std::string& quantize, nn::Module& model, Device device);
+// A model folder loaded onto `device` with --quantize applied (api::load_model), saying on stderr
+// what the quantization did.
+models::RsCapRetBundle load_model_option(const std::filesystem::path& dir, Device device, const std::string& quantize);
 
 }  // namespace rscapret::app

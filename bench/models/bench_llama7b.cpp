@@ -9,7 +9,8 @@
 // BM_Llama7bQ8 repeats it all with the decoder's Linear weights quantized to q8_0 after loading
 // (nn::quantize_linears_q8; the quantization's own time is a counter): its bounds count the q8_0
 // bytes decode reads (codes and scales), and its paired reads read those bytes; it then decodes
-// again with int8 activations (MatmulPrecision::int8, AVX-512 VNNI).
+// again with int8 activations (MatmulPrecision::int8, AVX-512 VNNI). BM_Llama7bDecodeRows/R times a
+// decode step for R rows at once (batched captioning), at the same bandwidth as one row.
 //   ./build/bench/models/bench_llama7b            (RSCAPRET_BENCH_LAYERS=N for a shorter model)
 #include <benchmark/benchmark.h>
 
@@ -175,11 +176,48 @@ void run_llama7b(benchmark::State& st, bool q8) {
   st.counters["weight_GB"] = weight_bytes / 1e9;
 }
 
+// One decode step for R rows at once (batched captioning: R images decoded together), bf16 weights,
+// f32 activations. Each step is paired with a read of the mapped weights just before it, so rows
+// compare at the same bandwidth: rows_x_bound = R x (weight bytes / step time) / that read's rate,
+// the throughput in units of the one-row bound (1 row: its fraction of the bound).
+void BM_Llama7bDecodeRows(benchmark::State& st) {
+  const int64_t R = st.range(0);
+  const fs::path dir = model_dir();
+  write_llama7b(dir);
+  auto model = models::LlamaForCausalLM::from_pretrained(dir);
+  const WeightSpans spans = weight_spans(*model);
+  mapped_read_pass(spans);
+  autograd::NoGradGuard no_grad;
+  Generator g(5);
+  const Tensor ids = g.randint({R, 8}, 32000);  // a short prompt per row
+  std::vector<double> step_s, rows_x_bound;
+  for (auto _ : st) {
+    models::LlamaDecoder dec(*model);
+    Tensor logits = dec.step(ids);  // [R, V]
+    double total = 0;
+    for (int i = 0; i < 6; ++i) {
+      const double read_bw = mapped_read_pass(spans);
+      const auto t0 = std::chrono::steady_clock::now();
+      logits = dec.step(ops::argmax(logits, -1).view({R, 1}));
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      total += s;
+      step_s.push_back(s);
+      rows_x_bound.push_back(double(R) * spans.bytes / s / 1e9 / read_bw);
+    }
+    st.SetIterationTime(total);
+  }
+  st.counters["rows"] = double(R);
+  st.counters["step_s"] = median(step_s);
+  st.counters["tok_s"] = double(R) / median(step_s);
+  st.counters["rows_x_bound"] = median(rows_x_bound);
+}
+
 void BM_Llama7bBf16(benchmark::State& st) { run_llama7b(st, false); }
 void BM_Llama7bQ8(benchmark::State& st) { run_llama7b(st, true); }
 
 BENCHMARK(BM_Llama7bBf16)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_Llama7bQ8)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK(BM_Llama7bDecodeRows)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 
 }  // namespace
 

@@ -1,0 +1,385 @@
+// The C library (api/rscapret.h) over the C++ pipeline: every entry point validates its arguments,
+// runs under one process-wide lock, and turns exceptions into a status plus a thread-local message.
+#include "api/rscapret.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "api/model_setup.h"
+#include "api/pipeline.h"
+#include "kernels/cpu/gemm.h"
+#include "models/rscapret/retrieval.h"
+#include "tensor/error.h"
+#include "tensor/thread_pool.h"
+
+#ifndef RSCAPRET_VERSION_STRING
+#define RSCAPRET_VERSION_STRING "unknown"
+#endif
+
+struct rscapret_model {
+  rscapret::models::RsCapRetBundle bundle;
+  std::string dir;  // as given: index metadata and messages
+  int image_size = 0;
+};
+
+struct rscapret_index {
+  rscapret::models::ImageIndex index;
+};
+
+namespace {
+
+using namespace rscapret;
+
+thread_local std::string last_error;
+
+std::mutex& compute_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+rscapret_status fail(rscapret_status s, const char* fn, const char* what) {
+  last_error = std::string(fn) + ": " + what;
+  return s;
+}
+
+// Runs body, mapping what it throws to a status (most specific first).
+template <typename F>
+rscapret_status guarded(const char* fn, F&& body) {
+  try {
+    body();
+    return RSCAPRET_OK;
+  } catch (const ValueError& e) {
+    return fail(RSCAPRET_ERR_INVALID_ARGUMENT, fn, e.what());
+  } catch (const ShapeError& e) {
+    return fail(RSCAPRET_ERR_INVALID_ARGUMENT, fn, e.what());
+  } catch (const IndexError& e) {
+    return fail(RSCAPRET_ERR_INVALID_ARGUMENT, fn, e.what());
+  } catch (const IOError& e) {
+    return fail(RSCAPRET_ERR_IO, fn, e.what());
+  } catch (const FormatError& e) {
+    return fail(RSCAPRET_ERR_FORMAT, fn, e.what());
+  } catch (const DTypeError& e) {
+    return fail(RSCAPRET_ERR_FORMAT, fn, e.what());
+  } catch (const DeviceError& e) {
+    return fail(RSCAPRET_ERR_DEVICE, fn, e.what());
+  } catch (const std::filesystem::filesystem_error& e) {
+    return fail(RSCAPRET_ERR_IO, fn, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(RSCAPRET_ERR_OUT_OF_MEMORY, fn, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(RSCAPRET_ERR_INTERNAL, fn, e.what());
+  } catch (...) {
+    return fail(RSCAPRET_ERR_INTERNAL, fn, "unknown exception");
+  }
+}
+
+// Throws ValueError("[fn] what must not be NULL") for a null pointer argument.
+void require(const void* p, const char* fn, const char* what) {
+  RS_CHECK(p != nullptr, ValueError, fn, what, " must not be NULL");
+}
+
+char* copy_string(const std::string& s) {
+  char* out = static_cast<char*>(std::malloc(s.size() + 1));
+  if (!out) throw std::bad_alloc();
+  std::memcpy(out, s.c_str(), s.size() + 1);
+  return out;
+}
+
+api::ImageInput to_input(const rscapret_image& im, size_t i) {
+  api::ImageInput in;
+  switch (im.kind) {
+    case RSCAPRET_IMAGE_FILE:
+      RS_CHECK(im.path != nullptr, ValueError, "image", "images[", i, "]: a file image needs a path");
+      in.kind = api::ImageInput::Kind::file;
+      in.path = im.path;
+      return in;
+    case RSCAPRET_IMAGE_ENCODED:
+      in.kind = api::ImageInput::Kind::encoded;
+      break;
+    case RSCAPRET_IMAGE_RGB8:
+      in.kind = api::ImageInput::Kind::rgb8;
+      in.width = im.width;
+      in.height = im.height;
+      in.row_stride = im.row_stride;
+      break;
+    default:
+      throw ValueError(cat("[image] images[", i, "]: unknown kind ", int(im.kind)));
+  }
+  in.data = static_cast<const uint8_t*>(im.data);
+  in.size = im.size;
+  return in;
+}
+
+// Every image preprocessed for the model; an image that cannot be read fails the call, named by its
+// position (the error's own message names the file or kind).
+std::vector<Tensor> load_inputs(const rscapret_model& m, const rscapret_image* images, size_t n) {
+  std::vector<Tensor> px;
+  px.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    try {
+      px.push_back(api::load_image_input(to_input(images[i], i), m.image_size));
+    } catch (const Error& e) {
+      // Keep the error's class (its status) and say which image it was.
+      const std::string msg = cat("images[", i, "]: ", e.what());
+      if (dynamic_cast<const IOError*>(&e)) throw IOError(msg);
+      if (dynamic_cast<const FormatError*>(&e)) throw FormatError(msg);
+      throw ValueError(msg);
+    }
+  }
+  return px;
+}
+
+void check_capacity(size_t n, size_t dim, size_t capacity, const char* fn) {
+  RS_CHECK(dim == 0 || n <= capacity / dim, ValueError, fn, "out holds ", capacity, " floats; ", n,
+           " embeddings of ", dim, " need ", n * dim);
+}
+
+void write_hits(const models::ImageIndex& index, const std::vector<models::RetrievalHit>& found, rscapret_hit* hits,
+                size_t* n_hits) {
+  for (size_t i = 0; i < found.size(); ++i) {
+    hits[i].index = size_t(found[i].index);
+    hits[i].score = float(found[i].score);
+    hits[i].path = index.paths[size_t(found[i].index)].c_str();
+  }
+  *n_hits = found.size();
+}
+
+}  // namespace
+
+extern "C" {
+
+int rscapret_api_version(void) { return RSCAPRET_API_VERSION; }
+const char* rscapret_version(void) { return RSCAPRET_VERSION_STRING; }
+const char* rscapret_last_error(void) { return last_error.c_str(); }
+
+const char* rscapret_status_name(rscapret_status status) {
+  switch (status) {
+    case RSCAPRET_OK: return "ok";
+    case RSCAPRET_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case RSCAPRET_ERR_IO: return "i/o error";
+    case RSCAPRET_ERR_FORMAT: return "format error";
+    case RSCAPRET_ERR_DEVICE: return "device error";
+    case RSCAPRET_ERR_OUT_OF_MEMORY: return "out of memory";
+    case RSCAPRET_ERR_INTERNAL: return "internal error";
+  }
+  return "unknown status";
+}
+
+void rscapret_string_free(char* s) { std::free(s); }
+
+rscapret_status rscapret_set_threads(int n) {
+  return guarded("rscapret_set_threads", [&] {
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    thread_pool::set_num_threads(n);
+  });
+}
+
+rscapret_status rscapret_set_matmul_precision(const char* precision) {
+  return guarded("rscapret_set_matmul_precision", [&] {
+    require(precision, "rscapret_set_matmul_precision", "precision");
+    const kernels::MatmulPrecision p = kernels::matmul_precision_from_name(precision);
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    kernels::set_matmul_precision(p);
+  });
+}
+
+void rscapret_model_options_init(rscapret_model_options* options) {
+  if (!options) return;
+  options->device = "cpu";
+  options->quantize = "none";
+}
+
+rscapret_status rscapret_model_load(const char* dir, const rscapret_model_options* options, rscapret_model** model) {
+  const char* fn = "rscapret_model_load";
+  return guarded(fn, [&] {
+    require(model, fn, "model");
+    *model = nullptr;
+    require(dir, fn, "dir");
+    rscapret_model_options opt;
+    rscapret_model_options_init(&opt);
+    if (options) opt = *options;
+    const Device device = api::parse_device(opt.device ? opt.device : "cpu");
+    const std::string quantize = opt.quantize ? opt.quantize : "none";
+    api::check_quantize(quantize, device);
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    auto m = std::make_unique<rscapret_model>();
+    m->bundle = api::load_model(dir, device, quantize);
+    m->dir = dir;
+    m->image_size = int(m->bundle.model->clip().config().vision.image_size);
+    *model = m.release();
+  });
+}
+
+void rscapret_model_free(rscapret_model* model) {
+  if (!model) return;
+  std::lock_guard<std::mutex> lock(compute_mutex());
+  delete model;
+}
+
+size_t rscapret_model_embedding_dim(const rscapret_model* model) {
+  return model ? size_t(model->bundle.model->options().retrieval_dim) : 0;
+}
+
+int rscapret_model_image_size(const rscapret_model* model) { return model ? model->image_size : 0; }
+
+void rscapret_caption_options_init(rscapret_caption_options* options) {
+  if (!options) return;
+  options->beam = 1;
+  options->max_new_tokens = 32;
+  options->batch = 8;
+}
+
+rscapret_status rscapret_caption(rscapret_model* model, const rscapret_image* images, size_t n,
+                                 const rscapret_caption_options* options, char** captions) {
+  const char* fn = "rscapret_caption";
+  return guarded(fn, [&] {
+    require(model, fn, "model");
+    if (n == 0) return;
+    require(images, fn, "images");
+    require(captions, fn, "captions");
+    for (size_t i = 0; i < n; ++i) captions[i] = nullptr;
+    rscapret_caption_options opt;
+    rscapret_caption_options_init(&opt);
+    if (options) opt = *options;
+    RS_CHECK(opt.batch >= 1, ValueError, fn, "batch must be at least 1, got ", opt.batch);
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    const models::GenerateOptions g = api::caption_options(model->bundle, opt.beam, opt.max_new_tokens);
+    const std::vector<Tensor> px = load_inputs(*model, images, n);
+    const std::vector<std::string> text = api::caption_images(model->bundle, px, g, opt.batch);
+    try {
+      for (size_t i = 0; i < n; ++i) captions[i] = copy_string(text[i]);
+    } catch (...) {
+      for (size_t i = 0; i < n; ++i) {
+        std::free(captions[i]);
+        captions[i] = nullptr;
+      }
+      throw;
+    }
+  });
+}
+
+rscapret_status rscapret_embed_images(rscapret_model* model, const rscapret_image* images, size_t n, float* out,
+                                      size_t capacity) {
+  const char* fn = "rscapret_embed_images";
+  return guarded(fn, [&] {
+    require(model, fn, "model");
+    if (n == 0) return;
+    require(images, fn, "images");
+    require(out, fn, "out");
+    check_capacity(n, rscapret_model_embedding_dim(model), capacity, fn);
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    const std::vector<float> e = api::embed_images(model->bundle, load_inputs(*model, images, n), 16);
+    std::memcpy(out, e.data(), e.size() * sizeof(float));
+  });
+}
+
+rscapret_status rscapret_embed_texts(rscapret_model* model, const char* const* texts, size_t n, float* out,
+                                     size_t capacity) {
+  const char* fn = "rscapret_embed_texts";
+  return guarded(fn, [&] {
+    require(model, fn, "model");
+    if (n == 0) return;
+    require(texts, fn, "texts");
+    require(out, fn, "out");
+    check_capacity(n, rscapret_model_embedding_dim(model), capacity, fn);
+    std::vector<std::string> v;
+    for (size_t i = 0; i < n; ++i) {
+      RS_CHECK(texts[i] != nullptr, ValueError, fn, "texts[", i, "] must not be NULL");
+      v.emplace_back(texts[i]);
+    }
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    const std::vector<float> e = models::embed_texts(model->bundle, v);
+    std::memcpy(out, e.data(), e.size() * sizeof(float));
+  });
+}
+
+rscapret_status rscapret_index_build(rscapret_model* model, const char* const* paths, size_t n, const char* out_path,
+                                     size_t* skipped) {
+  const char* fn = "rscapret_index_build";
+  return guarded(fn, [&] {
+    require(model, fn, "model");
+    require(out_path, fn, "out_path");
+    RS_CHECK(n > 0, ValueError, fn, "no images to index");
+    require(paths, fn, "paths");
+    std::vector<std::filesystem::path> files;
+    for (size_t i = 0; i < n; ++i) {
+      RS_CHECK(paths[i] != nullptr, ValueError, fn, "paths[", i, "] must not be NULL");
+      files.emplace_back(paths[i]);
+    }
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    const models::RsCapRetBundle& b = model->bundle;
+    const api::IndexedImages idx = api::embed_image_files(b, files, 16);
+    models::save_image_index(out_path, idx.embeddings, b.model->options().retrieval_dim, idx.paths,
+                             models::module_xxh3(*b.model), std::filesystem::absolute(model->dir).string(),
+                             idx.skipped);
+    if (skipped) *skipped = size_t(idx.skipped);
+  });
+}
+
+rscapret_status rscapret_index_load(const char* path, rscapret_index** index) {
+  const char* fn = "rscapret_index_load";
+  return guarded(fn, [&] {
+    require(index, fn, "index");
+    *index = nullptr;
+    require(path, fn, "path");
+    auto idx = std::make_unique<rscapret_index>();
+    idx->index = models::ImageIndex::load(path);
+    *index = idx.release();
+  });
+}
+
+void rscapret_index_free(rscapret_index* index) { delete index; }
+
+size_t rscapret_index_size(const rscapret_index* index) { return index ? size_t(index->index.size()) : 0; }
+
+const char* rscapret_index_path(const rscapret_index* index, size_t i) {
+  if (!index || i >= index->index.paths.size()) return nullptr;
+  return index->index.paths[i].c_str();
+}
+
+rscapret_status rscapret_index_search_text(rscapret_model* model, const rscapret_index* index, const char* query,
+                                           size_t k, rscapret_hit* hits, size_t* n_hits) {
+  const char* fn = "rscapret_index_search_text";
+  return guarded(fn, [&] {
+    require(model, fn, "model");
+    require(index, fn, "index");
+    require(query, fn, "query");
+    require(n_hits, fn, "n_hits");
+    *n_hits = 0;
+    if (k == 0) return;
+    require(hits, fn, "hits");
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    index->index.check_model(*model->bundle.model, model->dir);
+    // Not cut to the training max_len, as `rscapret retrieve`: a long query keeps all its words.
+    const std::vector<float> q = models::embed_texts(model->bundle, {std::string(query)}, 1, /*max_len=*/0);
+    write_hits(index->index, index->index.search(q, int64_t(std::min(k, size_t(index->index.size())))), hits,
+               n_hits);
+  });
+}
+
+rscapret_status rscapret_index_search_embedding(const rscapret_index* index, const float* query, size_t dim, size_t k,
+                                                rscapret_hit* hits, size_t* n_hits) {
+  const char* fn = "rscapret_index_search_embedding";
+  return guarded(fn, [&] {
+    require(index, fn, "index");
+    require(query, fn, "query");
+    require(n_hits, fn, "n_hits");
+    *n_hits = 0;
+    RS_CHECK(dim == size_t(index->index.dim), ValueError, fn, "the query has ", dim, " floats, the index's embeddings ",
+             index->index.dim);
+    for (size_t i = 0; i < dim; ++i)
+      RS_CHECK(std::isfinite(query[i]), ValueError, fn, "query[", i, "] is not finite (", query[i], ")");
+    if (k == 0) return;
+    require(hits, fn, "hits");
+    const std::vector<float> q(query, query + dim);
+    write_hits(index->index, index->index.search(q, int64_t(std::min(k, size_t(index->index.size())))), hits,
+               n_hits);
+  });
+}
+
+}  // extern "C"
