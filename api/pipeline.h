@@ -3,11 +3,13 @@
 // preprocessing, then `batch` at a time through CLIP and the decoder. Everything here runs without
 // recording a graph.
 //
-// Batching: a CPU decode step streams every decoder weight once whatever its row count, so captioning
-// 8 images together costs about as much per token as captioning one. Up to 8 rows the decoder's
-// products take the row kernels, which compute each row exactly as they would alone, so captions
-// match one-at-a-time captioning bit for bit there (tested); larger batches use the GEMM tiles, whose
-// summation order differs (results within f32 rounding, a near-tie may flip).
+// Batching: a CPU decode step streams every decoder weight once for all its rows, so rows are
+// cheap: on the 7B shape a step of 8 rows takes 1.8x the time of one (4.4x the tokens per second;
+// bench/RESULTS.md, "Batched decoding"). Up to 8 rows (images x beams, and images x visual tokens in
+// the first step) the decoder's products with 16-bit or q8_0 weights compute each row exactly as
+// they would alone (kernels/cpu/gemv_half.cpp, quant_q8.cpp), so the captions equal one-at-a-time
+// captions bit for bit (tested on the embedded default). Larger batches, and f32 weights (OpenBLAS),
+// sum in another order: the same captions up to f32 rounding, where a near-tie may flip a word.
 #pragma once
 
 #include <cstdint>

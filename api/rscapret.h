@@ -116,8 +116,8 @@ static inline rscapret_image rscapret_image_rgb8(const void* pixels, size_t size
 typedef struct rscapret_caption_options {
   int beam;           /* beam width; 1 (default): greedy */
   int max_new_tokens; /* default 32 */
-  int batch;          /* images decoded together (default 8; on a CPU a decode step costs about the
-                         same for 1 to 8 rows, and up to 8 the captions equal one-at-a-time ones) */
+  int batch;          /* images decoded together (default 8: on a CPU a decode step of 8 rows costs
+                         about twice one row's, and up to 8 the captions equal one-at-a-time ones) */
 } rscapret_caption_options;
 
 RSCAPRET_API void rscapret_caption_options_init(rscapret_caption_options* options);

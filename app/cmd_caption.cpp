@@ -29,8 +29,8 @@ void add_caption_command(CLI::App& app) {
   cmd->add_option("--beam", o->beam, "beam width (default 1: greedy)")->check(CLI::PositiveNumber);
   cmd->add_option("--max-new-tokens", o->max_new_tokens, "tokens to generate (default 32)")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", o->batch,
-                  "images captioned together (default 8: on a CPU a decode step costs about the same for 1 to 8 "
-                  "rows, and up to 8 the captions equal one-at-a-time ones)")
+                  "images captioned together (default 8: on a CPU a decode step for 8 rows costs about twice one "
+                  "row's, and up to 8 the captions equal one-at-a-time ones)")
       ->check(CLI::PositiveNumber);
   add_device_option(cmd, o->device);
   add_matmul_precision_option(cmd);

@@ -5,6 +5,8 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <algorithm>
+
 #include "kernels/cpu/quant_q8.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -14,7 +16,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 // At most 16 f32 lanes, so two vectors never span more than one block of 32 codes.
 using DF = hn::CappedTag<float, 16>;
 
-// 32 / (2 lanes) pairs of vectors per block: w = code * scale, widened in registers.
+// w = code * scale for one vector of codes (all in one block of 32), widened in registers.
 template <class D>
 HWY_INLINE hn::Vec<D> WidenCodes(D d, const int8_t* HWY_RESTRICT q, hn::Vec<D> scale) {
   const hn::RebindToSigned<D> di;
@@ -22,50 +24,87 @@ HWY_INLINE hn::Vec<D> WidenCodes(D d, const int8_t* HWY_RESTRICT q, hn::Vec<D> s
   return hn::Mul(hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, q))), scale);
 }
 
-// C[r, n] for r < MR and rows n in [n0, n1) of W: each weight row is read once and used for all
-// MR rows of A. Two accumulators per row of A hide the FMA latency when MR is small.
-template <int MR>
-void GemvRows(const float* HWY_RESTRICT A, int64_t lda, const int8_t* HWY_RESTRICT codes,
-              const float* HWY_RESTRICT scales, int64_t K, int64_t n0, int64_t n1, float* HWY_RESTRICT C,
-              int64_t ldc) {
+// A pass multiplies MR rows of A by NR weight rows, one accumulator per output: per vector of codes,
+// MR + NR loads feed MR x NR FMAs (as gemv_half.cpp). Accumulators, widened weights and one A vector
+// fit AVX-512's 32 registers, or the 16 of the other x86 targets.
+#if HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3
+constexpr int kMaxRowsPerPass = 2;
+template <int MR> constexpr int kWeightRowsPerPass = 4;
+#else
+constexpr int kMaxRowsPerPass = 4;
+template <int MR> constexpr int kWeightRowsPerPass = MR == 1 ? 8 : MR == 2 ? 6 : 4;
+#endif
+
+// C[r, j] = A[r, :] . dequant(W[j, :]) for r < MR, j < NR (codes and scales of weight row j at
+// codes + j K, scales + j blocks). Each output is summed the same way whatever MR and NR (one
+// accumulator over the vectors in order, its lanes, then the scalar tail), so a row's result never
+// depends on the rows beside it: batched decoding gives one-row decoding's bits.
+template <int MR, int NR>
+void DotTileQ8(const float* HWY_RESTRICT A, int64_t lda, const int8_t* HWY_RESTRICT codes,
+               const float* HWY_RESTRICT scales, int64_t K, float* HWY_RESTRICT C, int64_t ldc) {
   const DF d;
   const int64_t L = int64_t(hn::Lanes(d));
   const int64_t blocks = q8_blocks(K), full = K / kQ8Block * kQ8Block;
-  for (int64_t n = n0; n < n1; ++n) {
-    const int8_t* q = codes + n * K;
-    const float* s = scales + n * blocks;
-    hn::Vec<DF> acc0[MR], acc1[MR];
-    for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = hn::Zero(d);
-    for (int64_t b0 = 0; b0 < full; b0 += 32) {
-      const auto scale = hn::Set(d, s[b0 / 32]);
-      for (int64_t j = b0; j < b0 + 32; j += 2 * L) {
-        const auto w0 = WidenCodes(d, q + j, scale);
-        const auto w1 = WidenCodes(d, q + j + L, scale);
-        for (int r = 0; r < MR; ++r) {
-          acc0[r] = hn::MulAdd(hn::LoadU(d, A + r * lda + j), w0, acc0[r]);
-          acc1[r] = hn::MulAdd(hn::LoadU(d, A + r * lda + j + L), w1, acc1[r]);
-        }
+  hn::Vec<DF> acc[MR][NR];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NR; ++j) acc[r][j] = hn::Zero(d);
+  for (int64_t b0 = 0; b0 < full; b0 += 32) {
+    for (int64_t k = b0; k < b0 + 32; k += L) {
+      hn::Vec<DF> w[NR];
+      for (int j = 0; j < NR; ++j) w[j] = WidenCodes(d, codes + j * K + k, hn::Set(d, scales[j * blocks + b0 / 32]));
+      for (int r = 0; r < MR; ++r) {
+        const auto a = hn::LoadU(d, A + r * lda + k);
+        for (int j = 0; j < NR; ++j) acc[r][j] = hn::MulAdd(a, w[j], acc[r][j]);
       }
     }
-    for (int r = 0; r < MR; ++r) {
-      float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(acc0[r], acc1[r])));
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NR; ++j) {
+      const int8_t* q = codes + j * K;
+      const float* s = scales + j * blocks;
+      float sum = hn::GetLane(hn::SumOfLanes(d, acc[r][j]));
       for (int64_t k = full; k < K; ++k) sum += A[r * lda + k] * (float(q[k]) * s[k / 32]);
-      C[r * ldc + n] = sum;
+      C[r * ldc + j] = sum;
+    }
+}
+
+// All M rows of A against NR weight rows (from n), kMaxRowsPerPass rows of A per pass.
+template <int NR>
+void TileColumnQ8(const float* A, int64_t lda, int64_t M, const int8_t* codes, const float* scales, int64_t K,
+                  int64_t n, float* C, int64_t ldc) {
+  const int8_t* q = codes + n * K;
+  const float* s = scales + n * q8_blocks(K);
+  for (int64_t m0 = 0; m0 < M; m0 += kMaxRowsPerPass) {
+    const float* a = A + m0 * lda;
+    float* c = C + m0 * ldc + n;
+    switch (std::min<int64_t>(kMaxRowsPerPass, M - m0)) {
+      case 1: DotTileQ8<1, NR>(a, lda, q, s, K, c, ldc); break;
+      case 2: DotTileQ8<2, NR>(a, lda, q, s, K, c, ldc); break;
+#if !(HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3)
+      case 3: DotTileQ8<3, NR>(a, lda, q, s, K, c, ldc); break;
+      default: DotTileQ8<4, NR>(a, lda, q, s, K, c, ldc); break;
+#endif
     }
   }
 }
 
+// Weight rows [n0, n1), NR at a time (the last few one at a time), against all M rows of A.
+template <int NR>
+void GemvTiles(const float* A, int64_t lda, int64_t M, const int8_t* codes, const float* scales, int64_t K,
+               int64_t n0, int64_t n1, float* C, int64_t ldc) {
+  int64_t n = n0;
+  for (; n + NR <= n1; n += NR) TileColumnQ8<NR>(A, lda, M, codes, scales, K, n, C, ldc);
+  for (; n < n1; ++n) TileColumnQ8<1>(A, lda, M, codes, scales, K, n, C, ldc);
+}
+
+// The tile width follows the widest pass of rows of A.
 void GemvQ8(const float* A, int64_t lda, int64_t M, const int8_t* codes, const float* scales, int64_t K,
             int64_t n0, int64_t n1, float* C, int64_t ldc) {
-  switch (M) {
-    case 1: return GemvRows<1>(A, lda, codes, scales, K, n0, n1, C, ldc);
-    case 2: return GemvRows<2>(A, lda, codes, scales, K, n0, n1, C, ldc);
-    case 3: return GemvRows<3>(A, lda, codes, scales, K, n0, n1, C, ldc);
-    case 4: return GemvRows<4>(A, lda, codes, scales, K, n0, n1, C, ldc);
-    case 5: return GemvRows<5>(A, lda, codes, scales, K, n0, n1, C, ldc);
-    case 6: return GemvRows<6>(A, lda, codes, scales, K, n0, n1, C, ldc);
-    case 7: return GemvRows<7>(A, lda, codes, scales, K, n0, n1, C, ldc);
-    default: return GemvRows<8>(A, lda, codes, scales, K, n0, n1, C, ldc);
+  switch (std::min<int64_t>(kMaxRowsPerPass, M)) {
+    case 1: return GemvTiles<kWeightRowsPerPass<1>>(A, lda, M, codes, scales, K, n0, n1, C, ldc);
+    case 2: return GemvTiles<kWeightRowsPerPass<2>>(A, lda, M, codes, scales, K, n0, n1, C, ldc);
+    case 3: return GemvTiles<kWeightRowsPerPass<3>>(A, lda, M, codes, scales, K, n0, n1, C, ldc);
+    default: return GemvTiles<kWeightRowsPerPass<4>>(A, lda, M, codes, scales, K, n0, n1, C, ldc);
   }
 }
 

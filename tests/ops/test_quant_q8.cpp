@@ -9,6 +9,8 @@
 #include <cstring>
 #include <limits>
 
+#include <hwy/targets.h>
+
 #include "autograd/autograd.h"
 #include "kernels/cpu/gemm_packed16.h"
 #include "kernels/cpu/parallel.h"
@@ -198,6 +200,34 @@ TEST(QuantQ8, ResultsDoNotDependOnThreadCount) {
     EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float))) << "M " << M;
   }
   k::set_num_threads(before);
+}
+
+// Up to kGemvQ8MaxM rows (decode), row m of an M-row product has the bits of the one-row product of
+// row m on every SIMD target: batched decoding with q8_0 weights gives one-row decoding's tokens.
+TEST(QuantQ8, EachDecodeRowHasTheBitsOfItsOneRowProduct) {
+  Generator g(8);
+  for (const int64_t K : {int64_t(40), int64_t(320), int64_t(4099)}) {
+    const Tensor a = g.normal({k::kGemvQ8MaxM, K});
+    const Q8 q = quantize(g.normal({37, K}));
+    for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+      SCOPED_TRACE(std::string(hwy::TargetName(target)) + " K " + std::to_string(K));
+      hwy::SetSupportedTargetsForTest(target);
+      std::vector<std::vector<float>> alone;
+      for (int64_t m = 0; m < k::kGemvQ8MaxM; ++m) {
+        alone.emplace_back(37);
+        k::gemm_q8(a.data<float>() + m * K, K, q.view(), 1, alone.back().data());
+      }
+      for (int64_t M = 2; M <= k::kGemvQ8MaxM; ++M)
+        for (int64_t row0 = 0; row0 + M <= k::kGemvQ8MaxM; ++row0) {
+          std::vector<float> c(size_t(M * 37));
+          k::gemm_q8(a.data<float>() + row0 * K, K, q.view(), M, c.data());
+          for (int64_t m = 0; m < M; ++m)
+            EXPECT_EQ(0, std::memcmp(c.data() + m * 37, alone[size_t(row0 + m)].data(), 37 * sizeof(float)))
+                << "row " << m << " of " << M << " rows from " << row0;
+        }
+    }
+    hwy::SetSupportedTargetsForTest(0);
+  }
 }
 
 TEST(QuantQ8, NaNInActivationsPropagates) {
