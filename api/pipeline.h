@@ -4,7 +4,7 @@
 // recording a graph.
 //
 // Batching: a CPU decode step streams every decoder weight once for all its rows, so rows are
-// cheap: on the 7B shape a step of 8 rows takes 1.8x the time of one (4.4x the tokens per second;
+// cheap: on the 7B shape a step of 8 rows takes 1.9x the time of one (4.2x the tokens per second;
 // bench/RESULTS.md, "Batched decoding"). Up to 8 rows (images x beams, and images x visual tokens in
 // the first step) the decoder's products with 16-bit or q8_0 weights compute each row exactly as
 // they would alone (kernels/cpu/gemv_half.cpp, quant_q8.cpp), so the captions equal one-at-a-time
