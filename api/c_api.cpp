@@ -2,6 +2,7 @@
 // runs under one process-wide lock, and turns exceptions into a status plus a thread-local message.
 #include "api/rscapret.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -42,14 +43,25 @@ std::mutex& compute_mutex() {
   return m;
 }
 
-rscapret_status fail(rscapret_status s, const char* fn, const char* what) {
-  last_error = std::string(fn) + ": " + what;
+// The message of a failing call: "fn: what", without what's own "[fn] " when it has one. If even
+// that allocation fails, the message says so from static storage.
+thread_local bool last_error_lost = false;
+
+rscapret_status fail(rscapret_status s, const char* fn, const char* what) noexcept {
+  try {
+    const std::string own = std::string("[") + fn + "] ";
+    if (std::strncmp(what, own.c_str(), own.size()) == 0) what += own.size();
+    last_error = std::string(fn) + ": " + what;
+    last_error_lost = false;
+  } catch (...) {
+    last_error_lost = true;
+  }
   return s;
 }
 
 // Runs body, mapping what it throws to a status (most specific first).
 template <typename F>
-rscapret_status guarded(const char* fn, F&& body) {
+rscapret_status guarded(const char* fn, F&& body) noexcept {
   try {
     body();
     return RSCAPRET_OK;
@@ -115,12 +127,12 @@ api::ImageInput to_input(const rscapret_image& im, size_t i) {
   return in;
 }
 
-// Every image preprocessed for the model; an image that cannot be read fails the call, named by its
-// position (the error's own message names the file or kind).
-std::vector<Tensor> load_inputs(const rscapret_model& m, const rscapret_image* images, size_t n) {
+// Images [begin, end) preprocessed for the model; an image that cannot be read fails the call, named
+// by its position (the error's own message names the file or kind).
+std::vector<Tensor> load_inputs(const rscapret_model& m, const rscapret_image* images, size_t begin, size_t end) {
   std::vector<Tensor> px;
-  px.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
+  px.reserve(end - begin);
+  for (size_t i = begin; i < end; ++i) {
     try {
       px.push_back(api::load_image_input(to_input(images[i], i), m.image_size));
     } catch (const Error& e) {
@@ -143,7 +155,7 @@ void write_hits(const models::ImageIndex& index, const std::vector<models::Retri
                 size_t* n_hits) {
   for (size_t i = 0; i < found.size(); ++i) {
     hits[i].index = size_t(found[i].index);
-    hits[i].score = float(found[i].score);
+    hits[i].score = found[i].score;
     hits[i].path = index.paths[size_t(found[i].index)].c_str();
   }
   *n_hits = found.size();
@@ -153,11 +165,13 @@ void write_hits(const models::ImageIndex& index, const std::vector<models::Retri
 
 extern "C" {
 
-int rscapret_api_version(void) { return RSCAPRET_API_VERSION; }
-const char* rscapret_version(void) { return RSCAPRET_VERSION_STRING; }
-const char* rscapret_last_error(void) { return last_error.c_str(); }
+int rscapret_api_version(void) noexcept { return RSCAPRET_API_VERSION; }
+const char* rscapret_version(void) noexcept { return RSCAPRET_VERSION_STRING; }
+const char* rscapret_last_error(void) noexcept {
+  return last_error_lost ? "out of memory while recording the error" : last_error.c_str();
+}
 
-const char* rscapret_status_name(rscapret_status status) {
+const char* rscapret_status_name(rscapret_status status) noexcept {
   switch (status) {
     case RSCAPRET_OK: return "ok";
     case RSCAPRET_ERR_INVALID_ARGUMENT: return "invalid argument";
@@ -170,16 +184,16 @@ const char* rscapret_status_name(rscapret_status status) {
   return "unknown status";
 }
 
-void rscapret_string_free(char* s) { std::free(s); }
+void rscapret_string_free(char* s) noexcept { std::free(s); }
 
-rscapret_status rscapret_set_threads(int n) {
+rscapret_status rscapret_set_threads(int n) noexcept {
   return guarded("rscapret_set_threads", [&] {
     std::lock_guard<std::mutex> lock(compute_mutex());
     thread_pool::set_num_threads(n);
   });
 }
 
-rscapret_status rscapret_set_matmul_precision(const char* precision) {
+rscapret_status rscapret_set_matmul_precision(const char* precision) noexcept {
   return guarded("rscapret_set_matmul_precision", [&] {
     require(precision, "rscapret_set_matmul_precision", "precision");
     const kernels::MatmulPrecision p = kernels::matmul_precision_from_name(precision);
@@ -188,13 +202,13 @@ rscapret_status rscapret_set_matmul_precision(const char* precision) {
   });
 }
 
-void rscapret_model_options_init(rscapret_model_options* options) {
+void rscapret_model_options_init(rscapret_model_options* options) noexcept {
   if (!options) return;
   options->device = "cpu";
   options->quantize = "none";
 }
 
-rscapret_status rscapret_model_load(const char* dir, const rscapret_model_options* options, rscapret_model** model) {
+rscapret_status rscapret_model_load(const char* dir, const rscapret_model_options* options, rscapret_model** model) noexcept {
   const char* fn = "rscapret_model_load";
   return guarded(fn, [&] {
     require(model, fn, "model");
@@ -215,19 +229,19 @@ rscapret_status rscapret_model_load(const char* dir, const rscapret_model_option
   });
 }
 
-void rscapret_model_free(rscapret_model* model) {
+void rscapret_model_free(rscapret_model* model) noexcept {
   if (!model) return;
   std::lock_guard<std::mutex> lock(compute_mutex());
   delete model;
 }
 
-size_t rscapret_model_embedding_dim(const rscapret_model* model) {
+size_t rscapret_model_embedding_dim(const rscapret_model* model) noexcept {
   return model ? size_t(model->bundle.model->options().retrieval_dim) : 0;
 }
 
-int rscapret_model_image_size(const rscapret_model* model) { return model ? model->image_size : 0; }
+int rscapret_model_image_size(const rscapret_model* model) noexcept { return model ? model->image_size : 0; }
 
-void rscapret_caption_options_init(rscapret_caption_options* options) {
+void rscapret_caption_options_init(rscapret_caption_options* options) noexcept {
   if (!options) return;
   options->beam = 1;
   options->max_new_tokens = 32;
@@ -235,22 +249,27 @@ void rscapret_caption_options_init(rscapret_caption_options* options) {
 }
 
 rscapret_status rscapret_caption(rscapret_model* model, const rscapret_image* images, size_t n,
-                                 const rscapret_caption_options* options, char** captions) {
+                                 const rscapret_caption_options* options, char** captions) noexcept {
   const char* fn = "rscapret_caption";
+  if (captions)
+    for (size_t i = 0; i < n; ++i) captions[i] = nullptr;
   return guarded(fn, [&] {
     require(model, fn, "model");
     if (n == 0) return;
     require(images, fn, "images");
     require(captions, fn, "captions");
-    for (size_t i = 0; i < n; ++i) captions[i] = nullptr;
     rscapret_caption_options opt;
     rscapret_caption_options_init(&opt);
     if (options) opt = *options;
     RS_CHECK(opt.batch >= 1, ValueError, fn, "batch must be at least 1, got ", opt.batch);
     std::lock_guard<std::mutex> lock(compute_mutex());
     const models::GenerateOptions g = api::caption_options(model->bundle, opt.beam, opt.max_new_tokens);
-    const std::vector<Tensor> px = load_inputs(*model, images, n);
-    const std::vector<std::string> text = api::caption_images(model->bundle, px, g, opt.batch);
+    std::vector<std::string> text;  // all of them before any is handed out: the call fails as a whole
+    for (size_t i0 = 0; i0 < n; i0 += size_t(opt.batch)) {
+      const size_t i1 = std::min(n, i0 + size_t(opt.batch));
+      for (std::string& c : api::caption_images(model->bundle, load_inputs(*model, images, i0, i1), g, opt.batch))
+        text.push_back(std::move(c));
+    }
     try {
       for (size_t i = 0; i < n; ++i) captions[i] = copy_string(text[i]);
     } catch (...) {
@@ -264,7 +283,7 @@ rscapret_status rscapret_caption(rscapret_model* model, const rscapret_image* im
 }
 
 rscapret_status rscapret_embed_images(rscapret_model* model, const rscapret_image* images, size_t n, float* out,
-                                      size_t capacity) {
+                                      size_t capacity) noexcept {
   const char* fn = "rscapret_embed_images";
   return guarded(fn, [&] {
     require(model, fn, "model");
@@ -273,13 +292,19 @@ rscapret_status rscapret_embed_images(rscapret_model* model, const rscapret_imag
     require(out, fn, "out");
     check_capacity(n, rscapret_model_embedding_dim(model), capacity, fn);
     std::lock_guard<std::mutex> lock(compute_mutex());
-    const std::vector<float> e = api::embed_images(model->bundle, load_inputs(*model, images, n), 16);
+    constexpr size_t kBatch = 16;  // images per CLIP forward, as `rscapret index`
+    std::vector<float> e;          // [n, Q], copied out only when every image was read
+    for (size_t i0 = 0; i0 < n; i0 += kBatch) {
+      const std::vector<float> part =
+          api::embed_images(model->bundle, load_inputs(*model, images, i0, std::min(n, i0 + kBatch)), kBatch);
+      e.insert(e.end(), part.begin(), part.end());
+    }
     std::memcpy(out, e.data(), e.size() * sizeof(float));
   });
 }
 
 rscapret_status rscapret_embed_texts(rscapret_model* model, const char* const* texts, size_t n, float* out,
-                                     size_t capacity) {
+                                     size_t capacity) noexcept {
   const char* fn = "rscapret_embed_texts";
   return guarded(fn, [&] {
     require(model, fn, "model");
@@ -299,7 +324,7 @@ rscapret_status rscapret_embed_texts(rscapret_model* model, const char* const* t
 }
 
 rscapret_status rscapret_index_build(rscapret_model* model, const char* const* paths, size_t n, const char* out_path,
-                                     size_t* skipped) {
+                                     size_t* skipped) noexcept {
   const char* fn = "rscapret_index_build";
   return guarded(fn, [&] {
     require(model, fn, "model");
@@ -321,29 +346,30 @@ rscapret_status rscapret_index_build(rscapret_model* model, const char* const* p
   });
 }
 
-rscapret_status rscapret_index_load(const char* path, rscapret_index** index) {
+rscapret_status rscapret_index_load(const char* path, rscapret_index** index) noexcept {
   const char* fn = "rscapret_index_load";
   return guarded(fn, [&] {
     require(index, fn, "index");
     *index = nullptr;
     require(path, fn, "path");
     auto idx = std::make_unique<rscapret_index>();
+    std::lock_guard<std::mutex> lock(compute_mutex());  // loading may convert on the thread pool
     idx->index = models::ImageIndex::load(path);
     *index = idx.release();
   });
 }
 
-void rscapret_index_free(rscapret_index* index) { delete index; }
+void rscapret_index_free(rscapret_index* index) noexcept { delete index; }
 
-size_t rscapret_index_size(const rscapret_index* index) { return index ? size_t(index->index.size()) : 0; }
+size_t rscapret_index_size(const rscapret_index* index) noexcept { return index ? size_t(index->index.size()) : 0; }
 
-const char* rscapret_index_path(const rscapret_index* index, size_t i) {
+const char* rscapret_index_path(const rscapret_index* index, size_t i) noexcept {
   if (!index || i >= index->index.paths.size()) return nullptr;
   return index->index.paths[i].c_str();
 }
 
 rscapret_status rscapret_index_search_text(rscapret_model* model, const rscapret_index* index, const char* query,
-                                           size_t k, rscapret_hit* hits, size_t* n_hits) {
+                                           size_t k, rscapret_hit* hits, size_t* n_hits) noexcept {
   const char* fn = "rscapret_index_search_text";
   return guarded(fn, [&] {
     require(model, fn, "model");
@@ -351,10 +377,10 @@ rscapret_status rscapret_index_search_text(rscapret_model* model, const rscapret
     require(query, fn, "query");
     require(n_hits, fn, "n_hits");
     *n_hits = 0;
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    index->index.check_model(*model->bundle.model, model->dir);  // even for k == 0
     if (k == 0) return;
     require(hits, fn, "hits");
-    std::lock_guard<std::mutex> lock(compute_mutex());
-    index->index.check_model(*model->bundle.model, model->dir);
     // Not cut to the training max_len, as `rscapret retrieve`: a long query keeps all its words.
     const std::vector<float> q = models::embed_texts(model->bundle, {std::string(query)}, 1, /*max_len=*/0);
     write_hits(index->index, index->index.search(q, int64_t(std::min(k, size_t(index->index.size())))), hits,
@@ -363,7 +389,7 @@ rscapret_status rscapret_index_search_text(rscapret_model* model, const rscapret
 }
 
 rscapret_status rscapret_index_search_embedding(const rscapret_index* index, const float* query, size_t dim, size_t k,
-                                                rscapret_hit* hits, size_t* n_hits) {
+                                                rscapret_hit* hits, size_t* n_hits) noexcept {
   const char* fn = "rscapret_index_search_embedding";
   return guarded(fn, [&] {
     require(index, fn, "index");

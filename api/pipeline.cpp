@@ -37,10 +37,12 @@ data::Image rgb8_image(const ImageInput& in) {
   RS_CHECK(stride >= row_bytes, ValueError, "image", what, ": row stride ", stride, " is below width * 3 = ",
            row_bytes);
   RS_CHECK(in.data != nullptr, ValueError, "image", what, ": no pixel data");
-  // The last row needs only its own bytes, not a whole stride. Sides are bounded above, so no overflow.
-  const size_t needed = (size_t(in.height) - 1) * stride + row_bytes;
-  RS_CHECK(in.size >= needed, ValueError, "image", what, ": ", in.size, " bytes given, ", in.width, " x ",
-           in.height, " with stride ", stride, " needs ", needed);
+  // The last row needs only its own bytes, not a whole stride: (h - 1) stride + row_bytes <= size,
+  // tested by division so that a huge stride cannot wrap the product around.
+  const size_t rows_before_last = size_t(in.height) - 1;
+  const bool fits = in.size >= row_bytes && (rows_before_last == 0 || stride <= (in.size - row_bytes) / rows_before_last);
+  RS_CHECK(fits, ValueError, "image", what, ": ", in.size, " bytes given; ", in.width, " x ", in.height,
+           " pixels with rows ", stride, " bytes apart need more (", row_bytes, " for the last row)");
   data::Image img(in.width, in.height);
   for (int y = 0; y < in.height; ++y) std::memcpy(img.row(y), in.data + size_t(y) * stride, row_bytes);
   return img;

@@ -5,11 +5,11 @@
 //
 // Batching: a CPU decode step streams every decoder weight once for all its rows, so rows are
 // cheap: on the 7B shape a step of 8 rows takes 1.9x the time of one (4.2x the tokens per second;
-// bench/RESULTS.md, "Batched decoding"). Up to 8 rows (images x beams, and images x visual tokens in
-// the first step) the decoder's products with 16-bit or q8_0 weights compute each row exactly as
-// they would alone (kernels/cpu/gemv_half.cpp, quant_q8.cpp), so the captions equal one-at-a-time
-// captions bit for bit (tested on the embedded default). Larger batches, and f32 weights (OpenBLAS),
-// sum in another order: the same captions up to f32 rounding, where a near-tie may flip a word.
+// bench/RESULTS.md, "Batched decoding"). Batched captions equal one-at-a-time captions up to f32
+// rounding: products with several rows may sum in another order (OpenBLAS for f32 weights, the GEMM
+// tiles above 8 rows), and a near-tie can flip a word. With 16-bit or q8_0 decoder weights and at
+// most 8 rows (images x beams, and images x visual tokens in the first step) the decode kernels
+// give each row the bits it would have alone (kernels/cpu/gemv_half.cpp, quant_q8.cpp; tested).
 #pragma once
 
 #include <cstdint>

@@ -4,16 +4,18 @@
  * and search image indexes (the same files as `rscapret index`).
  *
  * Conventions
- * - Every function that can fail returns an rscapret_status; on failure its outputs are untouched
- *   (or, for arrays of strings, all NULL) and rscapret_last_error() says what went wrong on this
- *   thread: which argument, file or image, and what was expected. Nothing is thrown or aborted
- *   across this boundary for bad input.
+ * - Every function that can fail returns an rscapret_status. On failure its outputs are untouched,
+ *   except that a handle it would return is set to NULL, a count to 0, and an array of strings to
+ *   all NULL; rscapret_last_error() says what went wrong on this thread: which argument, file or
+ *   image, and what was expected. Nothing is thrown or aborted across this boundary for bad input.
+ * - n == 0 images or texts: nothing to do, RSCAPRET_OK (building an index of nothing is refused).
  * - Strings returned to the caller are UTF-8, NUL-terminated, allocated by the library: free each
  *   with rscapret_string_free. Handles are freed with their *_free function (NULL is accepted).
  * - Calls may come from any thread: computations are serialized by one process-wide lock (the
  *   kernels already use every core through the library's own thread pool).
- * - Options structs are filled with defaults by their *_init function first; fields may be added at
- *   the end in later versions, with RSCAPRET_API_VERSION raised.
+ * - Options structs are filled with defaults by their *_init function first. A version that changes
+ *   a struct or a signature raises RSCAPRET_API_VERSION and the library's SONAME (librscapret.so.N),
+ *   so a program never meets a struct of another size.
  */
 #ifndef RSCAPRET_RSCAPRET_H
 #define RSCAPRET_RSCAPRET_H
@@ -25,6 +27,11 @@
 #define RSCAPRET_API
 #else
 #define RSCAPRET_API __attribute__((visibility("default")))
+#endif
+#ifdef __cplusplus
+#define RSCAPRET_NOEXCEPT noexcept
+#else
+#define RSCAPRET_NOEXCEPT
 #endif
 
 #ifdef __cplusplus
@@ -44,21 +51,21 @@ typedef enum rscapret_status {
 } rscapret_status;
 
 /* RSCAPRET_API_VERSION of the library actually loaded (compare with the header's). */
-RSCAPRET_API int rscapret_api_version(void);
+RSCAPRET_API int rscapret_api_version(void) RSCAPRET_NOEXCEPT;
 /* The library's version, e.g. "0.1.0". */
-RSCAPRET_API const char* rscapret_version(void);
+RSCAPRET_API const char* rscapret_version(void) RSCAPRET_NOEXCEPT;
 /* The message of the last failing call on this thread ("" if none); valid until the next failing call. */
-RSCAPRET_API const char* rscapret_last_error(void);
+RSCAPRET_API const char* rscapret_last_error(void) RSCAPRET_NOEXCEPT;
 /* A short English name of a status, e.g. "invalid argument". */
-RSCAPRET_API const char* rscapret_status_name(rscapret_status status);
-RSCAPRET_API void rscapret_string_free(char* s);
+RSCAPRET_API const char* rscapret_status_name(rscapret_status status) RSCAPRET_NOEXCEPT;
+RSCAPRET_API void rscapret_string_free(char* s) RSCAPRET_NOEXCEPT;
 
 /* ---- process-wide settings ---- */
 /* Threads of the CPU kernels (default: every core, or $RSCAPRET_THREADS); n <= 0 restores the default. */
-RSCAPRET_API rscapret_status rscapret_set_threads(int n);
+RSCAPRET_API rscapret_status rscapret_set_threads(int n) RSCAPRET_NOEXCEPT;
 /* CPU matrix products: "f32" (default, exact f32), "bf16" (AVX-512 BF16 products where the CPU has
  * them), "int8" (decoding with q8_0 weights quantizes activations too; AVX-512 VNNI). */
-RSCAPRET_API rscapret_status rscapret_set_matmul_precision(const char* precision);
+RSCAPRET_API rscapret_status rscapret_set_matmul_precision(const char* precision) RSCAPRET_NOEXCEPT;
 
 /* ---- models ---- */
 typedef struct rscapret_model rscapret_model;
@@ -69,15 +76,15 @@ typedef struct rscapret_model_options {
                            weights as 8-bit codes (CPU only; about half the memory of bf16) */
 } rscapret_model_options;
 
-RSCAPRET_API void rscapret_model_options_init(rscapret_model_options* options);
+RSCAPRET_API void rscapret_model_options_init(rscapret_model_options* options) RSCAPRET_NOEXCEPT;
 /* Loads a model folder (bridge.json + bridge.safetensors and the backbones it names; weights are
  * checked against their content hash). options may be NULL (defaults). */
 RSCAPRET_API rscapret_status rscapret_model_load(const char* dir, const rscapret_model_options* options,
-                                                 rscapret_model** model);
-RSCAPRET_API void rscapret_model_free(rscapret_model* model);
+                                                 rscapret_model** model) RSCAPRET_NOEXCEPT;
+RSCAPRET_API void rscapret_model_free(rscapret_model* model) RSCAPRET_NOEXCEPT;
 /* Width of the retrieval embeddings (Q) and the CLIP input side in pixels (S). */
-RSCAPRET_API size_t rscapret_model_embedding_dim(const rscapret_model* model);
-RSCAPRET_API int rscapret_model_image_size(const rscapret_model* model);
+RSCAPRET_API size_t rscapret_model_embedding_dim(const rscapret_model* model) RSCAPRET_NOEXCEPT;
+RSCAPRET_API int rscapret_model_image_size(const rscapret_model* model) RSCAPRET_NOEXCEPT;
 
 /* ---- images ----
  * An image is a file path, the bytes of an encoded file (PNG, JPEG, BMP, TIFF), or 8-bit RGB
@@ -116,54 +123,57 @@ static inline rscapret_image rscapret_image_rgb8(const void* pixels, size_t size
 typedef struct rscapret_caption_options {
   int beam;           /* beam width; 1 (default): greedy */
   int max_new_tokens; /* default 32 */
-  int batch;          /* images decoded together (default 8: on a CPU a decode step of 8 rows costs
-                         about twice one row's, and up to 8 the captions equal one-at-a-time ones) */
+  int batch;          /* images decoded together (default 8: on the CPU, with a 7B decoder in bf16
+                         or q8_0, a decode step of 8 rows costs about twice one row's) */
 } rscapret_caption_options;
 
-RSCAPRET_API void rscapret_caption_options_init(rscapret_caption_options* options);
+RSCAPRET_API void rscapret_caption_options_init(rscapret_caption_options* options) RSCAPRET_NOEXCEPT;
 /* One caption per image into captions[0..n) (free each with rscapret_string_free). A caption is the
- * text up to its first '.', as in the model's evaluation. Fails as a whole when any image cannot be
- * read (the message names it); then every captions[i] is NULL. options may be NULL. */
+ * text up to its first '.', as in the model's evaluation. Images are read batch by batch, so memory
+ * does not grow with n. Fails as a whole when any image cannot be read (the message names it); then
+ * every captions[i] is NULL. options may be NULL.
+ * Batched captions equal one-at-a-time captions up to f32 rounding (the products sum in another
+ * order; a near-tie can flip a word). */
 RSCAPRET_API rscapret_status rscapret_caption(rscapret_model* model, const rscapret_image* images, size_t n,
-                                              const rscapret_caption_options* options, char** captions);
+                                              const rscapret_caption_options* options, char** captions) RSCAPRET_NOEXCEPT;
 
 /* ---- embeddings (L2-normalised: a dot product is the cosine similarity) ---- */
 /* Image embeddings into out[n * dim], dim = rscapret_model_embedding_dim; capacity counts floats. */
 RSCAPRET_API rscapret_status rscapret_embed_images(rscapret_model* model, const rscapret_image* images, size_t n,
-                                                   float* out, size_t capacity);
+                                                   float* out, size_t capacity) RSCAPRET_NOEXCEPT;
 /* Text embeddings ("BOS text [RET]" through the decoder) into out[n * dim]; a text longer than the
  * model's training max_len is cut as in training (the last kept token becomes [RET]). */
 RSCAPRET_API rscapret_status rscapret_embed_texts(rscapret_model* model, const char* const* texts, size_t n,
-                                                  float* out, size_t capacity);
+                                                  float* out, size_t capacity) RSCAPRET_NOEXCEPT;
 
 /* ---- image indexes (the file format of `rscapret index`) ---- */
 typedef struct rscapret_index rscapret_index;
 
 typedef struct rscapret_hit {
   size_t index;     /* row in the index */
-  float score;      /* cosine similarity */
+  double score;     /* cosine similarity */
   const char* path; /* the image's path as indexed; owned by the index handle */
 } rscapret_hit;
 
 /* Embeds image files and writes an index to out_path atomically (no half-written file). Unreadable
  * images are skipped and counted in *skipped (may be NULL); fails when none can be read. */
 RSCAPRET_API rscapret_status rscapret_index_build(rscapret_model* model, const char* const* paths, size_t n,
-                                                  const char* out_path, size_t* skipped);
-RSCAPRET_API rscapret_status rscapret_index_load(const char* path, rscapret_index** index);
-RSCAPRET_API void rscapret_index_free(rscapret_index* index);
-RSCAPRET_API size_t rscapret_index_size(const rscapret_index* index);
+                                                  const char* out_path, size_t* skipped) RSCAPRET_NOEXCEPT;
+RSCAPRET_API rscapret_status rscapret_index_load(const char* path, rscapret_index** index) RSCAPRET_NOEXCEPT;
+RSCAPRET_API void rscapret_index_free(rscapret_index* index) RSCAPRET_NOEXCEPT;
+RSCAPRET_API size_t rscapret_index_size(const rscapret_index* index) RSCAPRET_NOEXCEPT;
 /* The path of row i, or NULL when i is out of range. */
-RSCAPRET_API const char* rscapret_index_path(const rscapret_index* index, size_t i);
+RSCAPRET_API const char* rscapret_index_path(const rscapret_index* index, size_t i) RSCAPRET_NOEXCEPT;
 /* The k best images for a text query, best first, into hits[0..*n_hits) (*n_hits = min(k, size));
  * the query is never cut (as `rscapret retrieve`). Fails unless the index was built by this model
  * (same bridge weights). Ties keep the lower row first. */
 RSCAPRET_API rscapret_status rscapret_index_search_text(rscapret_model* model, const rscapret_index* index,
                                                         const char* query, size_t k, rscapret_hit* hits,
-                                                        size_t* n_hits);
+                                                        size_t* n_hits) RSCAPRET_NOEXCEPT;
 /* The same for an embedding (dim floats, normalised, e.g. from rscapret_embed_images). */
 RSCAPRET_API rscapret_status rscapret_index_search_embedding(const rscapret_index* index, const float* query,
                                                              size_t dim, size_t k, rscapret_hit* hits,
-                                                             size_t* n_hits);
+                                                             size_t* n_hits) RSCAPRET_NOEXCEPT;
 
 #ifdef __cplusplus
 }

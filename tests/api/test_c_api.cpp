@@ -35,6 +35,13 @@ std::vector<std::string> sample_paths() {
   return out;
 }
 
+// A path as one shell word.
+std::string quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 std::string run(const std::string& cmd) {
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
@@ -155,8 +162,8 @@ TEST_F(CApi, CaptionsEqualTheProgram) {
   ASSERT_EQ(paths.size(), 12u);
   const auto got = captions(paths);
   ASSERT_EQ(got.size(), paths.size());
-  std::string cmd = kCli.string() + " caption --model " + kModel.string();
-  for (const auto& p : paths) cmd += " " + p;
+  std::string cmd = quoted(kCli.string()) + " caption --model " + quoted(kModel.string());
+  for (const auto& p : paths) cmd += " " + quoted(p);
   const auto want = lines(run(cmd + " 2>/dev/null"));
   ASSERT_EQ(want.size(), paths.size());
   for (size_t i = 0; i < paths.size(); ++i) {
@@ -165,12 +172,21 @@ TEST_F(CApi, CaptionsEqualTheProgram) {
   }
 }
 
-// Up to 8 rows the decoder's products run one row at a time (api/pipeline.h), so batching changes
-// nothing there.
-TEST_F(CApi, BatchesOfUpToEightEqualOneAtATime) {
+// Batching changes the order in which the decoder's products sum (the embedded default runs f32
+// weights: OpenBLAS's sgemv for one row, sgemm for several; the 16-bit and q8_0 decode kernels give
+// each row the same bits whatever its neighbours, tests/ops), so a near-tie could flip a word; all
+// else must agree, in the images' order (measured here: 12 of 12 for every batch size below).
+TEST_F(CApi, BatchedCaptionsAgreeWithOneAtATime) {
   const auto paths = sample_paths();
-  EXPECT_EQ(captions(paths, 1), captions(paths, 8));
-  EXPECT_EQ(captions(paths, 1), captions(paths, 3));
+  const auto one = captions(paths, 1);
+  ASSERT_EQ(one.size(), paths.size());
+  for (int batch : {3, 8, 12}) {
+    const auto got = captions(paths, batch);
+    ASSERT_EQ(got.size(), paths.size()) << batch;
+    size_t same = 0;
+    for (size_t i = 0; i < paths.size(); ++i) same += got[i] == one[i];
+    EXPECT_GE(same, paths.size() - 1) << "batch " << batch;
+  }
 }
 
 TEST_F(CApi, ImageSourcesAgree) {
@@ -225,7 +241,9 @@ TEST_F(CApi, IndexBuildAndSearchEqualTheProgram) {
   ASSERT_EQ(rscapret_index_build(model_, p.data(), p.size(), file.c_str(), &skipped), RSCAPRET_OK)
       << rscapret_last_error();
   EXPECT_EQ(skipped, 0u);
-  EXPECT_FALSE(fs::exists(file.string() + ".tmp"));
+  size_t files = 0;  // the atomic writer's temporary is gone
+  for (const auto& e : fs::directory_iterator(dir)) files += (e.path() == file) ? 1 : 100;
+  EXPECT_EQ(files, 1u);
   rscapret_index* index = nullptr;
   ASSERT_EQ(rscapret_index_load(file.c_str(), &index), RSCAPRET_OK) << rscapret_last_error();
   ASSERT_EQ(rscapret_index_size(index), paths.size());
@@ -238,11 +256,12 @@ TEST_F(CApi, IndexBuildAndSearchEqualTheProgram) {
   ASSERT_EQ(rscapret_index_search_text(model_, index, query, 3, hits.data(), &n), RSCAPRET_OK)
       << rscapret_last_error();
   ASSERT_EQ(n, 3u);
-  const auto want = lines(run(kCli.string() + " retrieve \"" + query + "\" --index " + file.string() + " -k 3 2>/dev/null"));
+  const auto want = lines(run(quoted(kCli.string()) + " retrieve " + quoted(query) + " --index " +
+                              quoted(file.string()) + " -k 3 2>/dev/null"));
   ASSERT_EQ(want.size(), 3u);
   for (size_t r = 0; r < 3; ++r) {
     char line[4096];
-    std::snprintf(line, sizeof line, "%zu\t%.6f\t%s", r + 1, double(hits[r].score), hits[r].path);
+    std::snprintf(line, sizeof line, "%zu\t%.6f\t%s", r + 1, hits[r].score, hits[r].path);
     EXPECT_EQ(std::string(line), want[r]);
   }
   // k beyond the index: every image, once.
@@ -312,7 +331,8 @@ TEST_F(CApi, BadImagesFailTheCallAndNameTheImage) {
       {rscapret_image_encoded(nullptr, 0), RSCAPRET_ERR_FORMAT, "images[1]"},
       {rscapret_image_file("/nonexistent/x.png"), RSCAPRET_ERR_IO, "/nonexistent/x.png"},
       {rscapret_image_file(nullptr), RSCAPRET_ERR_INVALID_ARGUMENT, "needs a path"},
-      {rscapret_image_rgb8(rgb.data(), rgb.size() - 1, 8, 8, 0), RSCAPRET_ERR_INVALID_ARGUMENT, "needs 192"},
+      {rscapret_image_rgb8(rgb.data(), rgb.size() - 1, 8, 8, 0), RSCAPRET_ERR_INVALID_ARGUMENT, "191 bytes given"},
+      {rscapret_image_rgb8(rgb.data(), rgb.size(), 8, 3, SIZE_MAX / 2 + 2), RSCAPRET_ERR_INVALID_ARGUMENT, "need more"},
       {rscapret_image_rgb8(rgb.data(), rgb.size(), 8, 8, 20), RSCAPRET_ERR_INVALID_ARGUMENT, "stride 20"},
       {rscapret_image_rgb8(rgb.data(), rgb.size(), 0, 8, 0), RSCAPRET_ERR_INVALID_ARGUMENT, "positive"},
       {rscapret_image_rgb8(rgb.data(), rgb.size(), 100000, 100000, 0), RSCAPRET_ERR_INVALID_ARGUMENT, "limit"},
@@ -428,8 +448,8 @@ TEST_F(CApi, QuantizedDecoderLoadsAndCaptions) {
   ASSERT_EQ(rscapret_caption(q, images.data(), images.size(), nullptr, out.data()), RSCAPRET_OK)
       << rscapret_last_error();
   // The program's --quantize q8_0 on the same images writes the same captions.
-  std::string cmd = kCli.string() + " caption --quantize q8_0 --model " + kModel.string();
-  for (const auto& p : paths) cmd += " " + p;
+  std::string cmd = quoted(kCli.string()) + " caption --quantize q8_0 --model " + quoted(kModel.string());
+  for (const auto& p : paths) cmd += " " + quoted(p);
   const auto want = lines(run(cmd + " 2>/dev/null"));
   ASSERT_EQ(want.size(), paths.size());
   for (size_t i = 0; i < paths.size(); ++i) {

@@ -244,17 +244,18 @@ TEST(RsCapRetCli, MatmulPrecisionOption) {
   EXPECT_GE(same * 4, lines * 3) << "f32:\n" << f32->second << "bf16:\n" << bf16->second;
 }
 
-// --batch: captions of the embedded default's samples one at a time equal those 8 at a time (up to
-// 8 rows the decoder's products run row by row: api/pipeline.h); 0 is refused.
+// --batch: the embedded default's samples captioned one at a time and 8 at a time agree (its f32
+// products sum in another order for several rows, so a near-tie could flip a word; measured: 12 of
+// 12 equal); 0 is refused.
 TEST(RsCapRetCli, CaptionBatchOption) {
   if (!fs::exists(fs::path(RSCAPRET_BINARY_DIR) / "app/rscapret")) GTEST_SKIP() << "rscapret binary not built";
   const auto one = caption_samples("--batch 1"), eight = caption_samples("--batch 8");
   if (!one) GTEST_SKIP() << "no embedded default model in assets/";
   ASSERT_EQ(one->first, 0) << one->second;
   ASSERT_EQ(eight->first, 0) << eight->second;
-  EXPECT_EQ(one->second, eight->second);
   const auto [lines, same] = compare_captions(one->second, eight->second);
   EXPECT_EQ(lines, 12);
+  EXPECT_GE(same, 11) << "one at a time:\n" << one->second << "8 at a time:\n" << eight->second;
   const auto zero = caption_samples("--batch 0");
   EXPECT_NE(zero->first, 0) << zero->second;
   EXPECT_NE(zero->second.find("--batch"), std::string::npos) << zero->second;
