@@ -177,7 +177,8 @@ void run_llama7b(benchmark::State& st, bool q8) {
 }
 
 // One decode step for R rows at once (batched captioning: R images decoded together), bf16 weights
-// (second argument 0) or q8_0 weights (1), f32 activations. Each step is paired with a read of the mapped weights just before it, so rows
+// (second argument 0), q8_0 weights with f32 activations (1) or with int8 activations (2: AVX-512
+// VNNI, MatmulPrecision::int8; skipped without VNNI). Each step is paired with a read of the mapped weights just before it, so rows
 // compare at the same bandwidth: rows_x_bound = R x (weight bytes / step time) / that read's rate,
 // the throughput in units of the one-row bound (1 row: its fraction of the bound).
 void BM_Llama7bDecodeRows(benchmark::State& st) {
@@ -185,10 +186,16 @@ void BM_Llama7bDecodeRows(benchmark::State& st) {
   const fs::path dir = model_dir();
   write_llama7b(dir);
   auto model = models::LlamaForCausalLM::from_pretrained(dir);
-  if (st.range(1) == 1) {
+  if (st.range(1) == 2 && !kernels::cpu_has_vnni()) {
+    st.SkipWithError("no AVX-512 VNNI");
+    return;
+  }
+  if (st.range(1) >= 1) {
     model->freeze();
     nn::quantize_linears_q8(*model);
   }
+  const kernels::MatmulPrecisionGuard precision(st.range(1) == 2 ? kernels::MatmulPrecision::int8
+                                                                  : kernels::MatmulPrecision::f32);
   const WeightSpans spans = weight_spans(*model);
   mapped_read_pass(spans);
   autograd::NoGradGuard no_grad;
@@ -222,7 +229,7 @@ void BM_Llama7bQ8(benchmark::State& st) { run_llama7b(st, true); }
 BENCHMARK(BM_Llama7bBf16)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_Llama7bQ8)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_Llama7bDecodeRows)
-    ->ArgsProduct({{1, 2, 4, 8, 16}, {0, 1}})
+    ->ArgsProduct({{1, 2, 4, 8, 16}, {0, 1, 2}})
     ->Iterations(1)
     ->UseManualTime()
     ->Unit(benchmark::kSecond);

@@ -193,24 +193,12 @@ bool quantize_activation_row(const float* a, int64_t K, Q8Row& r) {
 }
 
 #ifdef RSCAPRET_Q8_VNNI
-// C[m, n] for rows n in [n0, n1) of W and the M quantized activation rows: per pair of blocks, one
-// vpdpbusd per row of A gives 16 exact integer lane sums, converted and scaled by the lane's
-// activation scale times its weight scale, then summed in f32 (two accumulators per row of A,
-// alternating by pair, so the FMA latency is not the loop's pace). M is a template parameter so
-// the accumulators stay in registers.
-// acc[m][parity] += the lane sums of pair p (weight bytes w, weight scales ws) for each row of A.
-template <int M>
-RSCAPRET_VNNI_TARGET inline void vnni_step(const Q8Row* rows, int64_t p, __m512i w, __m512 ws, __m512 (&acc)[M][2],
-                                           int parity) {
-  w = _mm512_xor_si512(w, _mm512_set1_epi8(char(0x80)));  // code + 128, as unsigned bytes
-  for (int m = 0; m < M; ++m) {
-    const Q8Row& r = rows[m];
-    const __m512i d = _mm512_dpbusd_epi32(_mm512_loadu_si512(r.start.data() + 16 * p), w,
-                                          _mm512_loadu_si512(r.codes.data() + 64 * p));
-    acc[m][parity] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(ws, _mm512_loadu_ps(r.scales.data() + 16 * p)),
-                                     acc[m][parity]);
-  }
-}
+// C[m, n] for the quantized activation rows and rows n of W: per pair of blocks, one vpdpbusd per
+// (row of A, row of W) gives 16 exact integer lane sums, converted and scaled by the lane's
+// activation scale times its weight scale, then summed in f32. A pass multiplies MR rows of A by NR
+// rows of W, so each row of A's codes, starts and scales are loaded once for NR weight rows (as the
+// f32 GEMVs above). One accumulator per output, pairs in order: a row's result does not depend on
+// the rows beside it. MR and NR are template parameters so the accumulators stay in registers.
 
 // sw[0] in lanes 0-7 and sw[1] in lanes 8-15, from one 64-bit load.
 RSCAPRET_VNNI_TARGET inline __m512 pair_scales(const float* sw) {
@@ -220,46 +208,90 @@ RSCAPRET_VNNI_TARGET inline __m512 pair_scales(const float* sw) {
   return _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(_mm_castpd_ps(_mm_set_sd(two))));
 }
 
-template <int M>
-RSCAPRET_VNNI_TARGET void gemv_vnni_rows(const Q8Row* rows, const Q8Matrix& W, int64_t n0, int64_t n1, float* C) {
-  const int64_t K = W.K, blocks = q8_blocks(K), full_pairs = K / 64, pairs = (K + 63) / 64;
-  for (int64_t n = n0; n < n1; ++n) {
-    const int8_t* q = W.codes + n * K;
-    const float* sw = W.scales + n * blocks;
-    __m512 acc[M][2];
-    for (int m = 0; m < M; ++m) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
-    int64_t p = 0;
-    for (; p + 2 <= full_pairs; p += 2) {
-      _mm_prefetch(reinterpret_cast<const char*>(q + 64 * p + 2048), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(q + 64 * p + 2112), _MM_HINT_T0);
-      vnni_step<M>(rows, p, _mm512_loadu_si512(q + 64 * p), pair_scales(sw + 2 * p), acc, 0);
-      vnni_step<M>(rows, p + 1, _mm512_loadu_si512(q + 64 * p + 64), pair_scales(sw + 2 * p + 2), acc, 1);
+// acc[m][j] += the lane sums of pair p of row m of A with weight bytes w[j] (already code + 128)
+// and weight scales ws[j].
+template <int MR, int NR>
+RSCAPRET_VNNI_TARGET inline void vnni_step(const Q8Row* rows, int64_t p, const __m512i (&w)[NR], const __m512 (&ws)[NR],
+                                           __m512 (&acc)[MR][NR]) {
+  for (int m = 0; m < MR; ++m) {
+    const Q8Row& r = rows[m];
+    const __m512i start = _mm512_loadu_si512(r.start.data() + 16 * p);
+    const __m512i codes = _mm512_loadu_si512(r.codes.data() + 64 * p);
+    const __m512 scales = _mm512_loadu_ps(r.scales.data() + 16 * p);
+    for (int j = 0; j < NR; ++j) {
+      const __m512i d = _mm512_dpbusd_epi32(start, w[j], codes);
+      acc[m][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(ws[j], scales), acc[m][j]);
     }
-    if (p < full_pairs) {
-      vnni_step<M>(rows, p, _mm512_loadu_si512(q + 64 * p), pair_scales(sw + 2 * p), acc, 0);
-      ++p;
-    }
-    if (p < pairs) {  // the last, partial pair: bytes past K read as 0 (their activation codes are 0)
-      const int64_t left = K - 64 * p;
-      const __m512i w = _mm512_maskz_loadu_epi8((__mmask64(1) << left) - 1, q + 64 * p);
-      const __m512 ws = _mm512_mask_blend_ps(__mmask16(0xFF00), _mm512_set1_ps(sw[2 * p]),
-                                             _mm512_set1_ps(2 * p + 1 < blocks ? sw[2 * p + 1] : 0.0f));
-      vnni_step<M>(rows, p, w, ws, acc, 1);
-    }
-    for (int m = 0; m < M; ++m) C[m * W.N + n] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1]));
   }
 }
 
+// Rows [0, MR) of A against weight rows [n, n + NR).
+template <int MR, int NR>
+RSCAPRET_VNNI_TARGET void vnni_tile(const Q8Row* rows, const Q8Matrix& W, int64_t n, float* C) {
+  const int64_t K = W.K, blocks = q8_blocks(K), full_pairs = K / 64, pairs = (K + 63) / 64;
+  const __m512i flip = _mm512_set1_epi8(char(0x80));
+  __m512 acc[MR][NR];
+  for (int m = 0; m < MR; ++m)
+    for (int j = 0; j < NR; ++j) acc[m][j] = _mm512_setzero_ps();
+  __m512i w[NR];
+  __m512 ws[NR];
+  for (int64_t p = 0; p < full_pairs; ++p) {
+    for (int j = 0; j < NR; ++j) {
+      const int8_t* q = W.codes + (n + j) * K + 64 * p;
+      _mm_prefetch(reinterpret_cast<const char*>(q + 2048), _MM_HINT_T0);
+      w[j] = _mm512_xor_si512(_mm512_loadu_si512(q), flip);  // code + 128, as unsigned bytes
+      ws[j] = pair_scales(W.scales + (n + j) * blocks + 2 * p);
+    }
+    vnni_step<MR, NR>(rows, p, w, ws, acc);
+  }
+  if (full_pairs < pairs) {  // the last, partial pair: bytes past K read as 0 (their activation codes are 0)
+    const int64_t p = full_pairs, left = K - 64 * p;
+    for (int j = 0; j < NR; ++j) {
+      const float* sw = W.scales + (n + j) * blocks;
+      w[j] = _mm512_xor_si512(_mm512_maskz_loadu_epi8((__mmask64(1) << left) - 1, W.codes + (n + j) * K + 64 * p), flip);
+      ws[j] = _mm512_mask_blend_ps(__mmask16(0xFF00), _mm512_set1_ps(sw[2 * p]),
+                                   _mm512_set1_ps(2 * p + 1 < blocks ? sw[2 * p + 1] : 0.0f));
+    }
+    vnni_step<MR, NR>(rows, p, w, ws, acc);
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int j = 0; j < NR; ++j) C[m * W.N + n + j] = _mm512_reduce_add_ps(acc[m][j]);
+}
+
+// Weight rows per pass for MR rows of A: accumulators, weights, weight scales and the row's three
+// vectors within the 32 registers.
+template <int MR>
+constexpr int kVnniWeightRows = MR == 1 ? 1 : MR <= 2 ? 4 : 3;
+
+// Weight rows [n, n + NR) against all M rows of A, 4 rows of A per pass.
+template <int NR>
+RSCAPRET_VNNI_TARGET void vnni_column(const Q8Row* rows, int64_t M, const Q8Matrix& W, int64_t n, float* C) {
+  for (int64_t m0 = 0; m0 < M; m0 += 4) {
+    const Q8Row* r = rows + m0;
+    float* c = C + m0 * W.N;
+    switch (std::min<int64_t>(4, M - m0)) {
+      case 1: vnni_tile<1, NR>(r, W, n, c); break;
+      case 2: vnni_tile<2, NR>(r, W, n, c); break;
+      case 3: vnni_tile<3, NR>(r, W, n, c); break;
+      default: vnni_tile<4, NR>(r, W, n, c); break;
+    }
+  }
+}
+
+template <int NR>
+RSCAPRET_VNNI_TARGET void vnni_rows(const Q8Row* rows, int64_t M, const Q8Matrix& W, int64_t n0, int64_t n1,
+                                    float* C) {
+  int64_t n = n0;
+  for (; n + NR <= n1; n += NR) vnni_column<NR>(rows, M, W, n, C);
+  for (; n < n1; ++n) vnni_column<1>(rows, M, W, n, C);
+}
+
 void gemv_vnni(const Q8Row* rows, int64_t M, const Q8Matrix& W, int64_t n0, int64_t n1, float* C) {
-  switch (M) {
-    case 1: return gemv_vnni_rows<1>(rows, W, n0, n1, C);
-    case 2: return gemv_vnni_rows<2>(rows, W, n0, n1, C);
-    case 3: return gemv_vnni_rows<3>(rows, W, n0, n1, C);
-    case 4: return gemv_vnni_rows<4>(rows, W, n0, n1, C);
-    case 5: return gemv_vnni_rows<5>(rows, W, n0, n1, C);
-    case 6: return gemv_vnni_rows<6>(rows, W, n0, n1, C);
-    case 7: return gemv_vnni_rows<7>(rows, W, n0, n1, C);
-    default: return gemv_vnni_rows<8>(rows, W, n0, n1, C);
+  switch (std::min<int64_t>(4, M)) {
+    case 1: return vnni_rows<kVnniWeightRows<1>>(rows, M, W, n0, n1, C);
+    case 2: return vnni_rows<kVnniWeightRows<2>>(rows, M, W, n0, n1, C);
+    case 3: return vnni_rows<kVnniWeightRows<3>>(rows, M, W, n0, n1, C);
+    default: return vnni_rows<kVnniWeightRows<4>>(rows, M, W, n0, n1, C);
   }
 }
 #endif

@@ -203,30 +203,39 @@ TEST(QuantQ8, ResultsDoNotDependOnThreadCount) {
 }
 
 // Up to kGemvQ8MaxM rows (decode), row m of an M-row product has the bits of the one-row product of
-// row m on every SIMD target: batched decoding with q8_0 weights gives one-row decoding's tokens.
+// row m, with f32 activations on every SIMD target and with int8 activations (VNNI): batched
+// decoding with q8_0 weights gives one-row decoding's tokens.
 TEST(QuantQ8, EachDecodeRowHasTheBitsOfItsOneRowProduct) {
   Generator g(8);
+  const auto check = [](const Tensor& a, const Q8& q, int64_t K) {
+    std::vector<std::vector<float>> alone;
+    for (int64_t m = 0; m < k::kGemvQ8MaxM; ++m) {
+      alone.emplace_back(37);
+      k::gemm_q8(a.data<float>() + m * K, K, q.view(), 1, alone.back().data());
+    }
+    for (int64_t M = 2; M <= k::kGemvQ8MaxM; ++M)
+      for (int64_t row0 = 0; row0 + M <= k::kGemvQ8MaxM; ++row0) {
+        std::vector<float> c(size_t(M * 37));
+        k::gemm_q8(a.data<float>() + row0 * K, K, q.view(), M, c.data());
+        for (int64_t m = 0; m < M; ++m)
+          EXPECT_EQ(0, std::memcmp(c.data() + m * 37, alone[size_t(row0 + m)].data(), 37 * sizeof(float)))
+              << "row " << m << " of " << M << " rows from " << row0;
+      }
+  };
   for (const int64_t K : {int64_t(40), int64_t(320), int64_t(4099)}) {
     const Tensor a = g.normal({k::kGemvQ8MaxM, K});
     const Q8 q = quantize(g.normal({37, K}));
     for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
       SCOPED_TRACE(std::string(hwy::TargetName(target)) + " K " + std::to_string(K));
       hwy::SetSupportedTargetsForTest(target);
-      std::vector<std::vector<float>> alone;
-      for (int64_t m = 0; m < k::kGemvQ8MaxM; ++m) {
-        alone.emplace_back(37);
-        k::gemm_q8(a.data<float>() + m * K, K, q.view(), 1, alone.back().data());
-      }
-      for (int64_t M = 2; M <= k::kGemvQ8MaxM; ++M)
-        for (int64_t row0 = 0; row0 + M <= k::kGemvQ8MaxM; ++row0) {
-          std::vector<float> c(size_t(M * 37));
-          k::gemm_q8(a.data<float>() + row0 * K, K, q.view(), M, c.data());
-          for (int64_t m = 0; m < M; ++m)
-            EXPECT_EQ(0, std::memcmp(c.data() + m * 37, alone[size_t(row0 + m)].data(), 37 * sizeof(float)))
-                << "row " << m << " of " << M << " rows from " << row0;
-        }
+      check(a, q, K);
     }
     hwy::SetSupportedTargetsForTest(0);
+    if (k::cpu_has_vnni()) {
+      SCOPED_TRACE("int8 activations, K " + std::to_string(K));
+      const k::MatmulPrecisionGuard int8(k::MatmulPrecision::int8);
+      check(a, q, K);
+    }
   }
 }
 
