@@ -178,18 +178,18 @@ void run_llama7b(benchmark::State& st, bool q8) {
 
 // One decode step for R rows at once (batched captioning: R images decoded together), bf16 weights
 // (second argument 0), q8_0 weights with f32 activations (1) or with int8 activations (2: AVX-512
-// VNNI, MatmulPrecision::int8; skipped without VNNI). Each step is paired with a read of the mapped weights just before it, so rows
+// VNNI, MatmulPrecision::int8; skipped without VNNI; above 8 rows this is the f32 path again). Each step is paired with a read of the mapped weights just before it, so rows
 // compare at the same bandwidth: rows_x_bound = R x (weight bytes / step time) / that read's rate,
 // the throughput in units of the one-row bound (1 row: its fraction of the bound).
 void BM_Llama7bDecodeRows(benchmark::State& st) {
   const int64_t R = st.range(0);
-  const fs::path dir = model_dir();
-  write_llama7b(dir);
-  auto model = models::LlamaForCausalLM::from_pretrained(dir);
   if (st.range(1) == 2 && !kernels::cpu_has_vnni()) {
     st.SkipWithError("no AVX-512 VNNI");
     return;
   }
+  const fs::path dir = model_dir();
+  write_llama7b(dir);
+  auto model = models::LlamaForCausalLM::from_pretrained(dir);
   if (st.range(1) >= 1) {
     model->freeze();
     nn::quantize_linears_q8(*model);

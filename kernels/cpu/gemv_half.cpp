@@ -22,13 +22,10 @@ namespace hn = hwy::HWY_NAMESPACE;
 // of K, MR + NR loads feed MR x NR FMAs (a load per FMA when one weight row met all rows of A, which
 // held 4-8 decode rows to a third of the FMA rate). Accumulators + weight vectors + one A vector must
 // fit the registers: 32 with AVX-512, 16 on the other x86 targets.
-#if HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3
-constexpr int kMaxRowsPerPass = 2;
-template <int MR> constexpr int kWeightRowsPerPass = 4;
-#else
-constexpr int kMaxRowsPerPass = 4;
-template <int MR> constexpr int kWeightRowsPerPass = MR <= 2 ? 8 : MR == 3 ? 6 : 4;
-#endif
+constexpr bool kSixteenRegisters = HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3;  // x86 below AVX-512
+constexpr int kMaxRowsPerPass = kSixteenRegisters ? 2 : 4;
+template <int MR>
+constexpr int kWeightRowsPerPass = kSixteenRegisters ? 4 : MR <= 2 ? 8 : MR == 3 ? 6 : 4;
 
 template <typename Half>
 float WidenOne(uint16_t bits) {
@@ -66,6 +63,15 @@ void DotTile(const float* HWY_RESTRICT A, int64_t lda, const uint16_t* HWY_RESTR
     }
 }
 
+// The (MR, NR) pairs the dispatch can reach have MR x NR <= 18; the others (a wider NR with more
+// rows) would spill and are never instantiated.
+template <typename Half, int MR, int NR>
+void DotTileIfReachable(const float* A, int64_t lda, const uint16_t* W, int64_t ldw, int64_t K, float* C,
+                        int64_t ldc) {
+  if constexpr (MR * NR <= 18) DotTile<Half, MR, NR>(A, lda, W, ldw, K, C, ldc);
+  else HWY_ASSERT(false);
+}
+
 // All M rows of A against NR weight rows, kMaxRowsPerPass rows of A per pass (the next pass finds
 // those weight rows in L1).
 template <typename Half, int NR>
@@ -75,12 +81,10 @@ void TileColumn(const float* A, int64_t lda, int64_t M, const uint16_t* W, int64
     const float* a = A + m0 * lda;
     float* c = C + m0 * ldc;
     switch (std::min<int64_t>(kMaxRowsPerPass, M - m0)) {
-      case 1: DotTile<Half, 1, NR>(a, lda, W, ldw, K, c, ldc); break;
-      case 2: DotTile<Half, 2, NR>(a, lda, W, ldw, K, c, ldc); break;
-#if !(HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3)
-      case 3: DotTile<Half, 3, NR>(a, lda, W, ldw, K, c, ldc); break;
-      default: DotTile<Half, 4, NR>(a, lda, W, ldw, K, c, ldc); break;
-#endif
+      case 1: DotTileIfReachable<Half, 1, NR>(a, lda, W, ldw, K, c, ldc); break;
+      case 2: DotTileIfReachable<Half, 2, NR>(a, lda, W, ldw, K, c, ldc); break;
+      case 3: if constexpr (!kSixteenRegisters) DotTileIfReachable<Half, 3, NR>(a, lda, W, ldw, K, c, ldc); break;
+      default: if constexpr (!kSixteenRegisters) DotTileIfReachable<Half, 4, NR>(a, lda, W, ldw, K, c, ldc); break;
     }
   }
 }

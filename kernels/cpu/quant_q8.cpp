@@ -27,13 +27,22 @@ HWY_INLINE hn::Vec<D> WidenCodes(D d, const int8_t* HWY_RESTRICT q, hn::Vec<D> s
 // A pass multiplies MR rows of A by NR weight rows, one accumulator per output: per vector of codes,
 // MR + NR loads feed MR x NR FMAs (as gemv_half.cpp). Accumulators, widened weights and one A vector
 // fit AVX-512's 32 registers, or the 16 of the other x86 targets.
-#if HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3
-constexpr int kMaxRowsPerPass = 2;
-template <int MR> constexpr int kWeightRowsPerPass = 4;
-#else
-constexpr int kMaxRowsPerPass = 4;
-template <int MR> constexpr int kWeightRowsPerPass = MR == 1 ? 8 : MR == 2 ? 6 : 4;
-#endif
+constexpr bool kSixteenRegisters = HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3;  // x86 below AVX-512
+constexpr int kMaxRowsPerPass = kSixteenRegisters ? 2 : 4;
+template <int MR>
+constexpr int kWeightRowsPerPass = kSixteenRegisters ? 4 : MR == 1 ? 8 : MR == 2 ? 6 : 4;
+
+// The (MR, NR) pairs the dispatch can reach have MR x NR <= 16; the others (a wider NR with more
+// rows) would spill and are never instantiated.
+template <int MR, int NR>
+void DotTileQ8(const float* HWY_RESTRICT A, int64_t lda, const int8_t* HWY_RESTRICT codes,
+               const float* HWY_RESTRICT scales, int64_t K, float* HWY_RESTRICT C, int64_t ldc);
+template <int MR, int NR>
+void DotTileQ8IfReachable(const float* A, int64_t lda, const int8_t* codes, const float* scales, int64_t K, float* C,
+                          int64_t ldc) {
+  if constexpr (MR * NR <= 16) DotTileQ8<MR, NR>(A, lda, codes, scales, K, C, ldc);
+  else HWY_ASSERT(false);
+}
 
 // C[r, j] = A[r, :] . dequant(W[j, :]) for r < MR, j < NR (codes and scales of weight row j at
 // codes + j K, scales + j blocks). Each output is summed the same way whatever MR and NR (one
@@ -78,12 +87,10 @@ void TileColumnQ8(const float* A, int64_t lda, int64_t M, const int8_t* codes, c
     const float* a = A + m0 * lda;
     float* c = C + m0 * ldc + n;
     switch (std::min<int64_t>(kMaxRowsPerPass, M - m0)) {
-      case 1: DotTileQ8<1, NR>(a, lda, q, s, K, c, ldc); break;
-      case 2: DotTileQ8<2, NR>(a, lda, q, s, K, c, ldc); break;
-#if !(HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3)
-      case 3: DotTileQ8<3, NR>(a, lda, q, s, K, c, ldc); break;
-      default: DotTileQ8<4, NR>(a, lda, q, s, K, c, ldc); break;
-#endif
+      case 1: DotTileQ8IfReachable<1, NR>(a, lda, q, s, K, c, ldc); break;
+      case 2: DotTileQ8IfReachable<2, NR>(a, lda, q, s, K, c, ldc); break;
+      case 3: if constexpr (!kSixteenRegisters) DotTileQ8IfReachable<3, NR>(a, lda, q, s, K, c, ldc); break;
+      default: if constexpr (!kSixteenRegisters) DotTileQ8IfReachable<4, NR>(a, lda, q, s, K, c, ldc); break;
     }
   }
 }
@@ -168,26 +175,36 @@ void check_matrix(const Q8Matrix& W) {
 // enter as code + 128 (a flipped sign bit) and each lane starts from -128 x (its 4 activation
 // codes' sum), which removes what the +128 added: the lane then holds the exact integer sum of
 // code_w x code_a.
+// Per pair of blocks, 192 bytes: the 64 codes, then the 16 lanes' starts (-128 x the lane's 4 codes'
+// sum, int32), then the 16 lanes' scales (f32; lanes 0-7: block 2p, 8-15: block 2p + 1). One buffer,
+// so a pass over 4 rows needs 4 pointers, not 12 (the general registers ran out and spilled).
 struct Q8Row {
-  std::vector<int8_t> codes;    // [pairs * 64], 0 past K
-  std::vector<int32_t> start;   // [pairs * 16]: -128 x the lane's code sum
-  std::vector<float> scales;    // [pairs * 16]: the scale of the lane's block (lanes 0-7: block 2p, 8-15: 2p + 1)
+  static constexpr int64_t kPairBytes = 192;
+  std::vector<uint8_t> data;  // [pairs * 192]; codes 0 past K
+  const int8_t* codes(int64_t p) const { return reinterpret_cast<const int8_t*>(data.data() + kPairBytes * p); }
+  const int32_t* start(int64_t p) const { return reinterpret_cast<const int32_t*>(data.data() + kPairBytes * p + 64); }
+  const float* scales(int64_t p) const { return reinterpret_cast<const float*>(data.data() + kPairBytes * p + 128); }
 };
 
 // False when the row holds a NaN or an infinity (the f32 path then computes, so it propagates).
 bool quantize_activation_row(const float* a, int64_t K, Q8Row& r) {
   const int64_t pairs = (K + 63) / 64, blocks = q8_blocks(K);
-  r.codes.assign(size_t(pairs * 64), 0);
-  r.start.assign(size_t(pairs * 16), 0);
-  r.scales.assign(size_t(pairs * 16), 0.0f);
+  std::vector<int8_t> codes(size_t(pairs * 64), 0);
   std::vector<float> block_scales(static_cast<size_t>(blocks));
-  if (!ref::quantize_q8_row(a, K, r.codes.data(), block_scales.data())) return false;
-  for (int64_t lane = 0; lane < pairs * 16; ++lane) {
-    int32_t sum = 0;
-    for (int i = 0; i < 4; ++i) sum += r.codes[size_t(4 * lane + i)];
-    r.start[size_t(lane)] = -128 * sum;
-    const int64_t block = (lane / 16) * 2 + (lane % 16) / 8;
-    r.scales[size_t(lane)] = block < blocks ? block_scales[size_t(block)] : 0.0f;
+  if (!ref::quantize_q8_row(a, K, codes.data(), block_scales.data())) return false;
+  r.data.assign(size_t(pairs * Q8Row::kPairBytes), 0);
+  for (int64_t p = 0; p < pairs; ++p) {
+    uint8_t* base = r.data.data() + Q8Row::kPairBytes * p;
+    std::memcpy(base, codes.data() + 64 * p, 64);
+    for (int64_t lane = 0; lane < 16; ++lane) {
+      int32_t sum = 0;
+      for (int i = 0; i < 4; ++i) sum += codes[size_t(64 * p + 4 * lane + i)];
+      const int32_t start = -128 * sum;
+      const int64_t block = 2 * p + lane / 8;
+      const float scale = block < blocks ? block_scales[size_t(block)] : 0.0f;
+      std::memcpy(base + 64 + 4 * lane, &start, 4);
+      std::memcpy(base + 128 + 4 * lane, &scale, 4);
+    }
   }
   return true;
 }
@@ -215,9 +232,9 @@ RSCAPRET_VNNI_TARGET inline void vnni_step(const Q8Row* rows, int64_t p, const _
                                            __m512 (&acc)[MR][NR]) {
   for (int m = 0; m < MR; ++m) {
     const Q8Row& r = rows[m];
-    const __m512i start = _mm512_loadu_si512(r.start.data() + 16 * p);
-    const __m512i codes = _mm512_loadu_si512(r.codes.data() + 64 * p);
-    const __m512 scales = _mm512_loadu_ps(r.scales.data() + 16 * p);
+    const __m512i start = _mm512_loadu_si512(r.start(p));
+    const __m512i codes = _mm512_loadu_si512(r.codes(p));
+    const __m512 scales = _mm512_loadu_ps(r.scales(p));
     for (int j = 0; j < NR; ++j) {
       const __m512i d = _mm512_dpbusd_epi32(start, w[j], codes);
       acc[m][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(ws[j], scales), acc[m][j]);
@@ -263,6 +280,13 @@ RSCAPRET_VNNI_TARGET void vnni_tile(const Q8Row* rows, const Q8Matrix& W, int64_
 template <int MR>
 constexpr int kVnniWeightRows = MR == 1 ? 1 : MR <= 2 ? 4 : 3;
 
+// The (MR, NR) pairs the dispatch reaches have MR x NR <= 12; the others are never instantiated.
+template <int MR, int NR>
+RSCAPRET_VNNI_TARGET void vnni_tile_if_reachable(const Q8Row* rows, const Q8Matrix& W, int64_t n, float* C) {
+  if constexpr (MR * NR <= 12) vnni_tile<MR, NR>(rows, W, n, C);
+  else RS_ASSERT(false, "vnni tile ", MR, " x ", NR, " is not dispatched");
+}
+
 // Weight rows [n, n + NR) against all M rows of A, 4 rows of A per pass.
 template <int NR>
 RSCAPRET_VNNI_TARGET void vnni_column(const Q8Row* rows, int64_t M, const Q8Matrix& W, int64_t n, float* C) {
@@ -270,10 +294,10 @@ RSCAPRET_VNNI_TARGET void vnni_column(const Q8Row* rows, int64_t M, const Q8Matr
     const Q8Row* r = rows + m0;
     float* c = C + m0 * W.N;
     switch (std::min<int64_t>(4, M - m0)) {
-      case 1: vnni_tile<1, NR>(r, W, n, c); break;
-      case 2: vnni_tile<2, NR>(r, W, n, c); break;
-      case 3: vnni_tile<3, NR>(r, W, n, c); break;
-      default: vnni_tile<4, NR>(r, W, n, c); break;
+      case 1: vnni_tile_if_reachable<1, NR>(r, W, n, c); break;
+      case 2: vnni_tile_if_reachable<2, NR>(r, W, n, c); break;
+      case 3: vnni_tile_if_reachable<3, NR>(r, W, n, c); break;
+      default: vnni_tile_if_reachable<4, NR>(r, W, n, c); break;
     }
   }
 }
@@ -362,14 +386,23 @@ void gemm_q8(const float* A, int64_t lda, const Q8Matrix& W, int64_t M, float* C
   check_matrix(W);
   const int64_t N = W.N, K = W.K;
   if (empty_product(C, M, K, N)) return;
-  if (M <= kGemvQ8MaxM && matmul_precision() == MatmulPrecision::int8 && cpu_has_vnni() &&
-      gemv_q8_int8_activations(A, lda, M, W, C))
-    return;
-  if (M <= kGemvQ8MaxM) {
-    // Rows of W split over threads in blocks; each output element is one thread's sequential sum.
+  // Decode rows with f32 activations. Rows of W split over threads in blocks; each output element is
+  // one thread's sequential sum.
+  const auto f32_rows = [&](const float* a, int64_t rows, float* c) {
     parallel_for(0, N, 64, [&](int64_t n0, int64_t n1) {
-      HWY_DYNAMIC_DISPATCH(GemvQ8)(A, lda, M, W.codes, W.scales, K, n0, n1, C, N);
+      HWY_DYNAMIC_DISPATCH(GemvQ8)(a, lda, rows, W.codes, W.scales, K, n0, n1, c, N);
     });
+  };
+  if (M <= kGemvQ8MaxM && matmul_precision() == MatmulPrecision::int8 && cpu_has_vnni()) {
+    if (gemv_q8_int8_activations(A, lda, M, W, C)) return;
+    // A row holds a NaN or an infinity: each row alone, the int8 path where it can and the f32 path
+    // (which propagates them) where not, so every row keeps the bits it has alone.
+    for (int64_t m = 0; m < M; ++m)
+      if (!gemv_q8_int8_activations(A + m * lda, lda, 1, W, C + m * N)) f32_rows(A + m * lda, 1, C + m * N);
+    return;
+  }
+  if (M <= kGemvQ8MaxM) {
+    f32_rows(A, M, C);
     return;
   }
   if (matmul_precision() == MatmulPrecision::bf16 && cpu_has_bf16_dot()) {  // bf16 products, as for bf16 weights

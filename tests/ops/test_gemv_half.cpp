@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "kernels/cpu/gemv_half.h"
+#include "kernels/cpu/parallel.h"
 #include "tests/ops/op_test_util.h"
 
 namespace rscapret::testing {
@@ -20,13 +21,13 @@ namespace {
 
 struct Operands {
   Tensor a;  // f32 [M, lda] (rows padded past K)
-  Tensor w;  // bf16/f16 [N, K]
-  int64_t M, K, N, lda;
+  Tensor w;  // bf16/f16 [N, ldw] (rows padded past K)
+  int64_t M, K, N, lda, ldw;
 };
 
 Operands make(int64_t M, int64_t K, int64_t N, DType dt, uint64_t seed) {
   Generator g(seed);
-  return {g.normal({M, K + 3}), g.normal({N, K}).to(dt), M, K, N, K + 3};
+  return {g.normal({M, K + 3}), g.normal({N, K + 5}).to(dt), M, K, N, K + 3, K + 5};
 }
 
 // fn() once on each SIMD target this machine runs (e.g. SSE4, AVX2 with 2-row
@@ -44,7 +45,7 @@ void on_every_target(F fn) {
 std::vector<float> product(const Operands& o, int64_t row0, int64_t rows) {
   std::vector<float> c(size_t(rows * o.N), std::numeric_limits<float>::quiet_NaN());
   kernels::gemv_half(o.w.dtype() == DType::bf16, o.a.data<float>() + row0 * o.lda, o.lda, rows,
-                     static_cast<const uint16_t*>(o.w.raw_data()), o.K, o.N, o.K, c.data(), o.N);
+                     static_cast<const uint16_t*>(o.w.raw_data()), o.ldw, o.N, o.K, c.data(), o.N);
   return c;
 }
 
@@ -65,7 +66,7 @@ TEST(GemvHalf, MatchesTheExactProductForEveryRowCount) {
               for (int64_t n = 0; n < N; ++n) {
                 double exact = 0, scale = 0;
                 for (int64_t k = 0; k < K; ++k) {
-                  const double p = double(o.a.data<float>()[m * o.lda + k]) * w32.data<float>()[n * K + k];
+                  const double p = double(o.a.data<float>()[m * o.lda + k]) * w32.data<float>()[n * o.ldw + k];
                   exact += p;
                   scale += std::fabs(p);
                 }
@@ -96,6 +97,24 @@ TEST(GemvHalf, EachRowHasTheBitsOfItsOneRowProduct) {
           }
       }
   });
+}
+
+// Threads split the weight rows in blocks of 64, which tiles of 6 or 8 weight rows do not divide:
+// the bits must not move (2 and 3 rows of A take tiles of 8 and 6).
+TEST(GemvHalf, ResultDoesNotDependOnThreadCount) {
+  const int before = kernels::num_threads();
+  for (int64_t M : {1, 2, 3, 5}) {
+    const Operands o = make(M, 300, 131, DType::bf16, uint64_t(40 + M));
+    kernels::set_num_threads(1);
+    const std::vector<float> one = product(o, 0, M);
+    kernels::set_num_threads(2);
+    const std::vector<float> two = product(o, 0, M);
+    kernels::set_num_threads(3);
+    const std::vector<float> three = product(o, 0, M);
+    EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float))) << "M " << M;
+    EXPECT_EQ(0, std::memcmp(one.data(), three.data(), one.size() * sizeof(float))) << "M " << M;
+  }
+  kernels::set_num_threads(before);
 }
 
 // A NaN in one row of A poisons that row's outputs only.

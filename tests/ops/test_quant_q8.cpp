@@ -133,8 +133,14 @@ TEST(QuantQ8, ProductMatchesReferenceOnEveryEdge) {
   // one packed block (kPacked16Kc), strided A, partial 64-column panels. Then the portable tiles,
   // with N past one dequantized tile (at K = 8192 a tile holds 512 rows).
   uint64_t seed = 10;
-  for (const int64_t M : {1, 2, 3, 5, 8})
-    for (const int64_t K : {1, 31, 32, 33, 100, 2048}) check_product(M, K, 70, K + (M % 2) * 3, seed++);
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {  // the streaming path on every SIMD target
+    SCOPED_TRACE(hwy::TargetName(target));
+    hwy::SetSupportedTargetsForTest(target);
+    for (const int64_t M : {1, 2, 3, 5, 8})
+      for (const int64_t K : {1, 31, 32, 33, 100, 2048})
+        for (const int64_t N : {1, 3, 70}) check_product(M, K, N, K + (M % 2) * 3, seed++);
+  }
+  hwy::SetSupportedTargetsForTest(0);
   for (const int64_t M : {9, 40})
     for (const int64_t K : {1, 33, 96, 257}) check_product(M, K, 65, K + 5, seed++);
   check_product(1, 8192, 600, 8192, seed++);
@@ -191,7 +197,7 @@ TEST(QuantQ8, ResultsDoNotDependOnThreadCount) {
   const Tensor a = g.normal({20, 300});
   const Q8 q = quantize(g.normal({150, 300}));
   const int before = k::num_threads();
-  for (const int64_t M : {1, 4, 20}) {
+  for (const int64_t M : {1, 2, 3, 4, 20}) {  // 2 and 3 rows: tiles of 6 weight rows, misaligned with the grain
     std::vector<float> one(size_t(M * 150)), two(size_t(M * 150));
     k::set_num_threads(1);
     k::gemm_q8(a.data<float>(), 300, q.view(), M, one.data());
@@ -302,8 +308,9 @@ TEST(QuantQ8Int8, MatchesTheExactQuantizedProduct) {
   REQUIRE_VNNI();
   // Whole pairs of blocks, a lone last block, a partial last block, K under one block.
   uint64_t seed = 60;
-  for (const int64_t M : {1, 3, 8})
-    for (const int64_t K : {1, 32, 33, 64, 100, 4096, 4000}) check_int8_activations(M, K, 70, seed++);
+  for (const int64_t M : {1, 2, 3, 5, 8})
+    for (const int64_t K : {1, 32, 33, 64, 100, 4096, 4000})
+      for (const int64_t N : {1, 3, 70}) check_int8_activations(M, K, N, seed++);
 }
 
 TEST(QuantQ8Int8, GemmTakesItOnlyWhenAskedAndOnlyForDecodeRows) {
@@ -339,6 +346,10 @@ TEST(QuantQ8Int8, NaNFallsBackAndPropagates) {
   EXPECT_FALSE(k::gemv_q8_int8_activations(a.data<float>(), 64, 2, q.view(), c.data()));
   const k::MatmulPrecisionGuard guard(k::MatmulPrecision::int8);
   k::gemm_q8(a.data<float>(), 64, q.view(), 2, c.data());
+  // The finite row keeps the int8 path and its one-row bits; the other propagates the NaN.
+  std::vector<float> alone(10);
+  k::gemm_q8(a.data<float>(), 64, q.view(), 1, alone.data());
+  EXPECT_EQ(0, std::memcmp(c.data(), alone.data(), 10 * sizeof(float)));
   for (int n = 0; n < 10; ++n) {
     EXPECT_TRUE(std::isfinite(c[size_t(n)]));
     EXPECT_TRUE(std::isnan(c[size_t(10 + n)]));
