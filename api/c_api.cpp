@@ -25,7 +25,7 @@
 struct rscapret_model {
   rscapret::models::RsCapRetBundle bundle;
   std::string dir;  // as given: index metadata and messages
-  int image_size = 0;
+  int image_size() const { return int(bundle.model->clip().config().vision.image_size); }
 };
 
 struct rscapret_index {
@@ -59,32 +59,36 @@ rscapret_status fail(rscapret_status s, const char* fn, const char* what) noexce
   return s;
 }
 
-// Runs body, mapping what it throws to a status (most specific first).
+// The status of an error, by its class.
+rscapret_status status_of(const std::exception& e) {
+  if (dynamic_cast<const ValueError*>(&e) || dynamic_cast<const ShapeError*>(&e) || dynamic_cast<const IndexError*>(&e))
+    return RSCAPRET_ERR_INVALID_ARGUMENT;
+  if (dynamic_cast<const IOError*>(&e) || dynamic_cast<const std::filesystem::filesystem_error*>(&e))
+    return RSCAPRET_ERR_IO;
+  if (dynamic_cast<const FormatError*>(&e) || dynamic_cast<const DTypeError*>(&e)) return RSCAPRET_ERR_FORMAT;
+  if (dynamic_cast<const DeviceError*>(&e)) return RSCAPRET_ERR_DEVICE;
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return RSCAPRET_ERR_OUT_OF_MEMORY;
+  return RSCAPRET_ERR_INTERNAL;
+}
+
+// An error re-raised with more context (which image) that keeps the status of the original.
+struct StatusError : std::runtime_error {
+  StatusError(rscapret_status s, const std::string& what) : std::runtime_error(what), status(s) {}
+  rscapret_status status;
+};
+
+// Runs body, mapping what it throws to a status.
 template <typename F>
 rscapret_status guarded(const char* fn, F&& body) noexcept {
   try {
     body();
     return RSCAPRET_OK;
-  } catch (const ValueError& e) {
-    return fail(RSCAPRET_ERR_INVALID_ARGUMENT, fn, e.what());
-  } catch (const ShapeError& e) {
-    return fail(RSCAPRET_ERR_INVALID_ARGUMENT, fn, e.what());
-  } catch (const IndexError& e) {
-    return fail(RSCAPRET_ERR_INVALID_ARGUMENT, fn, e.what());
-  } catch (const IOError& e) {
-    return fail(RSCAPRET_ERR_IO, fn, e.what());
-  } catch (const FormatError& e) {
-    return fail(RSCAPRET_ERR_FORMAT, fn, e.what());
-  } catch (const DTypeError& e) {
-    return fail(RSCAPRET_ERR_FORMAT, fn, e.what());
-  } catch (const DeviceError& e) {
-    return fail(RSCAPRET_ERR_DEVICE, fn, e.what());
-  } catch (const std::filesystem::filesystem_error& e) {
-    return fail(RSCAPRET_ERR_IO, fn, e.what());
+  } catch (const StatusError& e) {
+    return fail(e.status, fn, e.what());
   } catch (const std::bad_alloc&) {
     return fail(RSCAPRET_ERR_OUT_OF_MEMORY, fn, "out of memory");
   } catch (const std::exception& e) {
-    return fail(RSCAPRET_ERR_INTERNAL, fn, e.what());
+    return fail(status_of(e), fn, e.what());
   } catch (...) {
     return fail(RSCAPRET_ERR_INTERNAL, fn, "unknown exception");
   }
@@ -134,13 +138,9 @@ std::vector<Tensor> load_inputs(const rscapret_model& m, const rscapret_image* i
   px.reserve(end - begin);
   for (size_t i = begin; i < end; ++i) {
     try {
-      px.push_back(api::load_image_input(to_input(images[i], i), m.image_size));
+      px.push_back(api::load_image_input(to_input(images[i], i), m.image_size()));
     } catch (const Error& e) {
-      // Keep the error's class (its status) and say which image it was.
-      const std::string msg = cat("images[", i, "]: ", e.what());
-      if (dynamic_cast<const IOError*>(&e)) throw IOError(msg);
-      if (dynamic_cast<const FormatError*>(&e)) throw FormatError(msg);
-      throw ValueError(msg);
+      throw StatusError(status_of(e), cat("images[", i, "]: ", e.what()));
     }
   }
   return px;
@@ -219,12 +219,10 @@ rscapret_status rscapret_model_load(const char* dir, const rscapret_model_option
     if (options) opt = *options;
     const Device device = api::parse_device(opt.device ? opt.device : "cpu");
     const std::string quantize = opt.quantize ? opt.quantize : "none";
-    api::check_quantize(quantize, device);
     std::lock_guard<std::mutex> lock(compute_mutex());
     auto m = std::make_unique<rscapret_model>();
     m->bundle = api::load_model(dir, device, quantize);
     m->dir = dir;
-    m->image_size = int(m->bundle.model->clip().config().vision.image_size);
     *model = m.release();
   });
 }
@@ -239,7 +237,7 @@ size_t rscapret_model_embedding_dim(const rscapret_model* model) noexcept {
   return model ? size_t(model->bundle.model->options().retrieval_dim) : 0;
 }
 
-int rscapret_model_image_size(const rscapret_model* model) noexcept { return model ? model->image_size : 0; }
+int rscapret_model_image_size(const rscapret_model* model) noexcept { return model ? model->image_size() : 0; }
 
 void rscapret_caption_options_init(rscapret_caption_options* options) noexcept {
   if (!options) return;

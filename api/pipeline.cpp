@@ -129,26 +129,34 @@ std::vector<float> embed_images(const models::RsCapRetBundle& b, const std::vect
   return out;
 }
 
+LoadedImages load_image_files(const std::vector<fs::path>& files, size_t begin, size_t end, int size,
+                              const SkipReport& on_skip) {
+  LoadedImages out;
+  for (size_t i = begin; i < std::min(end, files.size()); ++i) {
+    try {
+      ImageInput in;
+      in.path = files[i];
+      out.pixels.push_back(load_image_input(in, size));
+      out.paths.push_back(files[i].string());
+    } catch (const Error& e) {
+      ++out.skipped;
+      if (on_skip) on_skip(files[i].string(), e.what());
+    }
+  }
+  return out;
+}
+
 IndexedImages embed_image_files(const models::RsCapRetBundle& b, const std::vector<fs::path>& files, int64_t batch,
-                                const std::function<void(const std::string&, const std::string&)>& on_skip) {
+                                const SkipReport& on_skip) {
   check_batch(batch, "index");
   const int size = int(b.model->clip().config().vision.image_size);
   IndexedImages out;
   for (size_t i0 = 0; i0 < files.size(); i0 += size_t(batch)) {
-    std::vector<Tensor> px;
-    for (size_t i = i0; i < std::min(files.size(), i0 + size_t(batch)); ++i) {
-      try {
-        ImageInput in;
-        in.path = files[i];
-        px.push_back(load_image_input(in, size));
-        out.paths.push_back(files[i].string());
-      } catch (const Error& e) {
-        ++out.skipped;
-        if (on_skip) on_skip(files[i].string(), e.what());
-      }
-    }
-    const std::vector<float> e = embed_images(b, px, int64_t(std::max<size_t>(px.size(), 1)));
+    LoadedImages part = load_image_files(files, i0, i0 + size_t(batch), size, on_skip);
+    const std::vector<float> e = embed_images(b, part.pixels, batch);
     out.embeddings.insert(out.embeddings.end(), e.begin(), e.end());
+    out.paths.insert(out.paths.end(), part.paths.begin(), part.paths.end());
+    out.skipped += part.skipped;
   }
   RS_CHECK(!out.paths.empty(), IOError, "index", "none of the ", files.size(), " images could be read");
   return out;

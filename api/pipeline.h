@@ -46,6 +46,17 @@ Tensor load_image_input(const ImageInput& in, int size);
 // sorted by path. IOError when dir is not a folder.
 std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& dir);
 
+// The readable ones of files[begin, end), preprocessed at `size` px, in order; an unreadable image
+// is skipped and reported to on_skip (path, message).
+using SkipReport = std::function<void(const std::string& path, const std::string& why)>;
+struct LoadedImages {
+  std::vector<Tensor> pixels;      // each f32 [3, size, size]
+  std::vector<std::string> paths;  // of the images loaded
+  int64_t skipped = 0;
+};
+LoadedImages load_image_files(const std::vector<std::filesystem::path>& files, size_t begin, size_t end, int size,
+                              const SkipReport& on_skip = {});
+
 // The model's caption options from a beam width (1: greedy) and a token budget; stops at EOS.
 models::GenerateOptions caption_options(const models::RsCapRetBundle& b, int64_t beam, int64_t max_new_tokens);
 
@@ -64,7 +75,6 @@ struct IndexedImages {
   int64_t skipped = 0;
 };
 IndexedImages embed_image_files(const models::RsCapRetBundle& b, const std::vector<std::filesystem::path>& files,
-                                int64_t batch,
-                                const std::function<void(const std::string&, const std::string&)>& on_skip = {});
+                                int64_t batch, const SkipReport& on_skip = {});
 
 }  // namespace rscapret::api

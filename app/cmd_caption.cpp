@@ -2,8 +2,8 @@
 // image, from the visual prefix alone, [RET] forbidden, cut at the first period (FROMAGe's
 // evaluation). Images are captioned --batch at a time (api/pipeline.h: up to 8 the captions equal
 // one-at-a-time ones). An unreadable image is reported on stderr and skipped; the exit status is then 1.
-#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,23 +40,16 @@ void add_caption_command(CLI::App& app) {
     const models::RsCapRetBundle b = load_model_option(o->model, device, o->quantize);
     const int size = int(b.model->clip().config().vision.image_size);
     const models::GenerateOptions g = api::caption_options(b, o->beam, o->max_new_tokens);
+    const std::vector<std::filesystem::path> files(o->images.begin(), o->images.end());
     int64_t failed = 0;
-    for (size_t i0 = 0; i0 < o->images.size(); i0 += size_t(o->batch)) {
-      std::vector<std::string> paths;
-      std::vector<Tensor> px;  // each [3, S, S]
-      for (size_t i = i0; i < std::min(o->images.size(), i0 + size_t(o->batch)); ++i) {
-        try {
-          api::ImageInput in;
-          in.path = o->images[i];
-          px.push_back(api::load_image_input(in, size));
-          paths.push_back(o->images[i]);
-        } catch (const Error& e) {
-          ++failed;
-          std::fprintf(stderr, "skipping %s: %s\n", o->images[i].c_str(), e.what());
-        }
-      }
-      const std::vector<std::string> caps = api::caption_images(b, px, g, o->batch);
-      for (size_t i = 0; i < caps.size(); ++i) std::printf("%s\t%s\n", paths[i].c_str(), caps[i].c_str());
+    for (size_t i0 = 0; i0 < files.size(); i0 += size_t(o->batch)) {
+      const api::LoadedImages part = api::load_image_files(
+          files, i0, i0 + size_t(o->batch), size, [](const std::string& path, const std::string& why) {
+            std::fprintf(stderr, "skipping %s: %s\n", path.c_str(), why.c_str());
+          });
+      failed += part.skipped;
+      const std::vector<std::string> caps = api::caption_images(b, part.pixels, g, o->batch);
+      for (size_t i = 0; i < caps.size(); ++i) std::printf("%s\t%s\n", part.paths[i].c_str(), caps[i].c_str());
       std::fflush(stdout);
     }
     if (failed > 0) throw IOError(cat("[caption] ", failed, " of ", o->images.size(), " images could not be read"));
