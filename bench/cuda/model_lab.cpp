@@ -194,6 +194,19 @@ void decode_7b() {
   std::printf("| HBM bound | %.1f tokens/s |\n", bound);
   std::printf("| fraction of the bound | %.2f |\n| vs HF generate (12.1 tokens/s) | %.1fx |\n", tok_s / bound,
               tok_s / 12.1);
+  m.reset();
+  // The same 32 layers at a tiny width: the weights are read in microseconds, so its time per
+  // token is the per-token cost of launches and host work alone (the floor that bytes do not set).
+  models::LlamaConfig tiny;
+  tiny.vocab_size = 256;
+  tiny.hidden_size = 256;
+  tiny.intermediate_size = 512;
+  tiny.num_attention_heads = 2;
+  tiny.num_key_value_heads = 2;
+  tiny.head_dim = 128;
+  const double tiny_tok_s = decode_tokens_per_second(*llama_filled(tiny, Device::cuda(0)), Device::cuda(0), 64);
+  std::printf("| the same 32 layers at width 256 (launch and host cost per token) | %.1f tokens/s (%.2f ms/token) |\n",
+              tiny_tok_s, 1e3 / tiny_tok_s);
 }
 
 // The RS-CapRet training step with a frozen LLaMA: pooled CLIP features [B, Cv] -> the bridge's

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # One-call GPU check for a session with a lent GPU: every CUDA test, then the kernel labs, and a
-# short summary table at the end. Full logs go to $OUT (or ./gpu-logs) when set.
+# short summary table at the end. Full logs: $OUT/gpu-logs.tar.gz under a device call, else ./gpu-logs.
 #   on the GPU machine:  bash bench/gpu/check.sh [--full]
 # With .gpu/pack.tar.xz present (bench/gpu/pack.sh, built on a machine without a GPU) it runs the
 # packed binaries; otherwise it builds here with CUDA (needs the build dependencies installed).
-# Sized to finish in under 5 minutes on an H100; a shared deadline stops it before 10.
+# Sized to finish in under 5 minutes on an H100; a shared deadline (CHECK_SECONDS, default 560)
+# stops it before 10. With python3, torch and transformers on the machine it last measures
+# PyTorch's own figures on the same card (bench/gpu/torch_ref.py), for same-card ratios.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
-out=${OUT:-gpu-logs}
-mkdir -p "$out"
+# Logs in one folder; under a device call they come back as one archive in $OUT (a call returns
+# at most 8 files).
+out=${OUT:+/tmp/rsgpu-logs}
+out=${out:-gpu-logs}
+rm -rf "$out" && mkdir -p "$out"
 quick=--quick
 [ "${1:-}" = "--full" ] && quick=
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader || echo "nvidia-smi failed"
@@ -33,54 +38,94 @@ else
   cp build-gpu/tests/cuda/test_cuda build-gpu/bench/cuda/{gemm_lab,attention_lab,model_lab} $bin/
 fi
 
-# Every stage gets its own limit and all of them share a deadline (560 s from the start), so the
-# summary and the logs under $OUT come back inside one 600 s device call whatever hangs.
-deadline=$((start + 560))
+# Every stage gets its own limit and all of them share a deadline (CHECK_SECONDS from the start,
+# default 560), so the summary and the logs under $OUT come back inside one 600 s device call
+# whatever hangs.
+deadline=$((start + ${CHECK_SECONDS:-560}))
 # limit N: N, or the seconds left before the deadline when fewer (at least 1).
 limit() { local left=$((deadline - $(date +%s))); [ "$left" -lt "$1" ] && echo $((left > 1 ? left : 1)) || echo "$1"; }
 
-echo "== CUDA tests"
-timeout "$(limit 200)" "$bin/test_cuda" > "$out/test_cuda.log" 2>&1
-tests_rc=$?
-grep -E "FAILED|Failure|rror|Expected|Which is|actual" "$out/test_cuda.log" | head -80
-tail -3 "$out/test_cuda.log"
+# Stages, in this order; CHECK_STAGES picks some (e.g. "tests torch" to re-run two after a fix),
+# CHECK_TEST_FILTER narrows the CUDA tests (a gtest filter).
+stages=${CHECK_STAGES:-tests caption model gemm attention torch}
+summary=()
+# note NAME RESULT START: one summary row with the stage's seconds.
+note() { summary+=("| $1 | $2 | $(( $(date +%s) - $3 )) s |"); }
 
-echo "== the embedded default model captioned on the GPU and on the CPU"
-timeout "$(limit 60)" "$bin/rscapret" caption --model assets/model --device cuda assets/samples/*.png > "$out/caption_cuda.txt" 2> "$out/caption_cuda.err"
-cap_rc=$?
-timeout "$(limit 60)" "$bin/rscapret" caption --model assets/model assets/samples/*.png > "$out/caption_cpu.txt" 2>/dev/null
-if [ $cap_rc -eq 0 ] && cmp -s "$out/caption_cuda.txt" "$out/caption_cpu.txt"; then cap=same; else cap="differ (rc $cap_rc)"; fi
-head -4 "$out/caption_cuda.txt"; tail -3 "$out/caption_cuda.err"
-diff "$out/caption_cpu.txt" "$out/caption_cuda.txt" | head -10
+stage_tests() {
+  local t0; t0=$(date +%s)
+  echo "== CUDA tests"
+  timeout "$(limit 200)" "$bin/test_cuda" --gtest_filter="${CHECK_TEST_FILTER:-*}" > "$out/test_cuda.log" 2>&1
+  local rc=$?
+  grep -E "FAILED|Failure|rror|Expected|Which is|actual" "$out/test_cuda.log" | head -80
+  tail -3 "$out/test_cuda.log"
+  note "CUDA tests" "rc $rc; $(grep -cE '^\[       OK' "$out/test_cuda.log") ok, $(grep -cE '^\[  SKIPPED' "$out/test_cuda.log") skipped, $(grep -c '^\[  FAILED' "$out/test_cuda.log") failed lines" "$t0"
+}
+
+stage_caption() {
+  local t0; t0=$(date +%s)
+  echo "== the embedded default model captioned on the GPU and on the CPU"
+  timeout "$(limit 60)" "$bin/rscapret" caption --model assets/model --device cuda assets/samples/*.png > "$out/caption_cuda.txt" 2> "$out/caption_cuda.err"
+  local rc=$? cap
+  timeout "$(limit 60)" "$bin/rscapret" caption --model assets/model assets/samples/*.png > "$out/caption_cpu.txt" 2>/dev/null
+  if [ $rc -eq 0 ] && cmp -s "$out/caption_cuda.txt" "$out/caption_cpu.txt"; then cap=same; else cap="differ (rc $rc)"; fi
+  head -4 "$out/caption_cuda.txt"; tail -3 "$out/caption_cuda.err"
+  diff "$out/caption_cpu.txt" "$out/caption_cuda.txt" | head -10
+  note "rscapret caption --device cuda vs cpu" "$cap" "$t0"
+}
 
 # The model lab before the kernel labs: its figures (whole models) are the ones most sessions need.
-echo "== model lab"
-timeout "$(limit 200)" "$bin/model_lab" $quick > "$out/model_lab.log" 2>&1
-model_rc=$?
-cat "$out/model_lab.log"
+stage_model() {
+  local t0; t0=$(date +%s)
+  echo "== model lab"
+  timeout "$(limit 200)" "$bin/model_lab" $quick > "$out/model_lab.log" 2>&1
+  local rc=$?
+  cat "$out/model_lab.log"
+  note model_lab "rc $rc (124: stopped at its limit)" "$t0"
+}
 
-echo "== GEMM lab"
-timeout "$(limit 150)" "$bin/gemm_lab" all > "$out/gemm_lab.log" 2>&1
-gemm_rc=$?
-tail -25 "$out/gemm_lab.log"
+stage_gemm() {
+  local t0; t0=$(date +%s)
+  echo "== GEMM lab"
+  timeout "$(limit 150)" "$bin/gemm_lab" all $quick > "$out/gemm_lab.log" 2>&1
+  local rc=$?
+  tail -25 "$out/gemm_lab.log"
+  if [ -x "$bin/gemm_wgmma_lab" ]; then
+    echo "== GEMM wgmma lab"
+    timeout "$(limit 60)" "$bin/gemm_wgmma_lab" > "$out/gemm_wgmma_lab.log" 2>&1
+    echo "rc $?"; tail -12 "$out/gemm_wgmma_lab.log"
+  fi
+  note gemm_lab "rc $rc" "$t0"
+}
 
-if [ -x "$bin/gemm_wgmma_lab" ]; then
-  echo "== GEMM wgmma lab"
-  timeout "$(limit 60)" "$bin/gemm_wgmma_lab" > "$out/gemm_wgmma_lab.log" 2>&1
-  echo "rc $?"; tail -12 "$out/gemm_wgmma_lab.log"
-fi
+stage_attention() {
+  local t0; t0=$(date +%s)
+  echo "== attention lab"
+  timeout "$(limit 100)" "$bin/attention_lab" $quick > "$out/attention_lab.log" 2>&1
+  local rc=$?
+  tail -25 "$out/attention_lab.log"
+  note attention_lab "rc $rc" "$t0"
+}
 
-echo "== attention lab"
-timeout "$(limit 100)" "$bin/attention_lab" $quick > "$out/attention_lab.log" 2>&1
-attn_rc=$?
-tail -25 "$out/attention_lab.log"
+# PyTorch's own figures on this card (python3 with torch and transformers, when the machine has them).
+stage_torch() {
+  local t0 rc=skipped; t0=$(date +%s)
+  echo "== PyTorch on the same card"
+  if python3 -c "import torch, transformers" 2>/dev/null; then
+    PYTHONUNBUFFERED=1 timeout "$(limit 120)" python3 bench/gpu/torch_ref.py > "$out/torch_ref.log" 2>&1
+    rc=$?
+    grep -v "^\s*$" "$out/torch_ref.log" | tail -14
+  fi
+  note torch_ref "rc $rc" "$t0"
+}
+
+for st in $stages; do
+  if [ "$(type -t "stage_$st")" = function ]; then "stage_$st"; else echo "unknown stage: $st"; fi
+done
 
 echo
-echo "| check | result |"
-echo "|---|---|"
-echo "| CUDA tests | rc $tests_rc; $(grep -cE '^\[       OK|^\[  PASSED' "$out/test_cuda.log" 2>/dev/null) ok lines, $(grep -c '^\[  FAILED' "$out/test_cuda.log" 2>/dev/null) failed lines |"
-echo "| rscapret caption --device cuda vs cpu | $cap |"
-echo "| model_lab | rc $model_rc (124: stopped at its limit) |"
-echo "| gemm_lab | rc $gemm_rc |"
-echo "| attention_lab | rc $attn_rc |"
-echo "| wall time | $(( $(date +%s) - start )) s |"
+echo "| check | result | seconds |"
+echo "|---|---|---|"
+printf '%s\n' "${summary[@]}"
+echo "| wall time | $(( $(date +%s) - start )) s | |"
+[ -n "${OUT:-}" ] && tar -C "$out" -czf "$OUT/gpu-logs.tar.gz" .
