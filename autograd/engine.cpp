@@ -66,7 +66,8 @@ Tensor seed_cotangent(const Tensor& root, const Tensor& cotangent) {
   }
   RS_CHECK(root.numel() == 1, ShapeError, "backward", "a non-scalar output ", format_shape(root.shape()),
            " needs an explicit cotangent");
-  return Tensor::ones(root.shape(), root.dtype() == DType::f64 ? DType::f64 : DType::f32);
+  // On the root's device: a CPU seed would meet the root's device tensors in the first VJP.
+  return Tensor::full(root.shape(), 1.0, root.dtype() == DType::f64 ? DType::f64 : DType::f32, root.device());
 }
 
 // Runs the reverse pass; leaf cotangents go to on_leaf(meta, grad).

@@ -9,7 +9,7 @@
 //
 //   gemm_lab [variant|all] [--quick] [--f32out]
 //     variant: one number below (cuBLASLt, variant 4, always runs too: it is the yardstick);
-//     --quick: validation, then only 8192^3 and the ViT-L MLP up-projection.
+//     --quick: validation, then only 8192^3, the ViT-L MLP up-projection and the decode shapes.
 //
 // Variants:
 //   1  naive: one thread per output, f32 accumulation straight from global memory
@@ -444,8 +444,12 @@ int main(int argc, char** argv) {
                                {16448, 1024, 1024, "ViT-L attention proj"},
                                {512, 4096, 11008, "LLM MLP, 512 tokens"},
                                {1024, 4096, 4096, "LLM proj, 1024 tokens"},
-                               {1, 4096, 4096, "decode"}};
-  if (quick) shapes = {shapes[0], shapes[1]};
+                               {1, 4096, 4096, "decode"},
+                               {1, 4096, 11008, "decode, LLaMA MLP up"},
+                               {1, 11008, 4096, "decode, LLaMA MLP down"}};
+  // Quick: the square, the ViT MLP and the decode shapes (at M = 1 TFLOP/s equals TB/s of weight
+  // read: 2 N K flops over 2 N K bytes).
+  if (quick) shapes = {shapes[0], shapes[1], shapes[6], shapes[7], shapes[8]};
 
   std::vector<Row> rows;
   for (const Shape& sh : shapes) {

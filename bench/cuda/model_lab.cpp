@@ -8,6 +8,8 @@
 // frozen (batch 16, 48 tokens) against PyTorch's 87.7 ms.
 //   model_lab [--quick]        (--quick: bf16 weights only)
 //   model_lab --smoke          (the training step at tiny shapes on the CPU; no GPU needed)
+#include <cuda_runtime_api.h>
+
 #include <algorithm>
 #include <cmath>
 #include <chrono>
@@ -168,6 +170,57 @@ double decode_tokens_per_second(const models::LlamaForCausalLM& m, Device dev, i
 // Failed checks and sections, reported in model_lab's exit status (every section still runs).
 int g_failures = 0;
 
+// Where a decode step's time goes: the host's time to issue one token's work, and the device's
+// time to run it back to back. The step is issued while the stream is busy with ~20 ms of large
+// copies, so its kernels queue up and then run without waiting for the host; events bracket them.
+// If issuing takes longer than the busy time, something inside the step waits for the device,
+// and the device figure is not pure (reported). Also counts device mallocs per token.
+void decode_step_split(const models::LlamaForCausalLM& m) {
+  models::LlamaDecoder dec(m);
+  std::vector<int64_t> ids = {1, 450, 4996, 17354, 1701, 432, 17204, 975};
+  for (int64_t& id : ids) id %= m.config().vocab_size;
+  dec.step(Tensor::from_vector(ids, {1, 8}));
+  const Tensor next = Tensor::from_vector(std::vector<int64_t>{29871 % m.config().vocab_size}, {1, 1});
+  for (int i = 0; i < 24; ++i) dec.step(next);  // warm: cache past its growth steps
+  cuda_runtime::synchronize(0);
+  const size_t n = size_t(1) << 30;
+  void* a = cuda_runtime::allocate(n, 0);
+  void* b = cuda_runtime::allocate(n, 0);
+  auto stream = static_cast<cudaStream_t>(cuda_runtime::stream(0));
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  std::vector<double> host_ms, gpu_ms, busy_ms, mallocs;
+  for (int r = 0; r < 5; ++r) {
+    cuda_runtime::synchronize(0);
+    const auto tb = std::chrono::steady_clock::now();
+    for (int i = 0; i < 40; ++i) cuda_runtime::copy_device_to_device(b, a, n, 0);
+    const int64_t before = cuda_runtime::memory_stats(0).device_mallocs;
+    cudaEventRecord(e0, stream);
+    const auto t0 = std::chrono::steady_clock::now();
+    const Tensor logits = dec.step(next);  // [1, V], on the device
+    const auto t1 = std::chrono::steady_clock::now();
+    cudaEventRecord(e1, stream);
+    cudaEventSynchronize(e1);
+    const auto te = std::chrono::steady_clock::now();
+    float ms = 0;
+    cudaEventElapsedTime(&ms, e0, e1);
+    host_ms.push_back(1e3 * std::chrono::duration<double>(t1 - t0).count());
+    gpu_ms.push_back(ms);
+    busy_ms.push_back(1e3 * std::chrono::duration<double>(te - tb).count() - ms);
+    mallocs.push_back(double(cuda_runtime::memory_stats(0).device_mallocs - before));
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  cuda_runtime::release(a, 0);
+  cuda_runtime::release(b, 0);
+  const bool pure = median(host_ms) < 0.9 * median(busy_ms);
+  std::printf("| one decode step: host time to issue it | %.2f ms |\n", median(host_ms));
+  std::printf("| one decode step: device time, kernels back to back | %.2f ms%s |\n", median(gpu_ms),
+              pure ? "" : " (NOT pure: issuing outlasted the busy stream, so the step waits on the device)");
+  std::printf("| device mallocs per decode step | %.0f |\n", median(mallocs));
+}
+
 void decode_7b() {
   auto m = llama_filled(models::LlamaConfig{}, Device::cuda(0));
   int64_t weight_bytes = 0;
@@ -194,6 +247,7 @@ void decode_7b() {
   std::printf("| HBM bound | %.1f tokens/s |\n", bound);
   std::printf("| fraction of the bound | %.2f |\n| vs HF generate (12.1 tokens/s) | %.1fx |\n", tok_s / bound,
               tok_s / 12.1);
+  decode_step_split(*m);
   m.reset();
   // The same 32 layers at a tiny width: the weights are read in microseconds, so its time per
   // token is the per-token cost of launches and host work alone (the floor that bytes do not set).

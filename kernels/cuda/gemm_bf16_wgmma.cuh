@@ -295,12 +295,10 @@ __global__ void __launch_bounds__(WgmmaCfg<BN>::kThreads, 1)
     // start even (n0 is a multiple of BN), as store_pair needs.
     const int row0 = m0 + cw * 64 + warp * 16 + lane / 4;
     const int colq = n0 + 2 * (lane & 3);
-#pragma unroll
-    for (int j = 0; j < BN / 8; ++j) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h)
-        gemm::store_pair(epi, row0 + 8 * h, colq + 8 * j, acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
-    }
+    if (epi.bias) gemm::add_bias_fragment(acc, epi.bias, colq, epi.N);
+    gemm::activate_fragment(acc, epi.act);
+    const bool full = m0 + Cfg::BM <= epi.M && n0 + BN <= epi.N && epi.pair_aligned;
+    gemm::store_fragment(epi, acc, row0, colq, full);
   }
 #endif  // RSCAPRET_WGMMA_TMA_DEVICE
 }

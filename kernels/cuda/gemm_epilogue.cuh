@@ -89,4 +89,76 @@ __device__ __forceinline__ void store_one(const EpilogueArgs& e, int row, int co
     static_cast<float*>(e.C)[off] = v;
 }
 
+// ---- whole-fragment epilogue (the wgmma kernel) ----
+// A thread's accumulator fragment of an m64nBN wgmma tile: for every 8-column block j, rows r0 and
+// r0 + 8 (h) and columns c0 + 8 j + {0, 1} (c): acc[4 j + 2 h + c]. Bias, activation and stores
+// are three passes over the whole fragment, each dispatched once: with store_pair per pair, the
+// bias test, the activation switch and the dtype test were inlined for each of the 64-128 pairs
+// (the BN = 256 kernel grew to ~290 KB of code whose executed path was scattered through it).
+
+// acc[4 j + 2 h + c] += bias[c0 + 8 j + c] (columns past N add nothing).
+template <int NV>
+__device__ __forceinline__ void add_bias_fragment(float (&acc)[NV], const float* bias, int c0, int N) {
+#pragma unroll
+  for (int j = 0; j < NV / 4; ++j)
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      const int col = c0 + 8 * j + c;
+      const float b = col < N ? bias[col] : 0.0f;
+      acc[4 * j + c] += b;
+      acc[4 * j + 2 + c] += b;
+    }
+}
+
+template <GemmActivation kAct, int NV>
+__device__ __forceinline__ void activate_each(float (&acc)[NV]) {
+#pragma unroll
+  for (int i = 0; i < NV; ++i) acc[i] = activate(acc[i], kAct);
+}
+
+// One switch, then one straight pass of the chosen activation.
+template <int NV>
+__device__ __forceinline__ void activate_fragment(float (&acc)[NV], GemmActivation act) {
+  switch (act) {
+    case GemmActivation::none: return;
+    case GemmActivation::gelu_erf: return activate_each<GemmActivation::gelu_erf>(acc);
+    case GemmActivation::gelu_tanh: return activate_each<GemmActivation::gelu_tanh>(acc);
+    case GemmActivation::quick_gelu: return activate_each<GemmActivation::quick_gelu>(acc);
+    case GemmActivation::silu: return activate_each<GemmActivation::silu>(acc);
+  }
+}
+
+// Stores the fragment (bias and activation already applied) at rows r0 (+8), columns c0 + 8 j (+1).
+// `full`: every element is inside [M, N] and pairs are aligned, so no per-pair test is made.
+template <int NV>
+__device__ __forceinline__ void store_fragment(const EpilogueArgs& e, const float (&acc)[NV], int r0, int c0,
+                                               bool full) {
+  if (full && e.c_bf16) {
+#pragma unroll
+    for (int j = 0; j < NV / 4; ++j)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        uint16_t* c = static_cast<uint16_t*>(e.C) + int64_t(r0 + 8 * h) * e.ldc + c0 + 8 * j;
+        *reinterpret_cast<uint32_t*>(c) =
+            uint32_t(to_bf16_bits(acc[4 * j + 2 * h])) | (uint32_t(to_bf16_bits(acc[4 * j + 2 * h + 1])) << 16);
+      }
+  } else if (full) {
+#pragma unroll
+    for (int j = 0; j < NV / 4; ++j)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float* c = static_cast<float*>(e.C) + int64_t(r0 + 8 * h) * e.ldc + c0 + 8 * j;
+        *reinterpret_cast<float2*>(c) = make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+      }
+  } else {
+    EpilogueArgs plain = e;  // the guarded pair stores, with bias and activation already done
+    plain.bias = nullptr;
+    plain.act = GemmActivation::none;
+#pragma unroll
+    for (int j = 0; j < NV / 4; ++j)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) store_pair(plain, r0 + 8 * h, c0 + 8 * j, acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+  }
+}
+
 }  // namespace rscapret::kernels::cuda::gemm

@@ -266,7 +266,7 @@ void check_host_to_device_copies() {
   for (size_t i = 0; i < sizes.size(); ++i) {
     scratch.assign(sizes[i], 0);
     for (size_t j = 0; j < sizes[i]; ++j) scratch[j] = uint8_t(i * 31 + j * 7);
-    cuda_runtime::copy_host_to_device(dst.back()->get(), scratch.data(), sizes[i], 0);
+    cuda_runtime::copy_host_to_device(dst[i]->get(), scratch.data(), sizes[i], 0);
     std::fill(scratch.begin(), scratch.end(), uint8_t(0xEE));  // consumed: overwriting must not matter
   }
   for (size_t i = 0; i < sizes.size(); ++i) {
