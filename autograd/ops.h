@@ -104,6 +104,15 @@ Tensor activate(const Tensor& x, Activation act);  // the elementwise op named b
 // ops above (matmul, add, activate), except on a GPU with bf16 weights where no gradient is wanted:
 // there one GEMM applies bias and activation in its epilogue (kernels/cuda/gemm_epilogue.cuh).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, Activation act = Activation::none);
+// The gated MLP's first half: act(x W_gate^T) * (x W_up^T) [..., N] for weights [N, K] without
+// bias. On a GPU at decode (a few rows, bf16 weights, no gradient) one kernel computes it with the
+// bits of the composed ops; elsewhere it is those ops.
+Tensor gated_linear(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, Activation act);
+// x [..., K] times up to three weights [N_i, K] without bias in one GPU kernel at decode (a few
+// rows of f32, bf16 weights, no gradient): [..., N_0 + N_1 + ..] holding each linear(x, w_i) in
+// turn (q, k and v of an attention layer). Undefined when that kernel does not apply: then call
+// linear for each weight.
+Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights);
 // Whether linear may fuse on the GPU (default on; off for the benchmark that measures the difference).
 void set_cuda_fused_linear(bool on);
 

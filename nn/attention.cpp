@@ -44,9 +44,20 @@ Tensor Attention::forward(const Tensor& x, const AttentionArgs& args) const {
   const int64_t H = cfg_.num_heads, Hkv = cfg_.num_kv_heads, D = cfg_.head_dim;
   const int64_t past = args.cache ? args.cache->length() : 0;
 
-  Tensor q = ops::reshape(q_proj->forward(x), {B, T, H, D});    // [B, T, H, D]
-  Tensor k = ops::reshape(k_proj->forward(x), {B, T, Hkv, D});  // [B, T, Hkv, D]
-  Tensor v = ops::reshape(v_proj->forward(x), {B, T, Hkv, D});  // [B, T, Hkv, D]
+  Tensor q, k, v;
+  // At decode on a GPU one kernel makes q, k and v (plain layers without bias).
+  const bool plain = x.device().is_cuda() && !cfg_.bias && !q_proj->is_quantized() && !k_proj->is_quantized() &&
+                     !v_proj->is_quantized();
+  const Tensor qkv = plain ? ops::decode_linears(x, {q_proj->weight, k_proj->weight, v_proj->weight}) : Tensor();
+  if (qkv.defined()) {  // [B, T, (H + 2 Hkv) D]
+    q = ops::reshape(ops::narrow(qkv, 2, 0, H * D), {B, T, H, D});
+    k = ops::reshape(ops::narrow(qkv, 2, H * D, Hkv * D), {B, T, Hkv, D});
+    v = ops::reshape(ops::narrow(qkv, 2, (H + Hkv) * D, Hkv * D), {B, T, Hkv, D});
+  } else {
+    q = ops::reshape(q_proj->forward(x), {B, T, H, D});    // [B, T, H, D]
+    k = ops::reshape(k_proj->forward(x), {B, T, Hkv, D});  // [B, T, Hkv, D]
+    v = ops::reshape(v_proj->forward(x), {B, T, Hkv, D});  // [B, T, Hkv, D]
+  }
   if (cfg_.rope) {
     // New tokens continue after the cached ones unless the caller says otherwise (left padding).
     const Tensor pos = args.positions.defined() ? args.positions : consecutive_positions(past, T);

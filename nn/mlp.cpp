@@ -30,7 +30,12 @@ SwiGLU::SwiGLU(int64_t channels, int64_t hidden, bool bias, const Init& init) : 
 }
 
 Tensor SwiGLU::forward(const Tensor& x) const {
-  const Tensor h = ops::mul(gate_proj->forward(x, Activation::silu), up_proj->forward(x));  // [..., hidden]
+  // Plain GPU layers without bias take ops::gated_linear (one kernel at decode); the others, and
+  // every CPU layer, the composed form.
+  const bool plain = x.device().is_cuda() && !gate_proj->bias.defined() && !up_proj->bias.defined() &&
+                     !gate_proj->is_quantized() && !up_proj->is_quantized();
+  const Tensor h = plain ? ops::gated_linear(x, gate_proj->weight, up_proj->weight, Activation::silu)
+                         : ops::mul(gate_proj->forward(x, Activation::silu), up_proj->forward(x));  // [..., hidden]
   return down_proj->forward(h);
 }
 

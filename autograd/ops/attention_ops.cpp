@@ -103,12 +103,29 @@ Tensor cuda_attention_bf16(const Tensor& q, const Tensor& k, const Tensor& v, co
 
 // The CUDA path: the flash-style kernel writes out and the log-sum-exp per query; the backward
 // kernel recomputes the weights from them (nothing of size Tq x Tk is stored).
+// Rows per (batch, head) when k [B, Hkv, Tk, D] and v [B, Hkv, Tk, Dv] (dtype ct) are the first Tk
+// rows of buffers [B, Hkv, cap, D] that are otherwise contiguous, with the same cap; else 0.
+int64_t cache_rows(const Tensor& k, const Tensor& v, DType ct) {
+  if (k.dtype() != ct || v.dtype() != ct || k.dim() != 4 || v.dim() != 4) return 0;
+  const int64_t D = k.shape()[3], Dv = v.shape()[3];
+  if (D == 0 || Dv == 0 || k.stride(3) != 1 || v.stride(3) != 1 || k.stride(2) != D || v.stride(2) != Dv) return 0;
+  const int64_t cap = k.stride(1) / D;
+  if (cap < k.shape()[2] || k.stride(1) != cap * D || v.stride(1) != cap * Dv) return 0;
+  if (k.stride(0) != k.shape()[1] * cap * D || v.stride(0) != v.shape()[1] * cap * Dv) return 0;
+  return cap == k.shape()[2] ? 0 : cap;  // a contiguous tensor needs no special case
+}
+
 Tensor cuda_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt,
                       const AttnShape& s) {
   const Device dev = q.device();
   const DType ct = detail::cuda_compute_dtype("attention", {&q, &k, &v});
-  const Tensor Q = detail::as_dtype(q, ct).contiguous(), K = detail::as_dtype(k, ct).contiguous(),
-               V = detail::as_dtype(v, ct).contiguous();
+  const bool grad = autograd::needs_grad({&q, &k, &v});
+  // Decode reads the KV cache in place: its keys and values are the first Tk rows of buffers with
+  // room for more ([B, Hkv, capacity, D] narrowed), which the kernel takes with their row count
+  // instead of a contiguous copy of each per layer and token.
+  const int64_t cap = grad ? 0 : cache_rows(k, v, ct);
+  const Tensor Q = detail::as_dtype(q, ct).contiguous();
+  const Tensor K = cap ? k : detail::as_dtype(k, ct).contiguous(), V = cap ? v : detail::as_dtype(v, ct).contiguous();
   const Tensor keep = opt.key_keep.defined() ? detail::on_device(opt.key_keep, DType::boolean, dev).contiguous()
                                              : Tensor();
   Tensor out = Tensor::empty({s.B, s.H, s.Tq, s.Dv}, ct, dev);
@@ -116,8 +133,8 @@ Tensor cuda_attention(const Tensor& q, const Tensor& k, const Tensor& v, const A
   const bool* kp = keep.defined() ? keep.data<bool>() : nullptr;
   kernels::cuda::attention_forward(Q.data<float>(), K.data<float>(), V.data<float>(), kp, out.data<float>(),
                                    lse.data<float>(), s.B, s.H, s.Hkv, s.Tq, s.Tk, s.D, s.Dv, float(s.scale),
-                                   opt.causal, dev.index);
-  if (!autograd::needs_grad({&q, &k, &v})) return out;
+                                   opt.causal, dev.index, cap);
+  if (!grad) return out;
   return autograd::record("attention", out, {&q, &k, &v},
                           [Q = detach(Q), K = detach(K), V = detach(V), O = out, lse, keep, s, causal = opt.causal](
                               const Tensor& g) {

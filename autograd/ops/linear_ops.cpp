@@ -1,6 +1,8 @@
 // The linear layer, act(x @ W^T + b): composed of registered ops, with one fused GPU path for
 // inference. It is not an entry of the op registry: its gradient is the composition's.
 #include <atomic>
+#include <numeric>
+#include <vector>
 
 #include "autograd/autograd.h"
 #include "autograd/dispatch.h"
@@ -63,22 +65,64 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
   if (fuses(x, weight, bias)) {
     const Device dev = x.device();
     const int64_t M = x.numel() / K;
-    // x rounded to bf16 as the bf16 matmul rounds it (autocast style); bias and output f32.
-    const Tensor A = x.to(DType::bf16).contiguous();                                       // [M, K]
     const Tensor b = bias.defined() ? detail::on_device(bias, DType::f32, dev).contiguous() : Tensor();  // [N]
+    const float* b32 = b.defined() ? b.data<float>() : nullptr;
     Shape out_shape = x.shape();
     out_shape.back() = N;
     Tensor out = Tensor::empty(out_shape, DType::f32, dev);  // [..., N]
-    const auto* a16 = static_cast<const uint16_t*>(A.raw_data());       // bf16 bits [M, K]
     const auto* w16 = static_cast<const uint16_t*>(weight.raw_data());  // bf16 bits [N, K]
-    kernels::cuda::gemm_bf16(a16, K, w16, K, /*b_is_nk=*/true, out.data<float>(), DType::f32, N,
-                             b.defined() ? b.data<float>() : nullptr, gemm_activation(act), M, N, K, dev.index);
+    // Decode (a few rows of f32): the kernel rounds x to bf16 as it reads it, one launch instead of
+    // a cast and a product (same bits).
+    if (x.dtype() == DType::f32 && x.is_contiguous() &&
+        kernels::cuda::gemm_bf16_f32a(x.data<float>(), K, w16, K, out.data<float>(), DType::f32, N, b32,
+                                      gemm_activation(act), M, N, K, dev.index))
+      return out;
+    // x rounded to bf16 as the bf16 matmul rounds it (autocast style); bias and output f32.
+    const Tensor A = x.to(DType::bf16).contiguous();                // [M, K]
+    const auto* a16 = static_cast<const uint16_t*>(A.raw_data());  // bf16 bits [M, K]
+    kernels::cuda::gemm_bf16(a16, K, w16, K, /*b_is_nk=*/true, out.data<float>(), DType::f32, N, b32,
+                             gemm_activation(act), M, N, K, dev.index);
     return out;
   }
   // The transposed view, not a copy: matmul reads W^T through strides (a 16-bit W in place).
   Tensor y = matmul(x, transpose(weight, 0, 1));  // [..., N]
   if (bias.defined()) y = add(y, bias);
   return activate(y, act);
+}
+
+Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights) {
+  if (weights.empty() || weights.size() > 3 || x.dtype() != DType::f32 || !x.is_contiguous() || x.dim() < 1) return {};
+  const int64_t K = x.shape().back();
+  std::vector<const uint16_t*> w16;
+  std::vector<int64_t> n;
+  for (const Tensor& w : weights) {
+    if (w.dim() != 2 || w.shape()[1] != K || !fuses(x, w, Tensor())) return {};
+    w16.push_back(static_cast<const uint16_t*>(w.raw_data()));
+    n.push_back(w.shape()[0]);
+  }
+  const int64_t M = x.numel() / K, total = std::accumulate(n.begin(), n.end(), int64_t(0));
+  Shape out_shape = x.shape();
+  out_shape.back() = total;
+  Tensor out = Tensor::empty(out_shape, DType::f32, x.device());  // [..., total]
+  if (!kernels::cuda::gemm_bf16_f32a_concat(x.data<float>(), K, w16.data(), n.data(), int(n.size()), K,
+                                            out.data<float>(), M, K, x.device().index))
+    return {};
+  return out;
+}
+
+Tensor gated_linear(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, Activation act) {
+  if (fuses(x, w_gate, Tensor()) && fuses(x, w_up, Tensor()) && w_gate.shape() == w_up.shape() &&
+      x.dtype() == DType::f32 && x.is_contiguous() && x.dim() >= 1 && x.shape().back() == w_gate.shape()[1]) {
+    const int64_t N = w_gate.shape()[0], K = w_gate.shape()[1], M = x.numel() / K;
+    Shape out_shape = x.shape();
+    out_shape.back() = N;
+    Tensor out = Tensor::empty(out_shape, DType::f32, x.device());  // [..., N]
+    if (kernels::cuda::gemm_bf16_f32a_glu(x.data<float>(), K, static_cast<const uint16_t*>(w_gate.raw_data()),
+                                          static_cast<const uint16_t*>(w_up.raw_data()), K, out.data<float>(), N,
+                                          gemm_activation(act), M, N, K, x.device().index))
+      return out;
+  }
+  return mul(linear(x, w_gate, Tensor(), act), linear(x, w_up));
 }
 
 }  // namespace rscapret::ops

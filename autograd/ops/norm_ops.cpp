@@ -44,7 +44,12 @@ Tensor cuda_norm(const char* op, bool centered, const Tensor& x, const Tensor& w
   const DType ct = detail::cuda_compute_dtype(op, {&x, &weight, &bias});
   const int64_t C = x.shape().back();
   const Tensor X = detail::as_dtype(x, ct).contiguous();
-  const Tensor W = weight.defined() ? detail::on_device(weight, ct, dev).contiguous() : Tensor();
+  const bool grad = autograd::needs_grad({&x, &weight, &bias});
+  // Inference with a bf16 RMSNorm weight on the device (a bf16 model): the kernel reads it in place
+  // rather than after a cast launch per call.
+  const bool w16 = !grad && !centered && weight.defined() && weight.dtype() == DType::bf16 &&
+                   weight.device() == dev && weight.is_contiguous();
+  const Tensor W = weight.defined() && !w16 ? detail::on_device(weight, ct, dev).contiguous() : Tensor();
   const Tensor B = bias.defined() ? detail::on_device(bias, ct, dev).contiguous() : Tensor();
   const int64_t rows = C ? X.numel() / C : 0;
   Tensor y = Tensor::empty(x.shape(), ct, dev);
@@ -54,8 +59,8 @@ Tensor cuda_norm(const char* op, bool centered, const Tensor& x, const Tensor& w
                               mean.data<float>(), rstd.data<float>(), rows, C, float(eps), dev.index);
   else
     kernels::cuda::rms_norm(X.data<float>(), ptr_or_null<float>(W), y.data<float>(), rstd.data<float>(), rows, C,
-                            float(eps), dev.index);
-  if (!autograd::needs_grad({&x, &weight, &bias})) return y;
+                            float(eps), dev.index, w16 ? static_cast<const uint16_t*>(weight.raw_data()) : nullptr);
+  if (!grad) return y;
   return autograd::record(op, y, {&x, &weight, &bias},
                           [X = detach(X), W = detach(W), mean, rstd, centered, rows, C, ww = wants(weight),
                            wb = wants(bias)](const Tensor& g) {

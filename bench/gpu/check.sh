@@ -47,7 +47,7 @@ limit() { local left=$((deadline - $(date +%s))); [ "$left" -lt "$1" ] && echo $
 
 # Stages, in this order; CHECK_STAGES picks some (e.g. "tests torch" to re-run two after a fix),
 # CHECK_TEST_FILTER narrows the CUDA tests (a gtest filter).
-stages=${CHECK_STAGES:-tests caption model gemm attention torch}
+stages=${CHECK_STAGES:-tests caption model gemm gemm_shapes attention torch}
 summary=()
 # note NAME RESULT START: one summary row with the stage's seconds.
 note() { summary+=("| $1 | $2 | $(( $(date +%s) - $3 )) s |"); }
@@ -96,6 +96,20 @@ stage_gemm() {
     echo "rc $?"; tail -12 "$out/gemm_wgmma_lab.log"
   fi
   note gemm_lab "rc $rc" "$t0"
+}
+
+# Our automatic GEMM choice against cuBLASLt at every lab shape, bf16 and f32 output (the issue's
+# 70% criterion), without the other variants.
+stage_gemm_shapes() {
+  local t0 rc; t0=$(date +%s)
+  echo "== GEMM, production choice vs cuBLASLt, every shape"
+  timeout "$(limit 90)" "$bin/gemm_lab" 3 > "$out/gemm_shapes_bf16.log" 2>&1
+  rc=$?
+  timeout "$(limit 90)" "$bin/gemm_lab" 3 --f32out > "$out/gemm_shapes_f32.log" 2>&1
+  rc="$rc/$?"
+  echo "bf16 output:"; grep -E "^\| (3|4) " "$out/gemm_shapes_bf16.log"
+  echo "f32 output:"; grep -E "^\| (3|4) " "$out/gemm_shapes_f32.log"
+  note "gemm_lab 3 (bf16/f32 out)" "rc $rc" "$t0"
 }
 
 stage_attention() {

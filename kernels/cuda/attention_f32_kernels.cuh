@@ -43,6 +43,7 @@ struct FwdParams {
   float* out;            // [B, H, Tq, Dv]
   float* lse;            // [B, H, Tq]
   Shape s;
+  int64_t kv_rows;       // rows of k and v per (b, hk), >= Tk (a KV cache's capacity)
 };
 
 struct BwdParams {
@@ -204,8 +205,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) attention_fwd_kernel(con
   const int q0 = query_tile(s) * kTile, h = blockIdx.y, b = blockIdx.z, hk = h / (s.H / s.Hkv);
   const int64_t bh = int64_t(b) * s.H + h, bhk = int64_t(b) * s.Hkv + hk;
   const float* qh = p.q + bh * s.Tq * s.D;
-  const float* kh = p.k + bhk * s.Tk * s.D;
-  const float* vh = p.v + bhk * s.Tk * s.Dv;
+  const float* kh = p.k + bhk * p.kv_rows * s.D;
+  const float* vh = p.v + bhk * p.kv_rows * s.Dv;
   const bool* keep = p.key_keep ? p.key_keep + int64_t(b) * s.Tk : nullptr;
   const int Dp = round4(s.D), Dvp = round4(s.Dv);
 

@@ -63,8 +63,9 @@ void layer_norm(const float* x, const float* w, const float* b, float* y, float*
 // accumulated), each may be null (and w null means weight 1).
 void layer_norm_backward(const float* dy, const float* x, const float* w, const float* mean, const float* rstd,
                          float* dx, float* dw, float* db, int64_t rows, int64_t cols, int device);
+// w_bf16: the weight as bf16 bits, used when w is null (read in place, no cast launch).
 void rms_norm(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t cols, float eps,
-              int device);
+              int device, const uint16_t* w_bf16 = nullptr);
 void rms_norm_backward(const float* dy, const float* x, const float* w, const float* rstd, float* dx, float* dw,
                        int64_t rows, int64_t cols, int device);
 // x, y [B, T, H, D]; positions [B, T]. As kernels::ref::rope.
@@ -96,10 +97,12 @@ void adamw_update(const AdamWTensor* tensors, int count, const AdamWStep& step, 
 // f32, flash style (online softmax, no [Tq, Tk] matrix in memory). q [B,H,Tq,D], k [B,Hkv,Tk,D],
 // v [B,Hkv,Tk,Dv] contiguous; key_keep [B,Tk] or null; out [B,H,Tq,Dv]; lse [B,H,Tq] (natural log
 // of the softmax denominator after scaling; -inf for a query that sees no key, whose output is 0).
-// Causal: query i sits at position Tk - Tq + i.
+// Causal: query i sits at position Tk - Tq + i. kv_rows (0: Tk): the rows allocated per (batch,
+// head) of k and v, whose first Tk are used: the first Tk positions of a KV cache of capacity
+// kv_rows, read in place.
 void attention_forward(const float* q, const float* k, const float* v, const bool* key_keep, float* out, float* lse,
                        int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv, float scale,
-                       bool causal, int device);
+                       bool causal, int device, int64_t kv_rows = 0);
 // dq like q; dk, dv like k, v (summed over the H / Hkv query heads of a group).
 void attention_backward(const float* q, const float* k, const float* v, const bool* key_keep, const float* out,
                         const float* dout, const float* lse, float* dq, float* dk, float* dv, int64_t B, int64_t H,
@@ -131,6 +134,22 @@ void matmul_f32(const float* A, int64_t sam, int64_t sak, int64_t sab, const flo
 void gemm_bf16(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk, void* C,
                DType c_dtype, int64_t ldc, const float* bias, GemmActivation act, int64_t M, int64_t N, int64_t K,
                int device);
+// The decode case with f32 activations: C = act(bf16(A) @ B^T + bias) for A f32 [M, K] (lda), B
+// [N, K], each element of A rounded to bf16 as it is loaded (the bits of casting A first and
+// calling gemm_bf16, one launch fewer). Handles M <= 8 with aligned rows on our kernels; returns
+// false, doing nothing, otherwise (then cast A and call gemm_bf16).
+bool gemm_bf16_f32a(const float* A, int64_t lda, const uint16_t* B, int64_t ldb, void* C, DType c_dtype,
+                    int64_t ldc, const float* bias, GemmActivation act, int64_t M, int64_t N, int64_t K, int device);
+// The gated MLP at decode: C [M, N] (f32, ldc) = act(bf16(A) @ B_gate^T) * (bf16(A) @ B_up^T), B_gate and
+// B_up [N, K] (ldb): one launch with the bits of the two products, the activation and the f32
+// multiply done separately. Same conditions and refusals as gemm_bf16_f32a.
+bool gemm_bf16_f32a_glu(const float* A, int64_t lda, const uint16_t* B_gate, const uint16_t* B_up, int64_t ldb,
+                        float* C, int64_t ldc, GemmActivation act, int64_t M, int64_t N, int64_t K, int device);
+// Several products of one f32 A at decode, in one launch: C [M, N[0] + .. + N[count-1]] (f32,
+// contiguous) = bf16(A) @ [B[0]; ..; B[count-1]]^T, B[i] [N[i], K] (ldb), count <= 3 (q, k and v);
+// each column has the bits gemm_bf16_f32a gives it. Same conditions and refusals as gemm_bf16_f32a.
+bool gemm_bf16_f32a_concat(const float* A, int64_t lda, const uint16_t* const* B, const int64_t* N, int count,
+                           int64_t ldb, float* C, int64_t M, int64_t K, int device);
 // The same through cuBLASLt always (the baseline the benchmarks compare with).
 void gemm_bf16_cublas(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk, void* C,
                       DType c_dtype, int64_t ldc, const float* bias, GemmActivation act, int64_t M, int64_t N,

@@ -32,7 +32,7 @@ void layer_norm_backward(const float*, const float*, const float*, const float*,
                          float*, int64_t, int64_t, int) {
   no_cuda();
 }
-void rms_norm(const float*, const float*, float*, float*, int64_t, int64_t, float, int) { no_cuda(); }
+void rms_norm(const float*, const float*, float*, float*, int64_t, int64_t, float, int, const uint16_t*) { no_cuda(); }
 void rms_norm_backward(const float*, const float*, const float*, const float*, float*, float*, int64_t, int64_t,
                        int) {
   no_cuda();
@@ -50,7 +50,7 @@ void cross_entropy_backward(const float*, const int64_t*, const float*, const fl
 }
 void adamw_update(const AdamWTensor*, int, const AdamWStep&, int) { no_cuda(); }
 void attention_forward(const float*, const float*, const float*, const bool*, float*, float*, int64_t, int64_t,
-                       int64_t, int64_t, int64_t, int64_t, int64_t, float, bool, int) {
+                       int64_t, int64_t, int64_t, int64_t, int64_t, float, bool, int, int64_t) {
   no_cuda();
 }
 void attention_backward(const float*, const float*, const float*, const bool*, const float*, const float*,
@@ -81,6 +81,21 @@ void matmul_f32(const float*, int64_t, int64_t, int64_t, const float*, int64_t, 
 void gemm_bf16(const uint16_t*, int64_t, const uint16_t*, int64_t, bool, void*, DType, int64_t, const float*,
                GemmActivation, int64_t, int64_t, int64_t, int) {
   no_cuda();
+}
+bool gemm_bf16_f32a(const float*, int64_t, const uint16_t*, int64_t, void*, DType, int64_t, const float*,
+                    GemmActivation, int64_t, int64_t, int64_t, int) {
+  no_cuda();
+  return false;
+}
+bool gemm_bf16_f32a_glu(const float*, int64_t, const uint16_t*, const uint16_t*, int64_t, float*, int64_t,
+                        GemmActivation, int64_t, int64_t, int64_t, int) {
+  no_cuda();
+  return false;
+}
+bool gemm_bf16_f32a_concat(const float*, int64_t, const uint16_t* const*, const int64_t*, int, int64_t, float*,
+                           int64_t, int64_t, int) {
+  no_cuda();
+  return false;
 }
 void gemm_bf16_cublas(const uint16_t*, int64_t, const uint16_t*, int64_t, bool, void*, DType, int64_t, const float*,
                       GemmActivation, int64_t, int64_t, int64_t, int) {

@@ -77,20 +77,48 @@ GemmTiles pick_tiles(int64_t M, int64_t N, int64_t K, int device) {
   return K >= kLongK ? GemmTiles::k64 : GemmTiles::k32;
 }
 
+// Whether the wgmma kernel takes 128x256 tiles (else 128x128). Per tile the wide one runs faster
+// (a 128x128 tile ran at 0.88 of its speed over four shapes on the H200, gemm_wgmma_lab), but a
+// product with few tiles leaves much of its last wave idle: 512 x 11008 is 172 wide tiles on 132
+// SMs (2 waves, 65% busy) or 344 narrow ones (3 waves, 87%). Fraction of the waves' slots used,
+// times the tile's relative speed, picks the faster.
+bool wgmma_wide_tiles(int64_t M, int64_t N, int sms) {
+  if (N < 256) return false;
+  auto busy = [sms](int64_t tiles) {
+    const int64_t waves = (tiles + sms - 1) / sms;
+    return double(tiles) / double(waves * sms);
+  };
+  const int64_t tm = (M + 127) / 128;
+  return busy(tm * ((N + 255) / 256)) >= 0.88 * busy(tm * ((N + 127) / 128));
+}
+
 bool skinny_ok(const gemm::SkinnyArgs& s, bool b_is_nk) {
   auto aligned16 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
-  return b_is_nk && s.M <= 8 && s.K % 8 == 0 && s.lda % 8 == 0 && s.ldb % 8 == 0 && aligned16(s.A) &&
+  // f32 A: 8 elements are two 16-byte loads, so rows must start 16-byte aligned (lda % 4 would
+  // do; lda % 8 keeps one rule for both types).
+  const void* a = s.A32 ? static_cast<const void*>(s.A32) : static_cast<const void*>(s.A);
+  return b_is_nk && s.M >= 1 && s.M <= 8 && s.K % 8 == 0 && s.lda % 8 == 0 && s.ldb % 8 == 0 && aligned16(a) &&
          aligned16(s.B);
+}
+
+template <bool kAF32, bool kGlu>
+void launch_skinny_rows(const gemm::SkinnyArgs& s, unsigned blocks, cudaStream_t stream) {
+  using gemm::kSkinnyCols, gemm::kSkinnyThreads;
+  // The gated kernel reads twice the rows per pass: half the unroll keeps the bytes in flight.
+  constexpr int U = kGlu ? gemm::kSkinnyUnroll / 2 : gemm::kSkinnyUnroll;
+  // The smallest row count that covers M: no wasted A loads for decode (M = 1).
+  if (s.M <= 1) gemm::gemm_bf16_skinny_kernel<1, kSkinnyCols, U, kAF32, kGlu><<<blocks, kSkinnyThreads, 0, stream>>>(s);
+  else if (s.M <= 2) gemm::gemm_bf16_skinny_kernel<2, kSkinnyCols, U, kAF32, kGlu><<<blocks, kSkinnyThreads, 0, stream>>>(s);
+  else if (s.M <= 4) gemm::gemm_bf16_skinny_kernel<4, kSkinnyCols, U, kAF32, kGlu><<<blocks, kSkinnyThreads, 0, stream>>>(s);
+  else gemm::gemm_bf16_skinny_kernel<8, kSkinnyCols, U, kAF32, kGlu><<<blocks, kSkinnyThreads, 0, stream>>>(s);
 }
 
 void launch_skinny(const gemm::SkinnyArgs& s, cudaStream_t stream) {
   constexpr int cols_per_block = gemm::kSkinnyThreads / 32 * gemm::kSkinnyCols;
   const unsigned blocks = unsigned((int64_t(s.N) + cols_per_block - 1) / cols_per_block);
-  // The smallest row count that covers M: no wasted A loads for decode (M = 1).
-  if (s.M <= 1) gemm::gemm_bf16_skinny_kernel<1><<<blocks, gemm::kSkinnyThreads, 0, stream>>>(s);
-  else if (s.M <= 2) gemm::gemm_bf16_skinny_kernel<2><<<blocks, gemm::kSkinnyThreads, 0, stream>>>(s);
-  else if (s.M <= 4) gemm::gemm_bf16_skinny_kernel<4><<<blocks, gemm::kSkinnyThreads, 0, stream>>>(s);
-  else gemm::gemm_bf16_skinny_kernel<8><<<blocks, gemm::kSkinnyThreads, 0, stream>>>(s);
+  if (s.B_up) launch_skinny_rows<true, true>(s, blocks, stream);  // only reached with f32 A
+  else if (s.A32) launch_skinny_rows<true, false>(s, blocks, stream);
+  else launch_skinny_rows<false, false>(s, blocks, stream);
   check_launch("gemm_bf16 (skinny kernel)");
 }
 
@@ -112,8 +140,9 @@ void gemm_bf16_ours(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t l
   // tiles (TMA zero fill) are reached only when forced, until a GPU run of the tests covers them.
   const bool validated_shape = N % 256 == 0 && K % 64 == 0;
   if ((tiles == GemmTiles::automatic && M > 8 && validated_shape) || tiles == GemmTiles::wgmma) {
-    const bool ran = b_is_nk && (N >= 256 ? wgmma_tma::gemm_bf16_wgmma<256>(A, lda, B, ldb, epi, K, stream)
-                                          : wgmma_tma::gemm_bf16_wgmma<128>(A, lda, B, ldb, epi, K, stream));
+    const bool ran = b_is_nk && (wgmma_wide_tiles(M, N, sm_count(device))
+                                     ? wgmma_tma::gemm_bf16_wgmma<256>(A, lda, B, ldb, epi, K, stream)
+                                     : wgmma_tma::gemm_bf16_wgmma<128>(A, lda, B, ldb, epi, K, stream));
     if (ran) return;
     if (tiles == GemmTiles::wgmma) tiles = GemmTiles::automatic;
   }
@@ -155,6 +184,58 @@ bool gemm_bf16_wgmma_supported(int device) {
   const bool ok = wgmma_tma::host::wgmma_available(device);  // the probe launches on the current device
   if (current != device) check_cuda(cudaSetDevice(current), "gemm_bf16_wgmma_supported: restore device");
   return ok;
+}
+
+bool gemm_bf16_f32a(const float* A, int64_t lda, const uint16_t* B, int64_t ldb, void* C, DType c_dtype,
+                    int64_t ldc, const float* bias, GemmActivation act, int64_t M, int64_t N, int64_t K, int device) {
+  if (gemm_backend() != GemmBackend::ours || gemm_tiles() != GemmTiles::automatic) return false;
+  check_gemm_bf16_args("gemm_bf16_f32a", lda, ldb, true, c_dtype, ldc, M, N, K);
+  if (M == 0 || N == 0) return false;  // the caller's general path handles empty products
+  const bool c_bf16 = c_dtype == DType::bf16;
+  const gemm::EpilogueArgs epi{C,    ldc, c_bf16, gemm::epilogue_pair_aligned(C, ldc, c_bf16), bias, act,
+                               int(M), int(N)};
+  gemm::SkinnyArgs s{nullptr, lda, B, ldb, int(M), int(N), int(K), epi};
+  s.A32 = A;
+  if (!skinny_ok(s, true)) return false;
+  launch_skinny(s, stream_for(device));
+  return true;
+}
+
+bool gemm_bf16_f32a_glu(const float* A, int64_t lda, const uint16_t* B_gate, const uint16_t* B_up, int64_t ldb,
+                        float* C, int64_t ldc, GemmActivation act, int64_t M, int64_t N, int64_t K, int device) {
+  if (gemm_backend() != GemmBackend::ours || gemm_tiles() != GemmTiles::automatic) return false;
+  check_gemm_bf16_args("gemm_bf16_f32a_glu", lda, ldb, true, DType::f32, ldc, M, N, K);
+  if (M == 0 || N == 0 || reinterpret_cast<uintptr_t>(B_up) % 16 != 0) return false;
+  const gemm::EpilogueArgs epi{C, ldc, false, gemm::epilogue_pair_aligned(C, ldc, false), nullptr, act,
+                               int(M), int(N)};
+  gemm::SkinnyArgs s{nullptr, lda, B_gate, ldb, int(M), int(N), int(K), epi};
+  s.A32 = A;
+  s.B_up = B_up;
+  if (!skinny_ok(s, true)) return false;
+  launch_skinny(s, stream_for(device));
+  return true;
+}
+
+bool gemm_bf16_f32a_concat(const float* A, int64_t lda, const uint16_t* const* B, const int64_t* N, int count,
+                           int64_t ldb, float* C, int64_t M, int64_t K, int device) {
+  if (gemm_backend() != GemmBackend::ours || gemm_tiles() != GemmTiles::automatic) return false;
+  if (count < 1 || count > 3) return false;
+  int64_t total = 0;
+  for (int i = 0; i < count; ++i) {
+    if (N[i] <= 0 || reinterpret_cast<uintptr_t>(B[i]) % 16 != 0) return false;
+    total += N[i];
+  }
+  check_gemm_bf16_args("gemm_bf16_f32a_concat", lda, ldb, true, DType::f32, total, M, total, K);
+  if (M == 0 || total > 0x7fffffff) return false;
+  const gemm::EpilogueArgs epi{C,      total, false, gemm::epilogue_pair_aligned(C, total, false), nullptr,
+                               GemmActivation::none, int(M), int(total)};
+  gemm::SkinnyArgs s{nullptr, lda, B[0], ldb, int(M), int(total), int(K), epi};
+  s.A32 = A;
+  if (count > 1) s.B_seg1 = B[1], s.seg1 = int(N[0]);
+  if (count > 2) s.B_seg2 = B[2], s.seg2 = int(N[0] + N[1]);
+  if (!skinny_ok(s, true)) return false;
+  launch_skinny(s, stream_for(device));
+  return true;
 }
 
 void gemm_bf16(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk, void* C,

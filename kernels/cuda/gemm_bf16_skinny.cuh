@@ -4,8 +4,11 @@
 // kCols consecutive columns n, its lanes read those B rows in coalesced 16-byte chunks along K,
 // multiply them with the M rows of A (small, served from L1/L2) in f32, and a warp shuffle
 // reduction finishes each dot product. Requires K % 8 == 0 and 16-byte aligned rows of A and B.
+// A may also be f32 (A32): each element is rounded to bf16 as it is loaded, which gives the bits
+// of casting A first and saves that cast's launch (7 per decoder layer at decode).
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -15,22 +18,29 @@
 namespace rscapret::kernels::cuda::gemm {
 
 struct SkinnyArgs {
-  const uint16_t* A;  // [M, K], lda
+  const uint16_t* A;  // [M, K], lda (bf16); or null when A32 is given
   int64_t lda;
   const uint16_t* B;  // [N, K], ldb
   int64_t ldb;
   int M, N, K;
   EpilogueArgs epi;
+  const float* A32 = nullptr;     // [M, K], lda (f32): read instead of A by the kAF32 kernels
+  const uint16_t* B_up = nullptr;  // [N, K], ldb: the "up" weight of the kGlu kernels (B is the gate)
+  // Columns [seg1, seg2) read rows of B_seg1, columns [seg2, N) rows of B_seg2 (each from its row
+  // 0): several weights with one A in one launch (q, k and v at decode), C their concatenation.
+  const uint16_t* B_seg1 = nullptr;
+  const uint16_t* B_seg2 = nullptr;
+  int seg1 = 0x7fffffff, seg2 = 0x7fffffff;
 };
 
 // Columns per warp and the unroll of the K loop set the bytes of B in flight per thread
-// (kSkinnyCols x kSkinnyUnroll x 16). These (8 loads in flight, 256 blocks for N = 4096) streamed
-// B at 0.86 TB/s on the H100 (1x4096x4096, 1.7 TFLOP/s), under a third of HBM: too few bytes in
-// flight. More in flight (2 columns, unroll 8, twice the blocks) is the next thing to measure; it
-// is not switched on unmeasured.
-constexpr int kSkinnyCols = 4;       // columns per warp: each A chunk read serves 4 B rows
-constexpr int kSkinnyUnroll = 2;
-constexpr int kSkinnyThreads = 128;  // 4 warps, 16 columns per block
+// (kSkinnyCols x kSkinnyUnroll x 16). On the H200 (gemm_lab, same run, weight TB/s at
+// 1x4096x4096 / 1x4096x11008 / 1x11008x4096): 4 columns unrolled 2 (8 loads in flight, the first
+// choice) 1.9 / 3.4 / 2.3; 4 columns unrolled 8: 1.7 / 3.2 / 2.0; 2 columns unrolled 8 (16 loads
+// in flight, twice the blocks) 2.3 / 3.5 / 2.9, at or above cuBLASLt (2.3 / 3.4 / 3.1).
+constexpr int kSkinnyCols = 2;       // columns per warp: each A chunk read serves 2 B rows
+constexpr int kSkinnyUnroll = 8;
+constexpr int kSkinnyThreads = 128;  // 4 warps, 8 columns per block
 
 __device__ __forceinline__ float bf16_lo(uint32_t w) { return __uint_as_float(w << 16); }
 __device__ __forceinline__ float bf16_hi(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
@@ -46,38 +56,59 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b, float acc)
   return acc;
 }
 
-// kCols and kUnroll default to the production values; the kernel lab times others.
-template <int kMaxM, int kCols = kSkinnyCols, int kUnroll = kSkinnyUnroll>
+// 8 consecutive f32 of A (16-byte aligned) rounded to bf16 and packed as dot8 expects.
+__device__ __forceinline__ uint4 load_a8_f32(const float* a) {
+  const float4 lo = __ldg(reinterpret_cast<const float4*>(a)), hi = __ldg(reinterpret_cast<const float4*>(a) + 1);
+  auto pack = [](float x, float y) {
+    return uint32_t(__bfloat16_as_ushort(__float2bfloat16_rn(x))) |
+           (uint32_t(__bfloat16_as_ushort(__float2bfloat16_rn(y))) << 16);
+  };
+  return make_uint4(pack(lo.x, lo.y), pack(lo.z, lo.w), pack(hi.x, hi.y), pack(hi.z, hi.w));
+}
+
+// kCols and kUnroll default to the production values; the kernel lab times others. kAF32: A is
+// read from p.A32 (f32) and rounded to bf16 on load. kGlu (the gated MLP at decode): each output
+// is act(A B[n]) * (A B_up[n]) with act = p.epi.act and no bias; a warp's rows of B and B_up are summed
+// exactly as the plain kernel sums B's, so the result has the bits of two products, the activation
+// and an f32 multiply done separately.
+template <int kMaxM, int kCols = kSkinnyCols, int kUnroll = kSkinnyUnroll, bool kAF32 = false, bool kGlu = false>
 __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const SkinnyArgs p) {
   static_assert(kMaxM * kCols <= 32, "one lane stores each output of the warp");
+  constexpr int kRows = kGlu ? 2 * kCols : kCols;  // weight rows per warp: B's, then B2's
   const int lane = threadIdx.x & 31;
-  const int n0 = (blockIdx.x * (kSkinnyThreads / 32) + (threadIdx.x >> 5)) * kCols;
+  const int n0 = (blockIdx.x * (kSkinnyThreads / 32) + (threadIdx.x >> 5)) * kCols;  // this warp's first column
   if (n0 >= p.N) return;  // whole warps leave together; no block barrier follows
 
   // Columns past N re-read row N-1 (a valid row); their sums are never stored.
-  const uint4* brow[kCols];
+  const uint4* brow[kRows];
 #pragma unroll
-  for (int c = 0; c < kCols; ++c)
-    brow[c] = reinterpret_cast<const uint4*>(p.B + int64_t(min(n0 + c, p.N - 1)) * p.ldb);
+  for (int c = 0; c < kRows; ++c) {
+    int n = min(n0 + c % kCols, p.N - 1);
+    const uint16_t* base = kGlu && c >= kCols ? p.B_up : p.B;
+    if (n >= p.seg2) base = p.B_seg2, n -= p.seg2;
+    else if (n >= p.seg1) base = p.B_seg1, n -= p.seg1;
+    brow[c] = reinterpret_cast<const uint4*>(base + int64_t(n) * p.ldb);
+  }
 
-  float acc[kMaxM][kCols];
+  float acc[kMaxM][kRows];
 #pragma unroll
   for (int m = 0; m < kMaxM; ++m)
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) acc[m][c] = 0.0f;
+    for (int c = 0; c < kRows; ++c) acc[m][c] = 0.0f;
 
   const int chunks = p.K / 8;  // 16-byte chunks per row
 #pragma unroll kUnroll
   for (int q = lane; q < chunks; q += 32) {
-    uint4 bv[kCols];
+    uint4 bv[kRows];
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) bv[c] = __ldg(brow[c] + q);  // read once: non-coherent path
+    for (int c = 0; c < kRows; ++c) bv[c] = __ldg(brow[c] + q);  // read once: non-coherent path
 #pragma unroll
     for (int m = 0; m < kMaxM; ++m) {
       if (m < p.M) {
-        const uint4 av = __ldg(reinterpret_cast<const uint4*>(p.A + int64_t(m) * p.lda) + q);
+        const uint4 av = kAF32 ? load_a8_f32(p.A32 + int64_t(m) * p.lda + int64_t(q) * 8)
+                               : __ldg(reinterpret_cast<const uint4*>(p.A + int64_t(m) * p.lda) + q);
 #pragma unroll
-        for (int c = 0; c < kCols; ++c) acc[m][c] = dot8(av, bv[c], acc[m][c]);
+        for (int c = 0; c < kRows; ++c) acc[m][c] = dot8(av, bv[c], acc[m][c]);
       }
     }
   }
@@ -86,16 +117,24 @@ __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const 
 #pragma unroll
   for (int m = 0; m < kMaxM; ++m)
 #pragma unroll
-    for (int c = 0; c < kCols; ++c)
+    for (int c = 0; c < kRows; ++c)
 #pragma unroll
       for (int off = 16; off > 0; off >>= 1) acc[m][c] += __shfl_xor_sync(0xffffffffu, acc[m][c], off);
 
   // Lane m * kCols + c stores C[m, n0 + c] (register arrays indexed by constants only).
+  EpilogueArgs plain = p.epi;  // kGlu: the activation is applied to the gate before the product
+  plain.act = GemmActivation::none;
+  plain.bias = nullptr;
 #pragma unroll
   for (int m = 0; m < kMaxM; ++m)
 #pragma unroll
     for (int c = 0; c < kCols; ++c)
-      if (lane == m * kCols + c && m < p.M) store_one(p.epi, m, n0 + c, acc[m][c]);
+      if (lane == m * kCols + c && m < p.M) {
+        if constexpr (kGlu)
+          store_one(plain, m, n0 + c, activate(acc[m][c], p.epi.act) * acc[m][kCols + c]);
+        else
+          store_one(p.epi, m, n0 + c, acc[m][c]);
+      }
 }
 
 }  // namespace rscapret::kernels::cuda::gemm

@@ -77,9 +77,11 @@ struct RowGroup {
 
 // y [rows, cols] = normalised x. kCentered: LayerNorm (subtract the mean), else RMSNorm.
 // Every thread of a group has the same row, so the early return never splits a block barrier.
+// w16: the weight as bf16 bits, read when w is null (a bf16 model's norm weights, without a cast
+// launch; bf16 -> f32 is exact, so the bits are those of casting first).
 template <bool kWarp, bool kCentered>
-__global__ void norm_forward_kernel(const float* x, const float* w, const float* b, float* y, float* mean_out,
-                                    float* rstd_out, int64_t rows, int64_t cols, float eps) {
+__global__ void norm_forward_kernel(const float* x, const float* w, const uint16_t* w16, const float* b, float* y,
+                                    float* mean_out, float* rstd_out, int64_t rows, int64_t cols, float eps) {
   __shared__ float smem[32];
   const RowGroup<kWarp> g;
   if (g.row >= rows) return;
@@ -103,6 +105,7 @@ __global__ void norm_forward_kernel(const float* x, const float* w, const float*
   for (int64_t i = g.lane; i < cols; i += g.size) {
     float v = (xr[i] - mean) * rstd;
     if (w) v *= w[i];
+    else if (w16) v *= __uint_as_float(uint32_t(w16[i]) << 16);
     if (b) v += b[i];
     yr[i] = v;
   }
@@ -179,16 +182,16 @@ __global__ void sum_chunks_kernel(const float* part_w, float* dw, const float* p
 }
 
 template <bool kCentered>
-void launch_forward(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd, int64_t rows,
-                    int64_t cols, float eps, int device, const char* what) {
+void launch_forward(const float* x, const float* w, const uint16_t* w16, const float* b, float* y, float* mean,
+                    float* rstd, int64_t rows, int64_t cols, float eps, int device, const char* what) {
   if (rows == 0) return;
   cudaStream_t st = stream_for(device);
   if (cols <= kWarpRowMaxCols) {
     const unsigned grid = grid_dim(ceil_div(rows, kThreads / 32), what);
-    norm_forward_kernel<true, kCentered><<<grid, kThreads, 0, st>>>(x, w, b, y, mean, rstd, rows, cols, eps);
+    norm_forward_kernel<true, kCentered><<<grid, kThreads, 0, st>>>(x, w, w16, b, y, mean, rstd, rows, cols, eps);
   } else {
-    norm_forward_kernel<false, kCentered><<<grid_dim(rows, what), kThreads, 0, st>>>(x, w, b, y, mean, rstd, rows,
-                                                                                     cols, eps);
+    norm_forward_kernel<false, kCentered><<<grid_dim(rows, what), kThreads, 0, st>>>(x, w, w16, b, y, mean, rstd,
+                                                                                     rows, cols, eps);
   }
   check_launch(what);
 }
@@ -258,12 +261,12 @@ void launch_param_grads(const float* dy, const float* x, const float* mean, cons
 
 void layer_norm(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd, int64_t rows,
                 int64_t cols, float eps, int device) {
-  launch_forward<true>(x, w, b, y, mean, rstd, rows, cols, eps, device, "layer_norm");
+  launch_forward<true>(x, w, nullptr, b, y, mean, rstd, rows, cols, eps, device, "layer_norm");
 }
 
 void rms_norm(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t cols, float eps,
-              int device) {
-  launch_forward<false>(x, w, nullptr, y, nullptr, rstd, rows, cols, eps, device, "rms_norm");
+              int device, const uint16_t* w_bf16) {
+  launch_forward<false>(x, w, w ? nullptr : w_bf16, nullptr, y, nullptr, rstd, rows, cols, eps, device, "rms_norm");
 }
 
 void layer_norm_backward(const float* dy, const float* x, const float* w, const float* mean, const float* rstd,

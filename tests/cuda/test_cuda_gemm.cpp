@@ -537,6 +537,97 @@ TEST(CudaGemmBf16, ManyTilesAndLongK) {
   }
 }
 
+// gemm_bf16_f32a reads f32 activations and rounds them to bf16 as it loads them: every output
+// must have the bits of casting A first and calling gemm_bf16 (the skinny kernel for M <= 8), for
+// every row count it takes, K tails of one chunk, N not a multiple of the block's columns, bias
+// and activation; a NaN stays in its row; what it refuses (M > 8, a misaligned A, a forced tile
+// choice) it leaves untouched, so the caller's general path runs.
+TEST(CudaGemmBf16, F32ActivationsGiveTheBitsOfCastingFirst) {
+  RS_REQUIRE_CUDA();
+  GemmSettingsGuard guard;
+  kc::set_gemm_backend(GemmBackend::ours);
+  kc::set_gemm_tiles(GemmTiles::automatic);
+  uint64_t seed = 900;
+  for (int64_t M : {1, 2, 3, 5, 8})
+    for (const auto& [K, N] : std::vector<std::pair<int64_t, int64_t>>{{8, 1}, {64, 7}, {136, 33}, {4104, 257}})
+      for (GemmActivation act : {GemmActivation::none, GemmActivation::silu})
+        for (bool with_bias : {false, true}) {
+          SCOPED_TRACE("M " + std::to_string(M) + " K " + std::to_string(K) + " N " + std::to_string(N) + " " +
+                       act_name(act) + (with_bias ? " +bias" : ""));
+          std::vector<float> a = random_normal(M * K, ++seed), bias = random_normal(N, ++seed);
+          if (M >= 3) a[size_t(K + 5)] = NAN;  // row 1 only
+          const std::vector<uint16_t> w = to_bf16(random_normal(N * K, ++seed, 0.1f));
+          DeviceBuffer<float> dA(a), dBias(bias), c_f32a(M * N), c_cast(M * N);
+          DeviceBuffer<uint16_t> dA16(to_bf16(a)), dW(w);
+          const float* b = with_bias ? dBias.get() : nullptr;
+          ASSERT_TRUE(kc::gemm_bf16_f32a(dA.get(), K, dW.get(), K, c_f32a.get(), DType::f32, N, b, act, M, N, K, 0));
+          kc::gemm_bf16(dA16.get(), K, dW.get(), K, true, c_cast.get(), DType::f32, N, b, act, M, N, K, 0);
+          const std::vector<float> got = c_f32a.download(), want = c_cast.download();
+          EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "bits differ";
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n)
+              EXPECT_EQ(std::isnan(got[size_t(m * N + n)]), M >= 3 && m == 1) << "row " << m << " col " << n;
+          EXPECT_TRUE(c_f32a.guards_intact());
+        }
+  // Refusals leave C as it was (poisoned) and return false.
+  DeviceBuffer<float> a(9 * 64 + 1), c(9 * 64);
+  DeviceBuffer<uint16_t> w(64 * 64);
+  EXPECT_FALSE(kc::gemm_bf16_f32a(a.get(), 64, w.get(), 64, c.get(), DType::f32, 64, nullptr, GemmActivation::none,
+                                  9, 64, 64, 0))
+      << "more than 8 rows";
+  EXPECT_FALSE(kc::gemm_bf16_f32a(a.get() + 1, 64, w.get(), 64, c.get(), DType::f32, 64, nullptr,
+                                  GemmActivation::none, 1, 64, 64, 0))
+      << "A not 16-byte aligned";
+  kc::set_gemm_tiles(GemmTiles::k32);
+  EXPECT_FALSE(kc::gemm_bf16_f32a(a.get(), 64, w.get(), 64, c.get(), DType::f32, 64, nullptr, GemmActivation::none,
+                                  1, 64, 64, 0))
+      << "a forced tile choice";
+  const std::vector<float> untouched = c.download();
+  for (float v : untouched) ASSERT_TRUE(std::isnan(v)) << "a refused call wrote C";
+  EXPECT_TRUE(c.guards_intact());
+}
+
+// gemm_bf16_f32a_glu: act(A Wg^T) * (A Wu^T) in one kernel, with the bits of the two products
+// (gemm_bf16_f32a, the activation in the gate's epilogue) and an f32 multiply done separately.
+TEST(CudaGemmBf16, GatedProductHasTheBitsOfTheComposedOps) {
+  RS_REQUIRE_CUDA();
+  GemmSettingsGuard guard;
+  kc::set_gemm_backend(GemmBackend::ours);
+  kc::set_gemm_tiles(GemmTiles::automatic);
+  uint64_t seed = 1900;
+  for (int64_t M : {1, 3, 8})
+    for (const auto& [K, N] : std::vector<std::pair<int64_t, int64_t>>{{8, 1}, {136, 33}, {4104, 257}})
+      for (GemmActivation act : {GemmActivation::silu, GemmActivation::gelu_tanh}) {
+        SCOPED_TRACE("M " + std::to_string(M) + " K " + std::to_string(K) + " N " + std::to_string(N) + " " +
+                     act_name(act));
+        const std::vector<float> a = random_normal(M * K, ++seed);
+        DeviceBuffer<float> dA(a), glu(M * N), gate(M * N), up(M * N);
+        DeviceBuffer<uint16_t> wg(to_bf16(random_normal(N * K, ++seed, 0.1f))),
+            wu(to_bf16(random_normal(N * K, ++seed, 0.1f)));
+        ASSERT_TRUE(kc::gemm_bf16_f32a_glu(dA.get(), K, wg.get(), wu.get(), K, glu.get(), N, act, M, N, K, 0));
+        ASSERT_TRUE(kc::gemm_bf16_f32a(dA.get(), K, wg.get(), K, gate.get(), DType::f32, N, nullptr, act, M, N, K, 0));
+        ASSERT_TRUE(kc::gemm_bf16_f32a(dA.get(), K, wu.get(), K, up.get(), DType::f32, N, nullptr,
+                                       GemmActivation::none, M, N, K, 0));
+        const std::vector<float> got = glu.download(), g = gate.download(), u = up.download();
+        size_t differ = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+          const float want = g[i] * u[i];
+          differ += std::memcmp(&got[i], &want, sizeof(float)) != 0;
+        }
+        EXPECT_EQ(differ, 0u) << "of " << got.size();
+        EXPECT_TRUE(glu.guards_intact());
+      }
+  DeviceBuffer<float> a(9 * 64), c(9 * 64);
+  DeviceBuffer<uint16_t> w(64 * 64 + 8);
+  EXPECT_FALSE(kc::gemm_bf16_f32a_glu(a.get(), 64, w.get(), w.get(), 64, c.get(), 64, GemmActivation::silu, 9, 64,
+                                      64, 0))
+      << "more than 8 rows";
+  EXPECT_FALSE(kc::gemm_bf16_f32a_glu(a.get(), 64, w.get(), w.get() + 1, 64, c.get(), 64, GemmActivation::silu, 1,
+                                      64, 64, 0))
+      << "an up weight not 16-byte aligned";
+  for (float v : c.download()) ASSERT_TRUE(std::isnan(v)) << "a refused call wrote C";
+}
+
 TEST(CudaGemmBf16, BackendSwitchAndArgumentChecks) {
   RS_REQUIRE_CUDA();
   GemmSettingsGuard guard;

@@ -62,6 +62,30 @@ TEST(CudaLinear, FusedEpilogueEqualsTheComposedOps) {
       }
 }
 
+// ops::gated_linear (the LLaMA MLP's silu(x Wg^T) * x Wu^T): one kernel at decode on the GPU, the
+// composed ops elsewhere; equal to the composed ops on the GPU and to the CPU within bf16 rounding.
+TEST(CudaLinear, GatedLinearEqualsTheComposedOps) {
+  RS_REQUIRE_CUDA();
+  autograd::NoGradGuard no_grad;
+  Generator g(23);
+  const Device gpu = Device::cuda(0);
+  for (const std::array<int64_t, 3> s : {std::array<int64_t, 3>{1, 64, 256}, std::array<int64_t, 3>{5, 136, 33},
+                                         std::array<int64_t, 3>{9, 64, 512}}) {  // 9 rows: the composed path
+    const std::string what = "rows " + std::to_string(s[0]) + " K " + std::to_string(s[1]) + " N " + std::to_string(s[2]);
+    SCOPED_TRACE(what);
+    const Tensor x = g.normal({1, s[0], s[1]});                          // [1, rows, K]
+    const Tensor wg = g.normal({s[2], s[1]}, 0.0, 0.2).to(DType::bf16);  // [N, K]
+    const Tensor wu = g.normal({s[2], s[1]}, 0.0, 0.2).to(DType::bf16);  // [N, K]
+    const Tensor xg = x.to(gpu), wgg = wg.to(gpu), wug = wu.to(gpu);
+    const Tensor gated = ops::gated_linear(xg, wgg, wug, ops::Activation::silu).to(Device::cpu());
+    const Tensor composed =
+        ops::mul(ops::linear(xg, wgg, {}, ops::Activation::silu), ops::linear(xg, wug)).to(Device::cpu());
+    ASSERT_EQ(gated.shape(), (Shape{1, s[0], s[2]}));
+    EXPECT_TRUE(close_rel("gated vs composed " + what, gated, composed, 1e-6));
+    EXPECT_TRUE(close_rel("GPU vs CPU " + what, gated, ops::gated_linear(x, wg, wu, ops::Activation::silu), 1e-2));
+  }
+}
+
 TEST(CudaLinear, GradientsTakeTheComposedPath) {
   RS_REQUIRE_CUDA();
   Generator g(22);
