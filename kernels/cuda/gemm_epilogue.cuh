@@ -130,10 +130,51 @@ __device__ __forceinline__ void activate_fragment(float (&acc)[NV], GemmActivati
 
 // Stores the fragment (bias and activation already applied) at rows r0 (+8), columns c0 + 8 j (+1).
 // `full`: every element is inside [M, N] and pairs are aligned, so no per-pair test is made.
+__device__ __forceinline__ uint32_t select4(uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, int i) {
+  return i == 0 ? a0 : i == 1 ? a1 : i == 2 ? a2 : a3;
+}
+
+// Full tiles of bf16 output with 16-byte aligned rows: the 4 lanes of a quad share a row, and lane
+// t holds the column pair 2t of every 8-column block, so a pair store writes 4 bytes and a warp's
+// row segment is half a 32-byte sector. Over four blocks j0..j0+3 (32 columns, 64 bytes of the
+// row) the quad exchanges its pairs (a 4x4 transpose in four shuffles): lane t then holds block
+// j0 + t's 8 columns and writes them as one 16-byte store.
+template <int NV>
+__device__ __forceinline__ void store_fragment_bf16x8(const EpilogueArgs& e, const float (&acc)[NV], int r0, int c0) {
+  static_assert(NV % 16 == 0, "whole groups of four 8-column blocks");
+  const int lane = threadIdx.x & 31, t = lane & 3, quad = lane & ~3;
+  const int col_base = c0 - 2 * t;  // the quad's first column
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int j0 = 0; j0 < NV / 4; j0 += 4) {
+      uint32_t p[4];  // this lane's pairs of blocks j0 .. j0 + 3, packed bf16
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        p[i] = uint32_t(to_bf16_bits(acc[4 * (j0 + i) + 2 * h])) |
+               (uint32_t(to_bf16_bits(acc[4 * (j0 + i) + 2 * h + 1])) << 16);
+      // Round r: lane t sends its pair of block j0 + ((t + r) & 3) and receives, from lane
+      // s = (t - r) & 3, that lane's pair of block j0 + t, which is word s of the 16-byte store.
+      uint32_t got[4];
+#pragma unroll
+      for (int r = 0; r < 4; ++r)
+        got[r] = __shfl_sync(0xffffffffu, select4(p[0], p[1], p[2], p[3], (t + r) & 3), quad | ((t - r) & 3));
+      uint4 w;  // word s came in round (t - s) & 3
+      w.x = select4(got[0], got[1], got[2], got[3], t & 3);
+      w.y = select4(got[0], got[1], got[2], got[3], (t - 1) & 3);
+      w.z = select4(got[0], got[1], got[2], got[3], (t - 2) & 3);
+      w.w = select4(got[0], got[1], got[2], got[3], (t - 3) & 3);
+      uint16_t* c = static_cast<uint16_t*>(e.C) + int64_t(r0 + 8 * h) * e.ldc + col_base + 8 * (j0 + t);
+      *reinterpret_cast<uint4*>(c) = w;
+    }
+}
+
 template <int NV>
 __device__ __forceinline__ void store_fragment(const EpilogueArgs& e, const float (&acc)[NV], int r0, int c0,
                                                bool full) {
-  if (full && e.c_bf16) {
+  if (full && e.c_bf16 && (reinterpret_cast<uintptr_t>(e.C) & 15) == 0 && (e.ldc & 7) == 0) {
+    store_fragment_bf16x8(e, acc, r0, c0);
+  } else if (full && e.c_bf16) {
 #pragma unroll
     for (int j = 0; j < NV / 4; ++j)
 #pragma unroll
