@@ -3,7 +3,8 @@
 // Linear weight layout [N,K] (ldb); accumulation in f32; the epilogue (bias, activation, bf16
 // rounding, guarded stores) is the one the mma.sync kernels use (gemm_epilogue.cuh).
 //
-// Design (one CTA per BM x BN output tile, BM = 128, BK = 64, BN = 256 or 128):
+// Design (one CTA per BM x BN output tile, BM = 128, BK = 64, BN = 256 or 128: the launcher in
+// gemm_bf16.cu takes 128 where 256-wide tiles would leave most of the last wave idle):
 // - 3 warpgroups: warpgroup 0 is the producer (one thread issues TMA copies, setmaxnreg drops its
 //   registers to 40), warpgroups 1 and 2 are consumers (setmaxnreg 232), each owning 64 rows of the
 //   tile and issuing wgmma.mma_async m64n{BN}k16 with both operands read from shared memory through
