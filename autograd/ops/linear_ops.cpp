@@ -95,6 +95,7 @@ Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights) {
   const int64_t K = x.shape().back();
   std::vector<const uint16_t*> w16;
   std::vector<int64_t> n;
+  if (K == 0 || x.numel() / K > 8) return {};  // the one-kernel path takes at most 8 rows
   for (const Tensor& w : weights) {
     if (w.dim() != 2 || w.shape()[1] != K || !fuses(x, w, Tensor())) return {};
     w16.push_back(static_cast<const uint16_t*>(w.raw_data()));
@@ -111,8 +112,13 @@ Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights) {
 }
 
 Tensor gated_linear(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, Activation act) {
-  if (fuses(x, w_gate, Tensor()) && fuses(x, w_up, Tensor()) && w_gate.shape() == w_up.shape() &&
-      x.dtype() == DType::f32 && x.is_contiguous() && x.dim() >= 1 && x.shape().back() == w_gate.shape()[1]) {
+  // The one-kernel path: 2-D weights of one shape, at most 8 rows of contiguous f32 (checked before
+  // fuses(), which reads the weight's second dimension, and before any allocation).
+  const bool decode = w_gate.dim() == 2 && w_up.dim() == 2 && w_gate.shape() == w_up.shape() &&
+                      x.dtype() == DType::f32 && x.is_contiguous() && x.dim() >= 1 &&
+                      x.shape().back() == w_gate.shape()[1] && w_gate.shape()[1] > 0 &&
+                      x.numel() / w_gate.shape()[1] <= 8;
+  if (decode && fuses(x, w_gate, Tensor()) && fuses(x, w_up, Tensor())) {
     const int64_t N = w_gate.shape()[0], K = w_gate.shape()[1], M = x.numel() / K;
     Shape out_shape = x.shape();
     out_shape.back() = N;

@@ -32,10 +32,10 @@ else
   [ "$arch" = 90 ] && arch=90a  # Hopper: wgmma and TMA
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DRSCAPRET_CUDA=ON -DRSCAPRET_BENCH=ON \
     -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
-  cmake --build build-gpu -j "$(nproc)" --target test_cuda gemm_lab attention_lab model_lab >> "$out/build.log" 2>&1 ||
+  cmake --build build-gpu -j "$(nproc)" --target test_cuda gemm_lab attention_lab model_lab rscapret >> "$out/build.log" 2>&1 ||
     { grep -E "error" "$out/build.log" | head -30; exit 1; }
   bin=/tmp/rsgpu-bin && mkdir -p $bin
-  cp build-gpu/tests/cuda/test_cuda build-gpu/bench/cuda/{gemm_lab,attention_lab,model_lab} $bin/
+  cp build-gpu/tests/cuda/test_cuda build-gpu/bench/cuda/{gemm_lab,attention_lab,model_lab} build-gpu/app/rscapret $bin/
 fi
 
 # Every stage gets its own limit and all of them share a deadline (CHECK_SECONDS from the start,

@@ -67,7 +67,7 @@ void attention_forward(const float* q, const float* k, const float* v, const boo
                        int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D, int64_t Dv, float scale,
                        bool causal, int device, int64_t kv_rows) {
   if (kv_rows == 0) kv_rows = Tk;
-  if (kv_rows < Tk) throw DeviceError(cat("[attention_forward] kv_rows ", kv_rows, " < Tk ", Tk));
+  if (kv_rows < Tk) throw ValueError(cat("[attention_forward] kv_rows ", kv_rows, " < Tk ", Tk));
   const FwdParams p{q, k, v, key_keep, out, lse,
                     make_shape("attention_forward", B, H, Hkv, Tq, Tk, D, Dv, scale, causal), kv_rows};
   if (int64_t(p.s.B) * p.s.H * p.s.Tq == 0) return;

@@ -137,7 +137,8 @@ void gemm_bf16(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, b
 // The decode case with f32 activations: C = act(bf16(A) @ B^T + bias) for A f32 [M, K] (lda), B
 // [N, K], each element of A rounded to bf16 as it is loaded (the bits of casting A first and
 // calling gemm_bf16, one launch fewer). Handles M <= 8 with aligned rows on our kernels; returns
-// false, doing nothing, otherwise (then cast A and call gemm_bf16).
+// false, doing nothing, otherwise (then cast A and call gemm_bf16). Invalid arguments (a leading
+// dimension below K, sizes past 2^30) throw as gemm_bf16's do.
 bool gemm_bf16_f32a(const float* A, int64_t lda, const uint16_t* B, int64_t ldb, void* C, DType c_dtype,
                     int64_t ldc, const float* bias, GemmActivation act, int64_t M, int64_t N, int64_t K, int device);
 // The gated MLP at decode: C [M, N] (f32, ldc) = act(bf16(A) @ B_gate^T) * (bf16(A) @ B_up^T), B_gate and

@@ -1,10 +1,11 @@
 // Hopper (sm_90a) bf16 GEMM on warpgroup MMA: C[M,N] = act(A[M,K] @ B[N,K]^T + bias), C f32 or
 // bf16 (row-major, ldc). Both operands are "K-major" (K contiguous): A row-major [M,K] (lda), B the
 // Linear weight layout [N,K] (ldb); accumulation in f32; the epilogue (bias, activation, bf16
-// rounding, guarded stores) is the one the mma.sync kernels use (gemm_epilogue.cuh).
+// rounding, guarded stores) does the mma.sync kernels' arithmetic as whole-fragment passes
+// (gemm_epilogue.cuh).
 //
 // Design (one CTA per BM x BN output tile, BM = 128, BK = 64, BN = 256 or 128: the launcher in
-// gemm_bf16.cu takes 128 where 256-wide tiles would leave most of the last wave idle):
+// gemm_bf16.cu weighs each width's busy fraction of its last wave against the narrow tile's speed):
 // - 3 warpgroups: warpgroup 0 is the producer (one thread issues TMA copies, setmaxnreg drops its
 //   registers to 40), warpgroups 1 and 2 are consumers (setmaxnreg 232), each owning 64 rows of the
 //   tile and issuing wgmma.mma_async m64n{BN}k16 with both operands read from shared memory through

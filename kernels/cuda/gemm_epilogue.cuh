@@ -137,8 +137,8 @@ __device__ __forceinline__ uint32_t select4(uint32_t a0, uint32_t a1, uint32_t a
 // Full tiles of bf16 output with 16-byte aligned rows: the 4 lanes of a quad share a row, and lane
 // t holds the column pair 2t of every 8-column block, so a pair store writes 4 bytes and a warp's
 // row segment is half a 32-byte sector. Over four blocks j0..j0+3 (32 columns, 64 bytes of the
-// row) the quad exchanges its pairs (a 4x4 transpose in four shuffles): lane t then holds block
-// j0 + t's 8 columns and writes them as one 16-byte store.
+// row) the quad exchanges its pairs (a 4x4 transpose; round 0 keeps each lane's own pair): lane t
+// then holds block j0 + t's 8 columns and writes them as one 16-byte store.
 template <int NV>
 __device__ __forceinline__ void store_fragment_bf16x8(const EpilogueArgs& e, const float (&acc)[NV], int r0, int c0) {
   static_assert(NV % 16 == 0, "whole groups of four 8-column blocks");

@@ -90,11 +90,9 @@ TEST(CudaDecode, DecodeLinearsEqualSeparateLinears) {
       << "f32 weights";
 }
 
-// A tiny LLaMA (bf16 weights, so the decode kernels run: the f32-activation GEMV, the gated MLP,
-// the cache read in place) decodes greedily on the GPU: the tokens equal the CPU's, and the last
-// step's logits equal a full forward of the whole sequence on the GPU.
-TEST(CudaDecode, GreedyTokensAndLogitsMatch) {
-  RS_REQUIRE_CUDA();
+// A 2-layer LLaMA with bf16 weights (so the decode kernels run), frozen, made from `seed` (the
+// same seed gives the same weights) and moved to `dev`.
+std::shared_ptr<models::LlamaForCausalLM> tiny_llama(uint64_t seed, Device dev) {
   models::LlamaConfig c;
   c.vocab_size = 64;
   c.hidden_size = 64;
@@ -103,17 +101,22 @@ TEST(CudaDecode, GreedyTokensAndLogitsMatch) {
   c.num_attention_heads = 4;
   c.num_key_value_heads = 2;
   c.head_dim = 16;
-  // Two models from the same seed: the same weights, one moved to the GPU.
-  auto make = [&c] {
-    Generator g(32);
-    auto m = std::make_shared<models::LlamaForCausalLM>(c, nn::Init{DType::f32, &g});
-    m->freeze();
-    m->eval();
-    m->to(DType::bf16);
-    return m;
-  };
-  auto cpu = make(), gpu = make();
-  gpu->to(Device::cuda(0));
+  Generator g(seed);
+  auto m = std::make_shared<models::LlamaForCausalLM>(c, nn::Init{DType::f32, &g});
+  m->freeze();
+  m->eval();
+  m->to(DType::bf16);
+  if (dev.is_cuda()) m->to(dev);
+  return m;
+}
+
+// A tiny LLaMA (bf16 weights, so the decode kernels run: the f32-activation GEMV, the gated MLP,
+// the cache read in place) decodes greedily on the GPU: the tokens equal the CPU's, and the last
+// step's logits equal a full forward of the whole sequence on the GPU.
+TEST(CudaDecode, GreedyTokensAndLogitsMatch) {
+  RS_REQUIRE_CUDA();
+  auto cpu = tiny_llama(32, Device::cpu()), gpu = tiny_llama(32, Device::cuda(0));
+  const models::LlamaConfig& c = gpu->config();
   const Tensor prompt = Tensor::from_vector(std::vector<int64_t>{1, 5, 9, 13}, {1, 4});
   models::GenerateOptions opt;
   opt.max_new_tokens = 20;  // the cache grows past its first capacity (16)
@@ -147,24 +150,7 @@ TEST(CudaDecode, GreedyTokensAndLogitsMatch) {
 // rows in one kernel, the cache read in place); the tokens equal the CPU's.
 TEST(CudaDecode, BatchedGreedyTokensMatchTheCpu) {
   RS_REQUIRE_CUDA();
-  models::LlamaConfig c;
-  c.vocab_size = 64;
-  c.hidden_size = 64;
-  c.intermediate_size = 136;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 16;
-  auto make = [&c] {
-    Generator g(35);
-    auto m = std::make_shared<models::LlamaForCausalLM>(c, nn::Init{DType::f32, &g});
-    m->freeze();
-    m->eval();
-    m->to(DType::bf16);
-    return m;
-  };
-  auto cpu = make(), gpu = make();
-  gpu->to(Device::cuda(0));
+  auto cpu = tiny_llama(35, Device::cpu()), gpu = tiny_llama(35, Device::cuda(0));
   const std::vector<std::vector<int64_t>> prompts = {{1, 5, 9, 13, 17}, {1, 7}, {1, 3, 11}};
   models::GenerateOptions opt;
   opt.max_new_tokens = 12;

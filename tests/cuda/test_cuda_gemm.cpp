@@ -453,6 +453,24 @@ TEST(CudaGemmBf16, WgmmaPlainProductsAndFallbacks) {
       }
 }
 
+// The 128x256-tile wgmma kernel with its epilogue: since the launcher picks the tile width by wave
+// occupancy, the shapes above take 128x128 tiles on a 132-SM card; 1100 x 2048 keeps 128x256 ones
+// (72 tiles, one wave) with a partial last row tile, bias, an activation, f32 and bf16 output
+// (the 16-byte bf16 stores over 32 column blocks). Added after the tenth session's last GPU run.
+TEST(CudaGemmBf16, WgmmaWideTilesWithEpilogue) {
+  RS_REQUIRE_CUDA();
+  uint64_t seed = 9100;
+  for (int64_t K : {int64_t(64), int64_t(200)})
+    for (DType out : {DType::f32, DType::bf16})
+      for (Path path : {Path::ours, Path::ours_wgmma}) {
+        Bf16Case c{1100, 2048, K};
+        c.out = out;
+        c.bias = true;
+        c.act = GemmActivation::gelu_tanh;
+        check_gemm_bf16(c, path, seed += 7);
+      }
+}
+
 // The wgmma kernel's edges: odd N (single-element stores in the epilogue), K = 1032 (17 k-tiles:
 // the 4-stage ring wraps to its starting phase, and a partial last k-tile) and K = 2048 (32
 // k-tiles), a C pointer one element in; bias and an activation, f32 and bf16 output.

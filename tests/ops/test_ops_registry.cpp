@@ -19,6 +19,11 @@ const std::vector<Shape> kShapes = {{37}, {3, 53}, {1, 7, 19}, {0, 5}, {2, 1, 13
 // libm (reference) and Highway's vector exp/log/tanh differ by a few ulp: 2e-6 relative is ~16 ulp
 // of f32 and leaves room for the subtraction inside gelu/silu forms. atol covers results near 0.
 constexpr Tolerance kTranscendental{2e-6, 2e-6};
+// quick_gelu_grad = s + 1.702 x s (1 - s), s = sigmoid(1.702 x): near s = 1 the f32 rounding of s
+// (2^-24) is amplified by 1.702 |x| in the second term, up to ~6e-6 absolute over |x| <= 60. On
+// AVX-512 the vector path stayed inside kTranscendental; an AVX2-only EPYC (tenth session) measured
+// 5.6e-6 near 1, so this op's bound is that amplification, not a loosened guess.
+constexpr Tolerance kQuickGeluGrad{8e-6, 2e-6};
 // erf in the SIMD path is Abramowitz-Stegun 7.1.26 (|error| <= 1.5e-7, times |x|/2 in gelu).
 constexpr Tolerance kGeluErf{1e-6, 2e-6};
 // Bit-identical: IEEE add/sub/mul/div/sqrt and comparisons round the same in SIMD and scalar code.
@@ -69,7 +74,7 @@ std::map<std::string, Case> build_cases() {
   c["silu"] = [](Generator& g) { unary_case(g, "silu", [](const Tensor& x) { return ops::silu(x); }, kTranscendental, -100, 100); };
   c["gelu_erf_grad"] = [](Generator& g) { unary_case(g, "gelu_erf_grad", [](const Tensor& x) { return ops::gelu_erf_grad(x); }, kGeluErf); };
   c["gelu_tanh_grad"] = [](Generator& g) { unary_case(g, "gelu_tanh_grad", [](const Tensor& x) { return ops::gelu_tanh_grad(x); }, kTranscendental); };
-  c["quick_gelu_grad"] = [](Generator& g) { unary_case(g, "quick_gelu_grad", [](const Tensor& x) { return ops::quick_gelu_grad(x); }, kTranscendental, -60, 60); };
+  c["quick_gelu_grad"] = [](Generator& g) { unary_case(g, "quick_gelu_grad", [](const Tensor& x) { return ops::quick_gelu_grad(x); }, kQuickGeluGrad, -60, 60); };
   c["silu_grad"] = [](Generator& g) { unary_case(g, "silu_grad", [](const Tensor& x) { return ops::silu_grad(x); }, kTranscendental, -60, 60); };
   c["index_add"] = [](Generator& g) {
     const Tensor idx = Tensor::from_vector(std::vector<int64_t>{4, 0, 4, 2, 4}, {5});  // repeats accumulate
