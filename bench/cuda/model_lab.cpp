@@ -142,14 +142,19 @@ void sync(Device dev) {
   if (dev.is_cuda()) cuda_runtime::synchronize(dev.index);
 }
 
+// The 8-token prompt every decode measurement starts from ([1, 8], ids folded into the vocabulary).
+Tensor decode_prompt(const models::LlamaConfig& c) {
+  std::vector<int64_t> ids = {1, 450, 4996, 17354, 1701, 432, 17204, 975};
+  for (int64_t& id : ids) id %= c.vocab_size;
+  return Tensor::from_vector(ids, {1, 8});
+}
+
 // Greedy decode at batch 1: tokens per second from the time per token of two lengths (n + 2 and
 // 2 new tokens), so the prefill and set-up cancel; the median of three.
 // `last_tokens` (when given) receives the last run's tokens, for comparing two runs' output.
 double decode_tokens_per_second(const models::LlamaForCausalLM& m, Device dev, int64_t n,
                                 std::vector<int64_t>* last_tokens = nullptr) {
-  std::vector<int64_t> ids = {1, 450, 4996, 17354, 1701, 432, 17204, 975};
-  for (int64_t& id : ids) id %= m.config().vocab_size;
-  const Tensor prompt = Tensor::from_vector(ids, {1, 8});
+  const Tensor prompt = decode_prompt(m.config());
   models::GenerateOptions opt;  // greedy, no stop token
   auto run = [&](int64_t tokens) {
     models::LlamaDecoder dec(m);  // a fresh cache: every run decodes the same positions
@@ -177,9 +182,7 @@ int g_failures = 0;
 // and the device figure is not pure (reported). Also counts device mallocs per token.
 void decode_step_split(const models::LlamaForCausalLM& m) {
   models::LlamaDecoder dec(m);
-  std::vector<int64_t> ids = {1, 450, 4996, 17354, 1701, 432, 17204, 975};
-  for (int64_t& id : ids) id %= m.config().vocab_size;
-  dec.step(Tensor::from_vector(ids, {1, 8}));
+  dec.step(decode_prompt(m.config()));
   const Tensor next = Tensor::from_vector(std::vector<int64_t>{29871 % m.config().vocab_size}, {1, 1});
   for (int i = 0; i < 24; ++i) dec.step(next);  // warm: cache past its growth steps
   cuda_runtime::synchronize(0);

@@ -187,40 +187,48 @@ bool gemm_bf16_wgmma_supported(int device) {
   return ok;
 }
 
+namespace {
+
+// The f32-activation entry points run on our kernels with the automatic choice only (a forced
+// tile choice or the cuBLASLt backend takes the caller's general path).
+bool f32a_allowed() { return gemm_backend() == GemmBackend::ours && gemm_tiles() == GemmTiles::automatic; }
+
+// Their shared tail: f32 A in s, then the skinny kernel where it applies.
+bool launch_f32a(gemm::SkinnyArgs s, const float* A, int device) {
+  s.A32 = A;
+  if (!skinny_ok(s, true)) return false;
+  launch_skinny(s, stream_for(device));
+  return true;
+}
+
+}  // namespace
+
 bool gemm_bf16_f32a(const float* A, int64_t lda, const uint16_t* B, int64_t ldb, void* C, DType c_dtype,
                     int64_t ldc, const float* bias, GemmActivation act, int64_t M, int64_t N, int64_t K, int device) {
-  if (gemm_backend() != GemmBackend::ours || gemm_tiles() != GemmTiles::automatic) return false;
+  if (!f32a_allowed()) return false;
   check_gemm_bf16_args("gemm_bf16_f32a", lda, ldb, true, c_dtype, ldc, M, N, K);
   if (M == 0 || N == 0) return false;  // the caller's general path handles empty products
   const bool c_bf16 = c_dtype == DType::bf16;
   const gemm::EpilogueArgs epi{C,    ldc, c_bf16, gemm::epilogue_pair_aligned(C, ldc, c_bf16), bias, act,
                                int(M), int(N)};
-  gemm::SkinnyArgs s{nullptr, lda, B, ldb, int(M), int(N), int(K), epi};
-  s.A32 = A;
-  if (!skinny_ok(s, true)) return false;
-  launch_skinny(s, stream_for(device));
-  return true;
+  return launch_f32a(gemm::SkinnyArgs{nullptr, lda, B, ldb, int(M), int(N), int(K), epi}, A, device);
 }
 
 bool gemm_bf16_f32a_glu(const float* A, int64_t lda, const uint16_t* B_gate, const uint16_t* B_up, int64_t ldb,
                         float* C, int64_t ldc, GemmActivation act, int64_t M, int64_t N, int64_t K, int device) {
-  if (gemm_backend() != GemmBackend::ours || gemm_tiles() != GemmTiles::automatic) return false;
+  if (!f32a_allowed()) return false;
   check_gemm_bf16_args("gemm_bf16_f32a_glu", lda, ldb, true, DType::f32, ldc, M, N, K);
   if (M == 0 || N == 0 || reinterpret_cast<uintptr_t>(B_up) % 16 != 0) return false;
   const gemm::EpilogueArgs epi{C, ldc, false, gemm::epilogue_pair_aligned(C, ldc, false), nullptr, act,
                                int(M), int(N)};
   gemm::SkinnyArgs s{nullptr, lda, B_gate, ldb, int(M), int(N), int(K), epi};
-  s.A32 = A;
   s.B_up = B_up;
-  if (!skinny_ok(s, true)) return false;
-  launch_skinny(s, stream_for(device));
-  return true;
+  return launch_f32a(s, A, device);
 }
 
 bool gemm_bf16_f32a_concat(const float* A, int64_t lda, const uint16_t* const* B, const int64_t* N, int count,
                            int64_t ldb, float* C, int64_t M, int64_t K, int device) {
-  if (gemm_backend() != GemmBackend::ours || gemm_tiles() != GemmTiles::automatic) return false;
-  if (count < 1 || count > 3) return false;
+  if (!f32a_allowed() || count < 1 || count > 3) return false;
   int64_t total = 0;
   for (int i = 0; i < count; ++i) {
     if (N[i] <= 0 || reinterpret_cast<uintptr_t>(B[i]) % 16 != 0) return false;
@@ -231,12 +239,9 @@ bool gemm_bf16_f32a_concat(const float* A, int64_t lda, const uint16_t* const* B
   const gemm::EpilogueArgs epi{C,      total, false, gemm::epilogue_pair_aligned(C, total, false), nullptr,
                                GemmActivation::none, int(M), int(total)};
   gemm::SkinnyArgs s{nullptr, lda, B[0], ldb, int(M), int(total), int(K), epi};
-  s.A32 = A;
   if (count > 1) s.B_seg1 = B[1], s.seg1 = int(N[0]);
   if (count > 2) s.B_seg2 = B[2], s.seg2 = int(N[0] + N[1]);
-  if (!skinny_ok(s, true)) return false;
-  launch_skinny(s, stream_for(device));
-  return true;
+  return launch_f32a(s, A, device);
 }
 
 void gemm_bf16(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk, void* C,
