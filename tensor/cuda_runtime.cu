@@ -7,6 +7,7 @@
 
 #include "tensor/cuda_check.cuh"
 #include "tensor/device_backend.h"
+#include "tensor/kernel_profile.h"
 
 namespace rscapret::cuda_runtime {
 
@@ -63,6 +64,7 @@ DeviceState& state(int device) {
     st.small = static_cast<unsigned char*>(small);
     for (cudaEvent_t& e : st.small_staged) check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
   });
+  profile::profile_run_if_requested();  // once per process, after the runtime is up
   return st;
 }
 

@@ -8,6 +8,7 @@
 // frozen (batch 16, 48 tokens) against PyTorch's 87.7 ms.
 //   model_lab [--quick]        (--quick: bf16 weights only)
 //   model_lab --smoke          (the training step at tiny shapes on the CPU; no GPU needed)
+//   model_lab --profile        (device time per kernel in each of the three, from the kernel profiler)
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -31,6 +32,7 @@
 #include "nn/optim/adamw.h"
 #include "nn/optim/clip.h"
 #include "tensor/device_backend.h"
+#include "tensor/kernel_profile.h"
 #include "tensor/rng.h"
 
 using namespace rscapret;
@@ -273,10 +275,11 @@ void decode_7b() {
 // caption ids are random. Times (ms) and losses of `steps` steps after `warmup` more.
 struct BridgeSteps {
   std::vector<double> ms, losses;
+  std::vector<profile::KernelStat> kernels;  // the timed steps' kernels, when profiled
 };
 
 BridgeSteps bridge_steps(const models::LlamaConfig& lc, int64_t Cv, Device dev, int64_t B,
-                         const models::RsCapRetOptions& ro, int warmup, int steps) {
+                         const models::RsCapRetOptions& ro, int warmup, int steps, bool profile_steps = false) {
   models::ClipConfig cc;  // only its width matters here: the step starts from pooled features
   cc.has_text = cc.has_text_projection = cc.has_logit_scale = cc.has_visual_projection = false;
   cc.vision.hidden_size = cc.vision.intermediate_size = Cv;
@@ -307,6 +310,7 @@ BridgeSteps bridge_steps(const models::LlamaConfig& lc, int64_t Cv, Device dev, 
   BridgeSteps out;
   for (int i = 0; i < warmup + steps; ++i) {
     sync(dev);
+    if (profile_steps && i == warmup) profile::start_kernel_profile();
     const auto t0 = std::chrono::steady_clock::now();
     adamw.zero_grad();
     const models::RsCapRetLosses l = model.losses(pooled, tok);
@@ -320,6 +324,7 @@ BridgeSteps bridge_steps(const models::LlamaConfig& lc, int64_t Cv, Device dev, 
     out.ms.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     out.losses.push_back(loss);
   }
+  if (profile_steps) out.kernels = profile::stop_kernel_profile();
   return out;
 }
 
@@ -472,6 +477,55 @@ void vit_l14_section(bool quick) {
   }
 }
 
+// Where the device time goes (--profile): the kernel profiler's table for one ViT-L/14 forward at
+// batch 64 (bf16 weights, bf16 attention), 16 greedy 7B decode tokens after the prompt, and one
+// frozen-7B training step, each after a warm-up. Device time only: the host's share is in the
+// timed sections above.
+void print_profile(const char* what, const std::vector<profile::KernelStat>& stats, int top) {
+  std::printf("\n%s\n```\n%s```\n", what, profile::format_kernel_profile(stats, top).c_str());
+}
+
+void profile_section() {
+  {
+    auto gpu = vit_l14();
+    gpu->to(DType::bf16);
+    gpu->to(Device::cuda(0));
+    ops::CudaAutocastBf16Guard autocast(true);
+    autograd::NoGradGuard no_grad;
+    const Tensor px = Generator(2).normal({64, 3, 224, 224}).to(Device::cuda(0));
+    gpu->forward(px);  // warm-up: the allocator's cache, the GEMM's tile choices
+    cuda_runtime::synchronize(0);
+    profile::start_kernel_profile();
+    gpu->forward(px);
+    print_profile("CLIP ViT-L/14, bf16 weights and attention, batch 64, one forward:", profile::stop_kernel_profile(), 30);
+  }
+  {
+    auto m = llama_filled(models::LlamaConfig{}, Device::cuda(0));
+    const Tensor prompt = decode_prompt(m->config());
+    models::GenerateOptions opt;
+    opt.max_new_tokens = 4;
+    { models::LlamaDecoder warm(*m); models::generate(warm, prompt, opt); }
+    sync(Device::cuda(0));
+    // Two runs that differ by 16 tokens would need two profiles; one run of 17 tokens holds one
+    // prefill (its rows are the large-M GEMMs) and 16 decode steps.
+    opt.max_new_tokens = 17;
+    models::LlamaDecoder dec(*m);
+    profile::start_kernel_profile();
+    models::generate(dec, prompt, opt);
+    print_profile("LLaMA-2-7B shape, bf16, batch 1: an 8-token prompt and 17 greedy tokens (one prefill, 16 decode steps):",
+                  profile::stop_kernel_profile(), 30);
+  }
+  {
+    models::RsCapRetOptions ro;
+    ro.num_visual_tokens = 4;
+    ro.max_len = 44;
+    ro.ret_lm_loss_weight = ro.contrastive_loss_weight = 0.0;
+    ops::CudaAutocastBf16Guard autocast(true);
+    const BridgeSteps r = bridge_steps(models::LlamaConfig{}, 1024, Device::cuda(0), 16, ro, 2, 1, /*profile_steps=*/true);
+    print_profile("frozen LLaMA-2-7B shape, caption loss, batch 16 x 48 tokens, bf16 attention, one step:", r.kernels, 30);
+  }
+}
+
 // Runs one part of the lab; an exception is reported and counted, and the next part still runs.
 template <typename Fn>
 void section(const char* name, Fn&& fn) {
@@ -491,6 +545,10 @@ int run_lab(int argc, char** argv) {
   if (!cuda_runtime::available()) {
     std::printf("no CUDA device: nothing to measure\n");
     return 0;
+  }
+  if (argc > 1 && std::strcmp(argv[1], "--profile") == 0) {
+    section("kernel profile", profile_section);
+    return g_failures ? 1 : 0;
   }
   section("CLIP ViT-L/14", [&] { vit_l14_section(quick); });
   section("7B decode", decode_7b);

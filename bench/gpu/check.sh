@@ -25,6 +25,8 @@ if [ -f .gpu/pack.tar.xz ]; then
   # The CUDA math libraries: the machine's toolkit, or the ones PyTorch's wheels bring.
   cudalibs=$(dirname "$(find /usr/local/cuda*/ /usr/lib /opt -name 'libcublasLt.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
   export LD_LIBRARY_PATH=/tmp/rsgpu/lib:${cudalibs}:${LD_LIBRARY_PATH:-}
+  # The kernel profiler loads CUPTI itself (dlopen): the pack's copy, of the version it was built with.
+  [ -f /tmp/rsgpu/lib/libcupti.so.13 ] && export RSCAPRET_CUPTI=/tmp/rsgpu/lib/libcupti.so.13
   [ -d /tmp/rsgpu/shared ] && export RSCAPRET_SHARED=/tmp/rsgpu/shared
   echo "packed binaries; cuBLAS from: ${cudalibs:-not found}"
 else
@@ -47,7 +49,7 @@ limit() { local left=$((deadline - $(date +%s))); [ "$left" -lt "$1" ] && echo $
 
 # Stages, in this order; CHECK_STAGES picks some (e.g. "tests torch" to re-run two after a fix),
 # CHECK_TEST_FILTER narrows the CUDA tests (a gtest filter).
-stages=${CHECK_STAGES:-tests caption model gemm gemm_shapes attention torch}
+stages=${CHECK_STAGES:-tests caption model profile gemm gemm_shapes attention torch}
 summary=()
 # note NAME RESULT START: one summary row with the stage's seconds.
 note() { summary+=("| $1 | $2 | $(( $(date +%s) - $3 )) s |"); }
@@ -82,6 +84,17 @@ stage_model() {
   local rc=$?
   cat "$out/model_lab.log"
   note model_lab "rc $rc (124: stopped at its limit)" "$t0"
+}
+
+# Device time per kernel (the kernel profiler: CUPTI, shipped in the pack) in a ViT-L/14 forward,
+# a 7B decode and a frozen-7B step: where the time goes, for the targets not yet met.
+stage_profile() {
+  local t0; t0=$(date +%s)
+  echo "== kernel profile"
+  timeout "$(limit 150)" "$bin/model_lab" --profile > "$out/profile.log" 2>&1
+  local rc=$?
+  grep -E "^(CLIP|LLaMA|frozen)|^kernel |^device total" -A12 "$out/profile.log" | cut -c1-120 | head -60
+  note "model_lab --profile" "rc $rc; $(grep -c '^device total' "$out/profile.log") tables" "$t0"
 }
 
 stage_gemm() {

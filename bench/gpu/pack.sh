@@ -27,6 +27,11 @@ cp "$build/bench/cuda/gemm_wgmma_lab" "$stage/bin/" 2>/dev/null || true
 for b in "$stage"/bin/*; do
   ldd "$b" | awk '/=> \//{print $3}' | grep -vE 'libc\.so|libm\.so|libdl\.so|libpthread|librt\.so|libstdc\+\+|libgcc_s|ld-linux|libcuda|libcublas|libcudart|libnvrtc' || true
 done | sort -u | while read -r lib; do cp -L "$lib" "$stage/lib/"; done
+# CUPTI for the kernel profiler (loaded at run time, so ldd does not list it): the toolkit's own,
+# of the version the profiler was compiled against.
+cupti=$(ls /usr/local/cuda/lib64/libcupti.so.13 /usr/local/cuda/lib/libcupti.so.13 \
+  /usr/local/cuda/extras/CUPTI/lib64/libcupti.so.13 2>/dev/null | head -1 || true)
+if [ -n "$cupti" ]; then cp -L "$cupti" "$stage/lib/"; else echo "libcupti.so.13 not found: the kernel profile stage will say so"; fi
 # The reference fixtures the CUDA model tests read: $RSCAPRET_SHARED, else the folder the build
 # was configured with (they do not travel to the GPU machine otherwise).
 shared=${RSCAPRET_SHARED:-$(sed -n 's/^RSCAPRET_DEFAULT_SHARED:PATH=//p' "$build/CMakeCache.txt" 2>/dev/null || true)}
