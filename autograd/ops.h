@@ -77,6 +77,9 @@ Tensor sum_all(const Tensor& x);  // -> 0-d
 // Over the last dim; weight/bias of shape [C] or undefined.
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps);
+// layer_norm with y handed on in bf16: the value of cast(layer_norm(...), bf16), written as bf16 by
+// the GPU kernel itself at inference (the bf16 handoff to a consumer that rounds to bf16 anyway).
+Tensor layer_norm_bf16_out(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
 // x [B, T, H, D]; positions i64 [T] or [B, T]. Rotates the first rotary_dim (default D) features.
 // inverse = true rotates by the negative angle (the rotation's transpose, used by the backward).
 Tensor rope(const Tensor& x, const Tensor& positions, double theta, RopeLayout layout,
@@ -115,6 +118,21 @@ Tensor gated_linear(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, A
 Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights);
 // Whether linear may fuse on the GPU (default on; off for the benchmark that measures the difference).
 void set_cuda_fused_linear(bool on);
+// linear with its result handed on in bf16: the value of cast(linear(x, weight, bias, act), bf16).
+// Where linear fuses, the GEMM's epilogue writes the bf16 result itself (no f32 pass and no cast
+// pass); elsewhere it is that composition (differentiable).
+Tensor linear_bf16_out(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
+                       Activation act = Activation::none);
+// The bf16 handoff. The fused GPU linear rounds its input to bf16 as it reads it, so whoever makes
+// that input may make it in bf16 directly (half the bytes, no cast pass) and every result keeps its
+// bits. True when linear(x', weight, bias) will fuse for an x' on x's device and of x's grad state
+// that the producer computes from x with `producer_params`: gradients off (or nothing to
+// differentiate) and the handoff switched on.
+bool linear_takes_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       std::initializer_list<const Tensor*> producer_params = {});
+// Whether the bf16 handoff may be used (default on; off for the test and the benchmark that compare).
+void set_cuda_bf16_handoff(bool on);
+bool cuda_bf16_handoff();
 
 // ---- q8_0 weights (format: kernels/cpu/quant_q8.h): codes i8 [N, K], scales f32 [N, ceil(K / 32)] ----
 struct Q8Weight {
@@ -143,11 +161,19 @@ struct AttentionOptions {
   bool causal = false;
   Tensor key_keep;                  // bool [B, Tk]: false masks a key (padding); may be undefined
   std::optional<double> scale;      // default 1 / sqrt(D)
+  // The output in bf16: the value of cast(attention(...), bf16). The bf16 tensor-core kernels make
+  // it so at inference (no f32 copy); elsewhere it is that composition.
+  bool bf16_out = false;
 };
 // q [B, H, Tq, D], k [B, Hkv, Tk, D], v [B, Hkv, Tk, Dv] -> [B, H, Tq, Dv]; H % Hkv == 0 (GQA).
 // Causal: query i is at position Tk - Tq + i (so decoding with a KV cache needs no offset).
 // A query that sees no key gets zeros.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt = {});
+// Whether attention of head sizes D (queries, keys) and Dv (values) on `device` with opt's mask runs
+// the bf16 tensor-core kernels (CUDA, bf16 autocast on, D = Dv in {64, 128}, no key mask), which
+// round q, k and v to bf16 as they take them: their producers may then hand them over in bf16 with
+// the same result (the bf16 handoff, see linear_takes_bf16).
+bool attention_takes_bf16(Device device, int64_t D, int64_t Dv, const AttentionOptions& opt);
 // The same, composed of primitives (matmul, softmax, where): the fused kernel's oracle.
 Tensor attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt = {});
 

@@ -37,6 +37,23 @@ Attention::Attention(const AttentionConfig& config, const Init& init) : Module("
   o_proj = register_module(cfg_.out_name, std::make_shared<Linear>(H * D, C, cfg_.bias, init));
 }
 
+bool Attention::takes_bf16_input(const Tensor& x, std::initializer_list<const Tensor*> producer_params) const {
+  if (q_proj->is_quantized() || k_proj->is_quantized() || v_proj->is_quantized()) return false;
+  return ops::linear_takes_bf16(x, q_proj->weight, q_proj->bias, producer_params) &&
+         ops::linear_takes_bf16(x, k_proj->weight, k_proj->bias, producer_params) &&
+         ops::linear_takes_bf16(x, v_proj->weight, v_proj->bias, producer_params);
+}
+
+bool Attention::bf16_projections(const Tensor& x, const AttentionArgs& args) const {
+  if (cfg_.rope || cfg_.composed || args.cache || q_proj->is_quantized() || k_proj->is_quantized() ||
+      v_proj->is_quantized())
+    return false;  // rope would compute on rounded values, a cache keeps its dtype, the oracle stays f32
+  const int64_t D = cfg_.head_dim;
+  return ops::attention_takes_bf16(x.device(), D, D, ops::AttentionOptions{args.causal, args.key_keep, cfg_.scale}) &&
+         ops::linear_takes_bf16(x, q_proj->weight, q_proj->bias) && ops::linear_takes_bf16(x, k_proj->weight, k_proj->bias) &&
+         ops::linear_takes_bf16(x, v_proj->weight, v_proj->bias);
+}
+
 Tensor Attention::forward(const Tensor& x, const AttentionArgs& args) const {
   RS_CHECK(x.dim() == 3 && x.shape()[2] == cfg_.hidden_size, ShapeError, "Attention", "x must be [B, T, C = ",
            cfg_.hidden_size, "], got ", format_shape(x.shape()));
@@ -53,6 +70,12 @@ Tensor Attention::forward(const Tensor& x, const AttentionArgs& args) const {
     q = ops::reshape(ops::narrow(qkv, 2, 0, H * D), {B, T, H, D});
     k = ops::reshape(ops::narrow(qkv, 2, H * D, Hkv * D), {B, T, Hkv, D});
     v = ops::reshape(ops::narrow(qkv, 2, (H + Hkv) * D, Hkv * D), {B, T, Hkv, D});
+  } else if (bf16_projections(x, args)) {
+    // The bf16 handoff: the tensor-core attention rounds q, k and v to bf16 as it takes them, so
+    // the projections' GEMMs write them in bf16 (same bits, half the bytes, no cast passes).
+    q = ops::reshape(ops::linear_bf16_out(x, q_proj->weight, q_proj->bias), {B, T, H, D});    // [B, T, H, D]
+    k = ops::reshape(ops::linear_bf16_out(x, k_proj->weight, k_proj->bias), {B, T, Hkv, D});  // [B, T, Hkv, D]
+    v = ops::reshape(ops::linear_bf16_out(x, v_proj->weight, v_proj->bias), {B, T, Hkv, D});  // [B, T, Hkv, D]
   } else {
     q = ops::reshape(q_proj->forward(x), {B, T, H, D});    // [B, T, H, D]
     k = ops::reshape(k_proj->forward(x), {B, T, Hkv, D});  // [B, T, Hkv, D]
@@ -71,6 +94,11 @@ Tensor Attention::forward(const Tensor& x, const AttentionArgs& args) const {
 
   // The causal rule places query i at Tk - T + i, which is exactly its position after a cache.
   ops::AttentionOptions opt{args.causal, args.key_keep, cfg_.scale};
+  // The bf16 handoff again: o_proj rounds its input to bf16, which the tensor-core kernel makes.
+  opt.bf16_out = !cfg_.composed && ops::attention_takes_bf16(x.device(), D, D, opt) && !o_proj->is_quantized() &&
+                 ops::linear_takes_bf16(x, o_proj->weight, o_proj->bias,
+                                        {&q_proj->weight, &q_proj->bias, &k_proj->weight, &k_proj->bias,
+                                         &v_proj->weight, &v_proj->bias});
   Tensor o = cfg_.composed ? ops::attention_composed(q, k, v, opt) : ops::attention(q, k, v, opt);  // [B, H, T, D]
   o = ops::reshape(ops::transpose(o, 1, 2), {B, T, H * D});  // [B, T, H * D]
   return o_proj->forward(o);                                  // [B, T, C]

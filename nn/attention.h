@@ -58,6 +58,9 @@ class Attention : public Module {
   Tensor operator()(const Tensor& x, const AttentionArgs& args = {}) const { return forward(x, args); }
 
   const AttentionConfig& config() const { return cfg_; }
+  // Whether q_proj, k_proj and v_proj round an input like x (made from x by a producer with
+  // producer_params) to bf16 as they read it, so the producer may write it in bf16.
+  bool takes_bf16_input(const Tensor& x, std::initializer_list<const Tensor*> producer_params) const;
 
   std::shared_ptr<Linear> q_proj;  // C -> H * D
   std::shared_ptr<Linear> k_proj;  // C -> Hkv * D
@@ -65,6 +68,8 @@ class Attention : public Module {
   std::shared_ptr<Linear> o_proj;  // H * D -> C (registered as cfg.out_name)
 
  private:
+  // Whether q, k and v go to the attention in bf16 straight from their GEMMs (the bf16 handoff).
+  bool bf16_projections(const Tensor& x, const AttentionArgs& args) const;
   AttentionConfig cfg_;  // with num_kv_heads and head_dim resolved
 };
 

@@ -21,6 +21,9 @@ class MLP : public Module {
       const Init& init = {});
   Tensor forward(const Tensor& x) const;  // x [..., C] -> [..., C]
   Tensor operator()(const Tensor& x) const { return forward(x); }
+  // Whether fc1 rounds an input like x (made from x by a producer with producer_params) to bf16 as
+  // it reads it, so the producer may write it in bf16 (ops::linear_takes_bf16).
+  bool takes_bf16_input(const Tensor& x, std::initializer_list<const Tensor*> producer_params) const;
 
   std::shared_ptr<Linear> fc1;  // C -> hidden
   std::shared_ptr<Linear> fc2;  // hidden -> C

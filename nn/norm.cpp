@@ -23,6 +23,11 @@ Tensor LayerNorm::forward(const Tensor& x) const {
   return ops::layer_norm(x, weight, bias, eps_);
 }
 
+Tensor LayerNorm::forward_bf16(const Tensor& x) const {
+  check_channels("LayerNorm", x, channels_);
+  return ops::layer_norm_bf16_out(x, weight, bias, eps_);
+}
+
 RMSNorm::RMSNorm(int64_t channels, double eps, const Init& init)
     : Module("RMSNorm"), channels_(channels), eps_(eps) {
   register_parameter("weight", &weight, {channels}, Fill::ones(), init);

@@ -76,8 +76,9 @@ Tensor attention_probs(const Tensor& q, const Tensor& K, const AttnShape& s, con
 using Grads = std::vector<Tensor>;
 
 // bf16 autocast on CUDA: the tensor-core flash kernels, q/k/v rounded to bf16; out back in f32.
+// bf16_result (only without gradients): return the kernel's bf16 output itself.
 Tensor cuda_attention_bf16(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt,
-                           const AttnShape& s) {
+                           const AttnShape& s, bool bf16_result = false) {
   const Device dev = q.device();
   const Tensor Q = q.to(DType::bf16).contiguous(), K = k.to(DType::bf16).contiguous(),
                V = v.to(DType::bf16).contiguous();
@@ -86,6 +87,10 @@ Tensor cuda_attention_bf16(const Tensor& q, const Tensor& k, const Tensor& v, co
   auto bits = [](const Tensor& t) { return static_cast<uint16_t*>(t.raw_data()); };
   kernels::cuda::flash_attention_bf16_forward(bits(Q), bits(K), bits(V), bits(out16), lse.data<float>(), s.B, s.H,
                                               s.Hkv, s.Tq, s.Tk, s.D, float(s.scale), opt.causal, dev.index);
+  if (bf16_result) {
+    RS_ASSERT(!autograd::needs_grad({&q, &k, &v}), "the bf16 attention output is for inference");
+    return out16;
+  }
   Tensor out = out16.to(DType::f32);
   if (!autograd::needs_grad({&q, &k, &v})) return out;
   return autograd::record("attention", out, {&q, &k, &v},
@@ -151,13 +156,21 @@ Tensor cuda_attention(const Tensor& q, const Tensor& k, const Tensor& v, const A
 
 }  // namespace
 
+bool attention_takes_bf16(Device device, int64_t D, int64_t Dv, const AttentionOptions& opt) {
+  return device.is_cuda() && cuda_autocast_bf16() && D == Dv && (D == 64 || D == 128) && !opt.key_keep.defined();
+}
+
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt) {
   const AttnShape s = check_attention(q, k, v, opt);
-  if (q.device().is_cuda()) {
-    const bool tensor_cores = cuda_autocast_bf16() && s.D == s.Dv && (s.D == 64 || s.D == 128) &&
-                              !opt.key_keep.defined() && s.Tq > 0 && s.Tk > 0;
-    return tensor_cores ? cuda_attention_bf16(q, k, v, opt, s) : cuda_attention(q, k, v, opt, s);
+  const bool tensor_cores = attention_takes_bf16(q.device(), s.D, s.Dv, opt) && s.Tq > 0 && s.Tk > 0;
+  if (opt.bf16_out) {
+    if (tensor_cores && !autograd::needs_grad({&q, &k, &v})) return cuda_attention_bf16(q, k, v, opt, s, true);
+    AttentionOptions f32_out = opt;
+    f32_out.bf16_out = false;
+    return cast(attention(q, k, v, f32_out), DType::bf16);
   }
+  if (q.device().is_cuda())
+    return tensor_cores ? cuda_attention_bf16(q, k, v, opt, s) : cuda_attention(q, k, v, opt, s);
   const DType ct = detail::compute_dtype("attention", {&q, &k, &v});
   const Tensor Q = detail::as_dtype(q, ct).contiguous(), K = detail::as_dtype(k, ct).contiguous(),
                V = detail::as_dtype(v, ct).contiguous();

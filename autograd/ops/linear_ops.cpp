@@ -14,6 +14,7 @@ namespace rscapret::ops {
 namespace {
 
 std::atomic<bool> g_fused_linear{true};
+std::atomic<bool> g_bf16_handoff{true};
 
 kernels::cuda::GemmActivation gemm_activation(Activation act) {
   using G = kernels::cuda::GemmActivation;
@@ -39,9 +40,42 @@ bool fuses(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return x.numel() > 0 && weight.shape()[0] > 0 && weight.shape()[1] > 0;
 }
 
+// The fused GPU path (fuses() holds): one GEMM with bias and activation in its epilogue, the result
+// in out_dtype (f32, or bf16 rounded as a cast rounds it).
+Tensor fused_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act, DType out_dtype) {
+  const Device dev = x.device();
+  const int64_t N = weight.shape()[0], K = weight.shape()[1], M = x.numel() / K;
+  const Tensor b = bias.defined() ? detail::on_device(bias, DType::f32, dev).contiguous() : Tensor();  // [N]
+  const float* b32 = b.defined() ? b.data<float>() : nullptr;
+  Shape out_shape = x.shape();
+  out_shape.back() = N;
+  Tensor out = Tensor::empty(out_shape, out_dtype, dev);  // [..., N]
+  const auto* w16 = static_cast<const uint16_t*>(weight.raw_data());  // bf16 bits [N, K]
+  // Decode (a few rows of f32): the kernel rounds x to bf16 as it reads it, one launch instead of
+  // a cast and a product (same bits). f32 output only: the output the GPU runs have validated there.
+  if (out_dtype == DType::f32 && x.dtype() == DType::f32 && x.is_contiguous() &&
+      kernels::cuda::gemm_bf16_f32a(x.data<float>(), K, w16, K, out.raw_data(), out_dtype, N, b32,
+                                    gemm_activation(act), M, N, K, dev.index))
+    return out;
+  // x rounded to bf16 as the bf16 matmul rounds it (autocast style); bias f32.
+  const Tensor A = x.to(DType::bf16).contiguous();                // [M, K]
+  const auto* a16 = static_cast<const uint16_t*>(A.raw_data());  // bf16 bits [M, K]
+  kernels::cuda::gemm_bf16(a16, K, w16, K, /*b_is_nk=*/true, out.raw_data(), out_dtype, N, b32, gemm_activation(act),
+                           M, N, K, dev.index);
+  return out;
+}
+
 }  // namespace
 
 void set_cuda_fused_linear(bool on) { g_fused_linear.store(on, std::memory_order_relaxed); }
+void set_cuda_bf16_handoff(bool on) { g_bf16_handoff.store(on, std::memory_order_relaxed); }
+bool cuda_bf16_handoff() { return g_bf16_handoff.load(std::memory_order_relaxed); }
+
+bool linear_takes_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       std::initializer_list<const Tensor*> producer_params) {
+  if (!cuda_bf16_handoff() || !weight.defined() || weight.dim() != 2) return false;
+  return fuses(x, weight, bias) && !autograd::needs_grad(producer_params);
+}
 
 Tensor activate(const Tensor& x, Activation act) {
   switch (act) {
@@ -62,32 +96,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
            " must end in K = ", K, " (weight ", format_shape(weight.shape()), ")");
   RS_CHECK(!bias.defined() || (bias.dim() == 1 && bias.shape()[0] == N), ShapeError, "linear", "bias must be [",
            N, "], got ", format_shape(bias.shape()));
-  if (fuses(x, weight, bias)) {
-    const Device dev = x.device();
-    const int64_t M = x.numel() / K;
-    const Tensor b = bias.defined() ? detail::on_device(bias, DType::f32, dev).contiguous() : Tensor();  // [N]
-    const float* b32 = b.defined() ? b.data<float>() : nullptr;
-    Shape out_shape = x.shape();
-    out_shape.back() = N;
-    Tensor out = Tensor::empty(out_shape, DType::f32, dev);  // [..., N]
-    const auto* w16 = static_cast<const uint16_t*>(weight.raw_data());  // bf16 bits [N, K]
-    // Decode (a few rows of f32): the kernel rounds x to bf16 as it reads it, one launch instead of
-    // a cast and a product (same bits).
-    if (x.dtype() == DType::f32 && x.is_contiguous() &&
-        kernels::cuda::gemm_bf16_f32a(x.data<float>(), K, w16, K, out.data<float>(), DType::f32, N, b32,
-                                      gemm_activation(act), M, N, K, dev.index))
-      return out;
-    // x rounded to bf16 as the bf16 matmul rounds it (autocast style); bias and output f32.
-    const Tensor A = x.to(DType::bf16).contiguous();                // [M, K]
-    const auto* a16 = static_cast<const uint16_t*>(A.raw_data());  // bf16 bits [M, K]
-    kernels::cuda::gemm_bf16(a16, K, w16, K, /*b_is_nk=*/true, out.data<float>(), DType::f32, N, b32,
-                             gemm_activation(act), M, N, K, dev.index);
-    return out;
-  }
+  if (fuses(x, weight, bias)) return fused_linear(x, weight, bias, act, DType::f32);
   // The transposed view, not a copy: matmul reads W^T through strides (a 16-bit W in place).
   Tensor y = matmul(x, transpose(weight, 0, 1));  // [..., N]
   if (bias.defined()) y = add(y, bias);
   return activate(y, act);
+}
+
+Tensor linear_bf16_out(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act) {
+  const bool ok = weight.dim() == 2 && x.dim() >= 1 && x.shape().back() == weight.shape()[1] &&
+                  (!bias.defined() || (bias.dim() == 1 && bias.shape()[0] == weight.shape()[0]));
+  if (ok && fuses(x, weight, bias)) return fused_linear(x, weight, bias, act, DType::bf16);
+  return cast(linear(x, weight, bias, act), DType::bf16);  // linear reports any bad shape
 }
 
 Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights) {

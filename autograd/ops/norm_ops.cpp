@@ -82,6 +82,26 @@ Tensor cuda_norm(const char* op, bool centered, const Tensor& x, const Tensor& w
 
 }  // namespace
 
+Tensor layer_norm_bf16_out(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  const Device dev = detail::common_device("layer_norm", {&x, &weight, &bias});
+  RS_CHECK(x.dim() >= 1, ShapeError, "layer_norm", "needs at least one dimension");
+  const int64_t C = x.shape().back();
+  check_param("layer_norm", "weight", weight, C);
+  check_param("layer_norm", "bias", bias, C);
+  if (!dev.is_cuda() || autograd::needs_grad({&x, &weight, &bias}))
+    return cast(layer_norm(x, weight, bias, eps), DType::bf16);
+  // The kernel of layer_norm's GPU path with its stores rounded to bf16: the same bits as the cast.
+  const DType ct = detail::cuda_compute_dtype("layer_norm", {&x, &weight, &bias});
+  const Tensor X = detail::as_dtype(x, ct).contiguous();
+  const Tensor W = weight.defined() ? detail::on_device(weight, ct, dev).contiguous() : Tensor();
+  const Tensor B = bias.defined() ? detail::on_device(bias, ct, dev).contiguous() : Tensor();
+  Tensor y = Tensor::empty(x.shape(), DType::bf16, dev);  // [..., C]
+  const int64_t rows = C ? X.numel() / C : 0;
+  kernels::cuda::layer_norm_bf16_out(X.data<float>(), ptr_or_null<float>(W), ptr_or_null<float>(B),
+                                     static_cast<uint16_t*>(y.raw_data()), rows, C, float(eps), dev.index);
+  return y;
+}
+
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   const Device dev = detail::common_device("layer_norm", {&x, &weight, &bias});
   RS_CHECK(x.dim() >= 1, ShapeError, "layer_norm", "needs at least one dimension");

@@ -61,6 +61,10 @@ void layer_norm(const float* x, const float* w, const float* b, float* y, float*
                 int64_t cols, float eps, int device);
 // Fused backward from the saved mean/rstd: dx [rows, cols]; dw, db [cols] written (not
 // accumulated), each may be null (and w null means weight 1).
+// LayerNorm at inference with y written as bf16 bits (rounded to nearest even: the bits of casting
+// layer_norm's f32 y), for a consumer that rounds its input to bf16 anyway; no mean/rstd kept.
+void layer_norm_bf16_out(const float* x, const float* w, const float* b, uint16_t* y, int64_t rows, int64_t cols,
+                         float eps, int device);
 void layer_norm_backward(const float* dy, const float* x, const float* w, const float* mean, const float* rstd,
                          float* dx, float* dw, float* db, int64_t rows, int64_t cols, int device);
 // w_bf16: the weight as bf16 bits, used when w is null (read in place, no cast launch).

@@ -28,6 +28,9 @@ void embedding(const void*, DType, const int64_t*, float*, int64_t, int64_t, int
 void layer_norm(const float*, const float*, const float*, float*, float*, float*, int64_t, int64_t, float, int) {
   no_cuda();
 }
+void layer_norm_bf16_out(const float*, const float*, const float*, uint16_t*, int64_t, int64_t, float, int) {
+  no_cuda();
+}
 void layer_norm_backward(const float*, const float*, const float*, const float*, const float*, float*, float*,
                          float*, int64_t, int64_t, int) {
   no_cuda();

@@ -15,6 +15,10 @@
 // dw/db are column sums: each block sums a chunk of rows for a strip of columns into a partial
 // [chunks, cols], then one thread per column adds the chunks in order. No float atomics, so the
 // result does not depend on scheduling.
+#include <cuda_bf16.h>
+
+#include <type_traits>
+
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/launch.cuh"
 
@@ -79,14 +83,15 @@ struct RowGroup {
 // Every thread of a group has the same row, so the early return never splits a block barrier.
 // w16: the weight as bf16 bits, read when w is null (a bf16 model's norm weights, without a cast
 // launch; bf16 -> f32 is exact, so the bits are those of casting first).
-template <bool kWarp, bool kCentered>
-__global__ void norm_forward_kernel(const float* x, const float* w, const uint16_t* w16, const float* b, float* y,
+// OutT: float, or uint16_t for bf16 bits rounded to nearest even (the bits of a cast of the f32 y).
+template <bool kWarp, bool kCentered, typename OutT>
+__global__ void norm_forward_kernel(const float* x, const float* w, const uint16_t* w16, const float* b, OutT* y,
                                     float* mean_out, float* rstd_out, int64_t rows, int64_t cols, float eps) {
   __shared__ float smem[32];
   const RowGroup<kWarp> g;
   if (g.row >= rows) return;
   const float* xr = x + g.row * cols;
-  float* yr = y + g.row * cols;
+  OutT* yr = y + g.row * cols;
 
   float mean = 0.f;
   if constexpr (kCentered) {
@@ -107,7 +112,8 @@ __global__ void norm_forward_kernel(const float* x, const float* w, const uint16
     if (w) v *= w[i];
     else if (w16) v *= __uint_as_float(uint32_t(w16[i]) << 16);
     if (b) v += b[i];
-    yr[i] = v;
+    if constexpr (std::is_same_v<OutT, float>) yr[i] = v;
+    else yr[i] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
   }
   if (g.lane == 0) {
     if (mean_out) mean_out[g.row] = mean;
@@ -181,17 +187,17 @@ __global__ void sum_chunks_kernel(const float* part_w, float* dw, const float* p
   }
 }
 
-template <bool kCentered>
-void launch_forward(const float* x, const float* w, const uint16_t* w16, const float* b, float* y, float* mean,
+template <bool kCentered, typename OutT>
+void launch_forward(const float* x, const float* w, const uint16_t* w16, const float* b, OutT* y, float* mean,
                     float* rstd, int64_t rows, int64_t cols, float eps, int device, const char* what) {
   if (rows == 0) return;
   cudaStream_t st = stream_for(device);
   if (cols <= kWarpRowMaxCols) {
     const unsigned grid = grid_dim(ceil_div(rows, kThreads / 32), what);
-    norm_forward_kernel<true, kCentered><<<grid, kThreads, 0, st>>>(x, w, w16, b, y, mean, rstd, rows, cols, eps);
+    norm_forward_kernel<true, kCentered, OutT><<<grid, kThreads, 0, st>>>(x, w, w16, b, y, mean, rstd, rows, cols, eps);
   } else {
-    norm_forward_kernel<false, kCentered><<<grid_dim(rows, what), kThreads, 0, st>>>(x, w, w16, b, y, mean, rstd,
-                                                                                     rows, cols, eps);
+    norm_forward_kernel<false, kCentered, OutT><<<grid_dim(rows, what), kThreads, 0, st>>>(x, w, w16, b, y, mean,
+                                                                                           rstd, rows, cols, eps);
   }
   check_launch(what);
 }
@@ -262,6 +268,11 @@ void launch_param_grads(const float* dy, const float* x, const float* mean, cons
 void layer_norm(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd, int64_t rows,
                 int64_t cols, float eps, int device) {
   launch_forward<true>(x, w, nullptr, b, y, mean, rstd, rows, cols, eps, device, "layer_norm");
+}
+
+void layer_norm_bf16_out(const float* x, const float* w, const float* b, uint16_t* y, int64_t rows, int64_t cols,
+                         float eps, int device) {
+  launch_forward<true>(x, w, nullptr, b, y, nullptr, nullptr, rows, cols, eps, device, "layer_norm (bf16 out)");
 }
 
 void rms_norm(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t cols, float eps,
