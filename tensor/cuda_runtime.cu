@@ -63,8 +63,8 @@ DeviceState& state(int device) {
     check(cudaMallocHost(&small, kSmallSlots * kSmallCopyBytes), "cudaMallocHost (small staging)");
     st.small = static_cast<unsigned char*>(small);
     for (cudaEvent_t& e : st.small_staged) check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+    profile::profile_run_if_requested();  // once per process (its own flag), after the runtime is up
   });
-  profile::profile_run_if_requested();  // once per process, after the runtime is up
   return st;
 }
 

@@ -38,8 +38,9 @@ Tensor norm_input_grad(const Tensor& gh, const Tensor& xhat, const Tensor& rstd,
 
 // LayerNorm (centered) or RMSNorm on the GPU: the forward keeps mean/rstd per row, the backward is
 // one fused kernel (dx, and dw/db as deterministic column sums) instead of the composed ops.
+// y_bf16 (LayerNorm at inference only): y written as bf16 by the kernel, the bits of casting the f32 y.
 Tensor cuda_norm(const char* op, bool centered, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                 double eps) {
+                 double eps, bool y_bf16 = false) {
   const Device dev = x.device();
   const DType ct = detail::cuda_compute_dtype(op, {&x, &weight, &bias});
   const int64_t C = x.shape().back();
@@ -52,6 +53,13 @@ Tensor cuda_norm(const char* op, bool centered, const Tensor& x, const Tensor& w
   const Tensor W = weight.defined() && !w16 ? detail::on_device(weight, ct, dev).contiguous() : Tensor();
   const Tensor B = bias.defined() ? detail::on_device(bias, ct, dev).contiguous() : Tensor();
   const int64_t rows = C ? X.numel() / C : 0;
+  if (y_bf16) {
+    RS_ASSERT(centered && !grad, "bf16 norm output is LayerNorm's, at inference");
+    Tensor y16 = Tensor::empty(x.shape(), DType::bf16, dev);  // [..., C]
+    kernels::cuda::layer_norm_bf16_out(X.data<float>(), ptr_or_null<float>(W), ptr_or_null<float>(B),
+                                       static_cast<uint16_t*>(y16.raw_data()), rows, C, float(eps), dev.index);
+    return y16;
+  }
   Tensor y = Tensor::empty(x.shape(), ct, dev);
   Tensor mean = centered ? Tensor::empty({rows}, ct, dev) : Tensor(), rstd = Tensor::empty({rows}, ct, dev);
   if (centered)
@@ -80,34 +88,27 @@ Tensor cuda_norm(const char* op, bool centered, const Tensor& x, const Tensor& w
   });
 }
 
+// layer_norm's argument checks; returns the operands' device.
+Device check_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const Device dev = detail::common_device("layer_norm", {&x, &weight, &bias});
+  RS_CHECK(x.dim() >= 1, ShapeError, "layer_norm", "needs at least one dimension");
+  check_param("layer_norm", "weight", weight, x.shape().back());
+  check_param("layer_norm", "bias", bias, x.shape().back());
+  return dev;
+}
+
 }  // namespace
 
 Tensor layer_norm_bf16_out(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
-  const Device dev = detail::common_device("layer_norm", {&x, &weight, &bias});
-  RS_CHECK(x.dim() >= 1, ShapeError, "layer_norm", "needs at least one dimension");
-  const int64_t C = x.shape().back();
-  check_param("layer_norm", "weight", weight, C);
-  check_param("layer_norm", "bias", bias, C);
-  if (!dev.is_cuda() || autograd::needs_grad({&x, &weight, &bias}))
-    return cast(layer_norm(x, weight, bias, eps), DType::bf16);
-  // The kernel of layer_norm's GPU path with its stores rounded to bf16: the same bits as the cast.
-  const DType ct = detail::cuda_compute_dtype("layer_norm", {&x, &weight, &bias});
-  const Tensor X = detail::as_dtype(x, ct).contiguous();
-  const Tensor W = weight.defined() ? detail::on_device(weight, ct, dev).contiguous() : Tensor();
-  const Tensor B = bias.defined() ? detail::on_device(bias, ct, dev).contiguous() : Tensor();
-  Tensor y = Tensor::empty(x.shape(), DType::bf16, dev);  // [..., C]
-  const int64_t rows = C ? X.numel() / C : 0;
-  kernels::cuda::layer_norm_bf16_out(X.data<float>(), ptr_or_null<float>(W), ptr_or_null<float>(B),
-                                     static_cast<uint16_t*>(y.raw_data()), rows, C, float(eps), dev.index);
-  return y;
+  const Device dev = check_layer_norm(x, weight, bias);
+  if (dev.is_cuda() && !autograd::needs_grad({&x, &weight, &bias}))
+    return cuda_norm("layer_norm", true, x, weight, bias, eps, /*y_bf16=*/true);
+  return cast(layer_norm(x, weight, bias, eps), DType::bf16);
 }
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
-  const Device dev = detail::common_device("layer_norm", {&x, &weight, &bias});
-  RS_CHECK(x.dim() >= 1, ShapeError, "layer_norm", "needs at least one dimension");
+  const Device dev = check_layer_norm(x, weight, bias);
   const int64_t C = x.shape().back();
-  check_param("layer_norm", "weight", weight, C);
-  check_param("layer_norm", "bias", bias, C);
   if (dev.is_cuda()) return cuda_norm("layer_norm", true, x, weight, bias, eps);
   const DType ct = detail::compute_dtype("layer_norm", {&x, &weight, &bias});
   const Tensor X = detail::as_dtype(x, ct).contiguous();
