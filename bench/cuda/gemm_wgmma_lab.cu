@@ -1,5 +1,8 @@
 // Lab for the Hopper wgmma bf16 GEMM (kernels/cuda/gemm_bf16_wgmma.cuh) against cuBLASLt.
-// C[M,N] f32 = A[M,K] @ B[N,K]^T with random bf16 A, B (uniform in [-1, 1]).
+// C[M,N] f32 = A[M,K] @ B[N,K]^T (the forward's x W^T) or A[M,K] @ B[K,N] (the backward's dY W:
+// the frozen-7B step's shapes at 16 x 48 tokens) with random bf16 A, B (uniform in [-1, 1]).
+// The B [K,N] rows run the raw kernel, not production's self-checked route, so that a layout
+// mistake shows here as a failed validation.
 // Per shape and variant (BN = 256, BN = 128), before any timing:
 //   1. both outputs are poisoned (0xFF bytes = NaN), cuBLASLt and the wgmma kernel run once;
 //   2. relative L2 error of the wgmma output against cuBLAS's (both accumulate in f32) < 1e-3
@@ -70,6 +73,7 @@ void fill_random(std::vector<uint16_t>& v) {
 
 struct Shape {
   int64_t M, N, K;
+  bool b_kn = false;  // B [K,N] row-major (else [N,K])
 };
 
 double median_ms(std::vector<float> v) {
@@ -100,9 +104,11 @@ double time_ms(F&& f, cudaStream_t s) {
   return median_ms(ms);
 }
 
+int64_t ldb_of(const Shape& sh) { return sh.b_kn ? sh.N : sh.K; }
+
 template <int BN>
 bool run_wgmma(const Shape& sh, const uint16_t* dA, const uint16_t* dB, float* dC, cudaStream_t s) {
-  return wg::gemm_bf16_wgmma_f32<BN>(dA, sh.K, dB, sh.K, dC, sh.N, sh.M, sh.N, sh.K, s);
+  return wg::gemm_bf16_wgmma_f32<BN>(dA, sh.K, dB, ldb_of(sh), !sh.b_kn, dC, sh.N, sh.M, sh.N, sh.K, s);
 }
 
 }  // namespace
@@ -115,7 +121,11 @@ int main() {
   std::printf("wgmma kernel available (sm_90a device code + cc 9.0): %s\n\n",
               wg::host::wgmma_available(0) ? "yes" : "NO");
 
-  const Shape shapes[] = {{8192, 8192, 8192}, {16448, 1024, 4096}, {16448, 4096, 1024}, {1024, 4096, 4096}};
+  // B [K,N] rows: dX = dY W of the frozen-7B step (768 tokens) for q/k/v/o, the MLP's down and
+  // gate/up projections and the LM head, and the square.
+  const Shape shapes[] = {{8192, 8192, 8192},        {16448, 1024, 4096},        {16448, 4096, 1024},
+                          {1024, 4096, 4096},        {8192, 8192, 8192, true},   {768, 4096, 4096, true},
+                          {768, 11008, 4096, true},  {768, 4096, 11008, true},   {768, 4096, 32000, true}};
   struct Row {
     std::string shape, variant;
     double cublas_tf, wgmma_tf;
@@ -140,12 +150,13 @@ int main() {
     LAB_CHECK(cudaMemcpy(dB, hB.data(), hB.size() * 2, cudaMemcpyHostToDevice));
     const double flops = 2.0 * double(M) * double(N) * double(K);
     char shape_name[64];
-    std::snprintf(shape_name, sizeof shape_name, "%lldx%lldx%lld", (long long)M, (long long)N, (long long)K);
+    std::snprintf(shape_name, sizeof shape_name, "%lldx%lldx%lld %s", (long long)M, (long long)N, (long long)K,
+                  sh.b_kn ? "B[K,N]" : "B[N,K]");
 
     // cuBLASLt reference output.
     auto cublas = [&] {
-      kc::gemm_bf16_cublas(dA, K, dB, K, true, dRef, DType::f32, N, nullptr, GemmActivation::none, M, N, K,
-                           kDevice);
+      kc::gemm_bf16_cublas(dA, K, dB, ldb_of(sh), !sh.b_kn, dRef, DType::f32, N, nullptr, GemmActivation::none, M,
+                           N, K, kDevice);
     };
     LAB_CHECK(cudaMemsetAsync(dRef, 0xFF, size_t(M * N) * 4, s));
     cublas();
@@ -167,8 +178,10 @@ int main() {
       Sample sm{int64_t(next_u64() % uint64_t(M)), int64_t(next_u64() % uint64_t(N)), 0.0};
       double acc = 0;
       const uint16_t* a = &hA[size_t(sm.i * K)];
-      const uint16_t* b = &hB[size_t(sm.j * K)];
-      for (int64_t k = 0; k < K; ++k) acc += double(bf16_to_f32(a[k])) * double(bf16_to_f32(b[k]));
+      for (int64_t k = 0; k < K; ++k) {
+        const uint16_t b = sh.b_kn ? hB[size_t(k * N + sm.j)] : hB[size_t(sm.j * K + k)];
+        acc += double(bf16_to_f32(a[k])) * double(bf16_to_f32(b));
+      }
       sm.ref = acc;
       sum_sq += acc * acc;
       samples.push_back(sm);
@@ -257,7 +270,7 @@ int main() {
     cudaFree(dC);
   }
 
-  std::printf("\n| shape (MxNxK, B [N,K]) | variant | cuBLAS TFLOP/s | wgmma TFLOP/s | ratio | validated |\n");
+  std::printf("\n| shape (MxNxK, B layout) | variant | cuBLAS TFLOP/s | wgmma TFLOP/s | ratio | validated |\n");
   std::printf("|---|---|---|---|---|---|\n");
   for (const Row& r : rows) {
     if (r.ok)

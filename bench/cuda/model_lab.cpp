@@ -22,6 +22,7 @@
 #include "autograd/autograd.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_packed16.h"
+#include "kernels/cuda/gemm_bf16_internal.h"
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
 #include "models/clip/clip.h"
@@ -369,11 +370,14 @@ void bridge_step_7b() {
   struct Row {
     bool all_losses, bf16_attention;
     const char* name;
+    bool wgmma_kn = true;  // the backward's dY W products (B [K,N]) on the wgmma kernel
   };
-  std::vector<double> first_losses;
+  std::vector<double> first_losses, kn_last_losses;
   for (const Row& row : {Row{false, false, "caption loss, 4 visual + 44 caption tokens (PyTorch's shape)"},
                          Row{false, true, "the same, bf16 attention (autocast)"},
+                         Row{false, true, "the same, dY W products on mma.sync (B [K,N] wgmma off)", false},
                          Row{true, false, "RS-CapRet step, all three losses (K 1, L 24: two decoder passes)"}}) {
+    kernels::cuda::set_gemm_wgmma_kn(row.wgmma_kn);
     models::RsCapRetOptions ro;
     ro.num_visual_tokens = row.all_losses ? 1 : 4;
     ro.max_len = row.all_losses ? 24 : 44;
@@ -395,7 +399,20 @@ void bridge_step_7b() {
       }
     // Rows 1 and 2 take the same first step from the same weights and batch, attention in f32
     // and in bf16: their first losses agree to bf16 rounding.
-    if (!row.all_losses) first_losses.push_back(r.losses.empty() ? NAN : r.losses.front());
+    if (!row.all_losses && row.wgmma_kn) first_losses.push_back(r.losses.empty() ? NAN : r.losses.front());
+    // Rows 2 and 3 differ only in the kernel of the backward's products: after the same updates
+    // their last losses agree to f32 summation order (carried through a few AdamW steps).
+    if (!row.all_losses && row.bf16_attention) kn_last_losses.push_back(r.losses.empty() ? NAN : r.losses.back());
+  }
+  kernels::cuda::set_gemm_wgmma_kn(true);
+  std::printf("<!-- B [K,N] wgmma variant self-check on device 0: %s -->\n",
+              kernels::cuda::gemm_bf16_wgmma_kn_verified(0) ? "passed" : "FAILED or unavailable (the rows above match)");
+  if (kn_last_losses.size() == 2) {
+    const double rel = std::fabs(kn_last_losses[1] - kn_last_losses[0]) / std::fabs(kn_last_losses[0]);
+    const bool ok = rel <= 1e-2;
+    std::printf("<!-- last loss, dY W on wgmma vs mma.sync: %.5f vs %.5f (rel %.1e) %s -->\n", kn_last_losses[0],
+                kn_last_losses[1], rel, ok ? "ok" : "MISMATCH");
+    g_failures += !ok;
   }
   if (first_losses.size() == 2) {
     const double rel = std::fabs(first_losses[1] - first_losses[0]) / std::fabs(first_losses[0]);

@@ -105,7 +105,7 @@ stage_gemm() {
   tail -25 "$out/gemm_lab.log"
   if [ -x "$bin/gemm_wgmma_lab" ]; then
     echo "== GEMM wgmma lab"
-    timeout "$(limit 60)" "$bin/gemm_wgmma_lab" > "$out/gemm_wgmma_lab.log" 2>&1
+    timeout "$(limit 90)" "$bin/gemm_wgmma_lab" > "$out/gemm_wgmma_lab.log" 2>&1
     echo "rc $?"; tail -12 "$out/gemm_wgmma_lab.log"
   fi
   note gemm_lab "rc $rc" "$t0"

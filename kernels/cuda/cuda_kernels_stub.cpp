@@ -2,6 +2,8 @@
 // (strided_copy and fill live with the tensor library's stub). No
 // tensor can live on a CUDA device in such a build, so the op layer never reaches these; they keep
 // the op code free of #ifdefs.
+#include <atomic>
+
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/gemm_bf16_internal.h"
 
@@ -75,6 +77,12 @@ GemmTiles gemm_tiles() { return GemmTiles::automatic; }
 int64_t gemm_bf16_wgmma_launches() { return 0; }
 bool cuda_device_is_sm90(int) { return false; }
 bool gemm_bf16_wgmma_supported(int) { return false; }
+bool gemm_bf16_wgmma_kn_verified(int) { return false; }
+namespace {
+std::atomic<bool> g_wgmma_kn{true};  // kept for the same answers as a CUDA build's switch
+}  // namespace
+void set_gemm_wgmma_kn(bool on) { g_wgmma_kn.store(on); }
+bool gemm_wgmma_kn() { return g_wgmma_kn.load(); }
 GemmBackend gemm_backend() { return GemmBackend::ours; }
 void set_gemm_backend(GemmBackend) {}
 void matmul_f32(const float*, int64_t, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, float*, int64_t,

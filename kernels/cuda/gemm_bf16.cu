@@ -5,8 +5,10 @@
 
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/gemm_bf16_internal.h"
@@ -38,6 +40,11 @@ std::atomic<GemmBackend>& backend_slot() {
     const char* env = std::getenv("RSCAPRET_GEMM");
     return env && std::strcmp(env, "cublas") == 0 ? GemmBackend::cublas : GemmBackend::ours;
   }()};
+  return slot;
+}
+
+std::atomic<bool>& wgmma_kn_slot() {
+  static std::atomic<bool> slot{true};
   return slot;
 }
 
@@ -139,11 +146,14 @@ void gemm_bf16_ours(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t l
   // Automatic use is limited to what the H100 runs validated: any M (partial 128-row tiles
   // included), N a multiple of the 256-column tile, K of the 64-deep k-tile. Partial N and K
   // tiles (TMA zero fill) are reached only when forced, until a GPU run of the tests covers them.
+  // B [K,N] (the backward's dY W) takes the same kernel with an MN-major B operand where the
+  // device passed that variant's self-check (wgmma_kn_verified).
   const bool validated_shape = N % 256 == 0 && K % 64 == 0;
   if ((tiles == GemmTiles::automatic && M > 8 && validated_shape) || tiles == GemmTiles::wgmma) {
-    const bool ran = b_is_nk && (wgmma_wide_tiles(M, N, sm_count(device))
-                                     ? wgmma_tma::gemm_bf16_wgmma<256>(A, lda, B, ldb, epi, K, stream)
-                                     : wgmma_tma::gemm_bf16_wgmma<128>(A, lda, B, ldb, epi, K, stream));
+    const bool layout_ok = b_is_nk || (gemm_wgmma_kn() && gemm_bf16_wgmma_kn_verified(device));
+    const bool ran = layout_ok && (wgmma_wide_tiles(M, N, sm_count(device))
+                                       ? wgmma_tma::gemm_bf16_wgmma<256>(A, lda, B, ldb, b_is_nk, epi, K, stream)
+                                       : wgmma_tma::gemm_bf16_wgmma<128>(A, lda, B, ldb, b_is_nk, epi, K, stream));
     if (ran) return;
     if (tiles == GemmTiles::wgmma) tiles = GemmTiles::automatic;
   }
@@ -178,6 +188,57 @@ bool cuda_device_is_sm90(int device) {
   cudaDeviceProp prop{};
   return cudaGetDeviceProperties(&prop, device) == cudaSuccess && prop.major == 9 && prop.minor == 0;
 }
+void set_gemm_wgmma_kn(bool on) { wgmma_kn_slot().store(on, std::memory_order_relaxed); }
+bool gemm_wgmma_kn() { return wgmma_kn_slot().load(std::memory_order_relaxed); }
+
+// The wgmma kernel with B [K,N] was written without a GPU to run it on (its MN-major descriptor and
+// transposed instruction follow the PTX canonical layouts, unmeasured). Before production uses it on
+// a device, both tile widths compute one small exact product there (integer-valued operands, so f32
+// accumulation in any order gives the host's result bit for bit: wgmma_kn_self_check_case); a
+// mismatch keeps every B [K,N] product on the mma.sync kernels and says so once on stderr.
+bool gemm_bf16_wgmma_kn_verified(int device) {
+  static std::array<std::atomic<int>, 64> cache{};  // 0 unknown, 1 passed, 2 failed or unavailable
+  if (device < 0 || device >= 64) return false;
+  const int known = cache[size_t(device)].load(std::memory_order_acquire);
+  if (known != 0) return known == 1;
+  const bool ok = gemm_bf16_wgmma_supported(device) && [device] {
+    const WgmmaKnSelfCheck c = wgmma_kn_self_check_case();
+    uint16_t *dA = nullptr, *dB = nullptr;
+    float* dC = nullptr;
+    const size_t c_bytes = c.expected.size() * sizeof(float);
+    bool passed = cudaMalloc(&dA, c.a.size() * 2) == cudaSuccess && cudaMalloc(&dB, c.b.size() * 2) == cudaSuccess &&
+                  cudaMalloc(&dC, c_bytes) == cudaSuccess &&
+                  cudaMemcpy(dA, c.a.data(), c.a.size() * 2, cudaMemcpyHostToDevice) == cudaSuccess &&
+                  cudaMemcpy(dB, c.b.data(), c.b.size() * 2, cudaMemcpyHostToDevice) == cudaSuccess;
+    cudaStream_t stream = stream_for(device);
+    std::vector<float> got(c.expected.size());
+    for (int width : {128, 256}) {
+      if (!passed) break;
+      passed = cudaMemsetAsync(dC, 0xFF, c_bytes, stream) == cudaSuccess;  // NaN: unwritten outputs show
+      passed = passed && (width == 256 ? wgmma_tma::gemm_bf16_wgmma_f32<256>(dA, c.K, dB, c.N, false, dC, c.N, c.M,
+                                                                               c.N, c.K, stream)
+                                       : wgmma_tma::gemm_bf16_wgmma_f32<128>(dA, c.K, dB, c.N, false, dC, c.N, c.M,
+                                                                               c.N, c.K, stream));
+      passed = passed && cudaStreamSynchronize(stream) == cudaSuccess &&
+               cudaMemcpy(got.data(), dC, c_bytes, cudaMemcpyDeviceToHost) == cudaSuccess &&
+               std::memcmp(got.data(), c.expected.data(), c_bytes) == 0;
+    }
+    if (!passed) {
+      (void)cudaGetLastError();  // a failed allocation or launch is this check's answer, not a later call's error
+      std::fprintf(stderr,
+                   "[wgmma] the B [K,N] variant failed its self-check on device %d: products with B [K,N] "
+                   "stay on the mma.sync kernels\n",
+                   device);
+    }
+    cudaFree(dA);
+    cudaFree(dB);
+    cudaFree(dC);
+    return passed;
+  }();
+  cache[size_t(device)].store(ok ? 1 : 2, std::memory_order_release);
+  return ok;
+}
+
 bool gemm_bf16_wgmma_supported(int device) {
   int current = 0;
   check_cuda(cudaGetDevice(&current), "gemm_bf16_wgmma_supported: current device");

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <vector>
 
 #include "tensor/dtype.h"
 #include "tensor/error.h"
@@ -27,6 +29,50 @@ int64_t gemm_bf16_wgmma_launches();
 // (false on Hopper when the build lacks sm_90a). Both false without CUDA.
 bool cuda_device_is_sm90(int device);
 bool gemm_bf16_wgmma_supported(int device);
+
+// The wgmma kernel also takes B [K,N] (row-major, the backward's dY W with W [N_out, K_in] read in
+// place), as an MN-major operand. Automatic and forced use both require that the device passed this
+// variant's self-check (run once per device on first use; false without CUDA or off Hopper), and
+// that the switch (process-wide, on by default; off sends B [K,N] products to the mma.sync kernels,
+// for before/after timings) is on.
+bool gemm_bf16_wgmma_kn_verified(int device);
+void set_gemm_wgmma_kn(bool on);
+bool gemm_wgmma_kn();
+
+// The self-check's product: C [M,N] = A [M,K] @ B [K,N] with small integer operands (bf16 bits), so
+// every partial sum is an integer below 2^24 and f32 accumulation in any order is exact: the device
+// result must equal `expected` bit for bit. Two M tiles (the second partial), N tails for both tile
+// widths, three K tiles; the values depend on row and column through a mixing term, so a permuted
+// or transposed read of B gives other sums.
+struct WgmmaKnSelfCheck {
+  int64_t M = 192, N = 320, K = 192;
+  std::vector<uint16_t> a, b;  // bf16 bits, A [M,K], B [K,N], dense rows
+  std::vector<float> expected;  // [M,N]
+};
+inline WgmmaKnSelfCheck wgmma_kn_self_check_case() {
+  WgmmaKnSelfCheck c;
+  auto value = [](int64_t i, int64_t j, int64_t salt) { return int((i * 131 + j * 71 + (i * j + salt) % 13) % 7) - 3; };
+  auto bf16_bits = [](int v) {  // a small integer in bf16: exact (|v| <= 3)
+    const float f = float(v);
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return uint16_t(u >> 16);
+  };
+  c.a.resize(size_t(c.M * c.K));
+  c.b.resize(size_t(c.K * c.N));
+  c.expected.assign(size_t(c.M * c.N), 0.0f);
+  for (int64_t m = 0; m < c.M; ++m)
+    for (int64_t k = 0; k < c.K; ++k) c.a[size_t(m * c.K + k)] = bf16_bits(value(m, k, 5));
+  for (int64_t k = 0; k < c.K; ++k)
+    for (int64_t n = 0; n < c.N; ++n) c.b[size_t(k * c.N + n)] = bf16_bits(value(k, n, 11));
+  for (int64_t m = 0; m < c.M; ++m)
+    for (int64_t n = 0; n < c.N; ++n) {
+      int64_t acc = 0;
+      for (int64_t k = 0; k < c.K; ++k) acc += int64_t(value(m, k, 5)) * value(k, n, 11);
+      c.expected[size_t(m * c.N + n)] = float(acc);
+    }
+  return c;
+}
 
 // Throws DTypeError / ValueError for arguments no GEMM can run with.
 inline void check_gemm_bf16_args(const char* op, int64_t lda, int64_t ldb, bool b_is_nk, DType c_dtype,

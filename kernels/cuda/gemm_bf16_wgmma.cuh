@@ -1,8 +1,8 @@
-// Hopper (sm_90a) bf16 GEMM on warpgroup MMA: C[M,N] = act(A[M,K] @ B[N,K]^T + bias), C f32 or
-// bf16 (row-major, ldc). Both operands are "K-major" (K contiguous): A row-major [M,K] (lda), B the
-// Linear weight layout [N,K] (ldb); accumulation in f32; the epilogue (bias, activation, bf16
-// rounding, guarded stores) does the mma.sync kernels' arithmetic as whole-fragment passes
-// (gemm_epilogue.cuh).
+// Hopper (sm_90a) bf16 GEMM on warpgroup MMA: C[M,N] = act(A[M,K] @ B + bias), C f32 or bf16
+// (row-major, ldc). A is row-major [M,K] (lda, "K-major"); B is either the Linear weight layout
+// [N,K] (ldb, K-major: the forward's x W^T) or row-major [K,N] (ldb, "MN-major": the backward's
+// dY W, W read in place); accumulation in f32; the epilogue (bias, activation, bf16 rounding,
+// guarded stores) does the mma.sync kernels' arithmetic as whole-fragment passes (gemm_epilogue.cuh).
 //
 // Design (one CTA per BM x BN output tile, BM = 128, BK = 64, BN = 256 or 128: the launcher in
 // gemm_bf16.cu weighs each width's busy fraction of its last wave against the narrow tile's speed):
@@ -14,6 +14,12 @@
 //   exactly the layout the 128-byte-swizzle K-major descriptor expects (8 rows x 128 bytes per
 //   1024-byte atom, stride-dimension offset 1024 bytes); advancing K by 16 inside the 64-wide tile
 //   adds 32 bytes to the descriptor start address;
+// - B [K,N] (kBKn): BN/64 TMA boxes of 64 columns x 64 K-rows per stage, each box 8 KiB of
+//   128-byte-swizzle MN-major atoms (8 K-rows x 128 bytes of N); the descriptor's stride-dimension
+//   offset is 1024 bytes (next 8 K-rows), its leading-dimension offset 8 KiB (next 64 columns, the
+//   next box); advancing K by 16 adds 2 KiB; the instruction's transpose-B flag is 1. Written
+//   without a GPU at hand (the twelfth session): gemm_bf16.cu uses it only on a device where its
+//   self-check passed, and the CUDA tests force it at every shape they check;
 // - STAGES-deep ring of shared-memory stages with "full" (TMA transaction count) and "empty"
 //   (one arrival per consumer warp) mbarriers; a consumer keeps one wgmma group in flight
 //   (wait_group 1) and frees the previous stage once that group has retired;
@@ -50,6 +56,9 @@ struct WgmmaCfg {
   static constexpr int kStages = BN == 256 ? 4 : 6;     // 192 KiB of operand stages either way
   static constexpr int kSmemBytes = kStages * kStageBytes + 1024;  // + slack for 1024-byte alignment
   static constexpr int kGroupM = 8;
+  // B [K,N]: one TMA box of 64 columns x BK rows (128 bytes each) per 64 columns of the tile.
+  static constexpr int kKnBoxCols = 64;
+  static constexpr int kKnBoxBytes = kKnBoxCols * BK * 2;  // 8 KiB: the MN-major descriptor's LBO
   static_assert(BN == 128 || BN == 256, "BN");
 };
 
@@ -121,7 +130,17 @@ __device__ __forceinline__ uint64_t desc_sw128(uint32_t addr) {
          (uint64_t(1) << 62);
 }
 
-// D[64 x 128] (f32, registers) (+)= A(smem desc) * B(smem desc)^T, both K-major bf16.
+// Shared-memory matrix descriptor, MN-major (B [K,N] rows as TMA writes 64-column boxes), 128-byte
+// swizzle: the canonical layout ((64 elements, m), (8 rows, k)) : ((1, LBO), (64 elements, SBO)),
+// LBO = the byte distance between 64-column blocks, SBO = 1024 bytes between 8-row groups.
+__device__ __forceinline__ uint64_t desc_mn_sw128(uint32_t addr, uint32_t lbo_bytes) {
+  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t((lbo_bytes & 0x3FFFF) >> 4) << 16) |
+         (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+}
+
+// D[64 x 128] (f32, registers) (+)= A(smem desc) * B(smem desc): A K-major; B K-major (kTnspB 0)
+// or MN-major (kTnspB 1), bf16.
+template <int kTnspB>
 __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], uint64_t desc_a, uint64_t desc_b, int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\n"
@@ -133,7 +152,7 @@ __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], uint64_t desc_a
       "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
       "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
       "}, "
-      "%64, %65, p, 1, 1, 0, 0;\n"
+      "%64, %65, p, 1, 1, 0, %67;\n"
       "}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
         "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
@@ -143,11 +162,12 @@ __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], uint64_t desc_a
         "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
         "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
         "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-      : "l"(desc_a), "l"(desc_b), "r"(scale_d)
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(kTnspB)
       : "memory");
 }
 
-// D[64 x 256] (f32, registers) (+)= A(smem desc) * B(smem desc)^T, both K-major bf16.
+// D[64 x 256] (f32, registers) (+)= A(smem desc) * B(smem desc), as above.
+template <int kTnspB>
 __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b, int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\n"
@@ -163,7 +183,7 @@ __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], uint64_t desc_
       "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
       "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
       "}, "
-      "%128, %129, p, 1, 1, 0, 0;\n"
+      "%128, %129, p, 1, 1, 0, %131;\n"
       "}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
         "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
@@ -181,16 +201,16 @@ __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], uint64_t desc_
         "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
         "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
         "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
-      : "l"(desc_a), "l"(desc_b), "r"(scale_d)
+      : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(kTnspB)
       : "memory");
 }
 
-template <int BN>
+template <int BN, bool kBKn>
 __device__ __forceinline__ void wgmma_tile(float (&d)[BN / 2], uint64_t da, uint64_t db, int scale_d) {
   if constexpr (BN == 256) {
-    wgmma_m64n256k16(d, da, db, scale_d);
+    wgmma_m64n256k16<kBKn ? 1 : 0>(d, da, db, scale_d);
   } else {
-    wgmma_m64n128k16(d, da, db, scale_d);
+    wgmma_m64n128k16<kBKn ? 1 : 0>(d, da, db, scale_d);
   }
 }
 #endif  // RSCAPRET_WGMMA_TMA_DEVICE
@@ -207,7 +227,7 @@ __global__ void wgmma_tma_probe(int* out) {
 #endif
 }
 
-template <int BN>
+template <int BN, bool kBKn>
 __global__ void __launch_bounds__(WgmmaCfg<BN>::kThreads, 1)
     gemm_bf16_wgmma_kernel(const __grid_constant__ CUtensorMap tmA, const __grid_constant__ CUtensorMap tmB,
                            const gemm::EpilogueArgs epi, int K) {
@@ -259,7 +279,14 @@ __global__ void __launch_bounds__(WgmmaCfg<BN>::kThreads, 1)
         dev::mbar_arrive_expect_tx(fb, Cfg::kStageBytes);
         const uint32_t sa = base + uint32_t(s) * Cfg::kStageBytes;
         dev::tma_load_2d(sa, &tmA, fb, kt * Cfg::BK, m0);
-        dev::tma_load_2d(sa + Cfg::kABytes, &tmB, fb, kt * Cfg::BK, n0);
+        if constexpr (kBKn) {
+#pragma unroll
+          for (int j = 0; j < BN / Cfg::kKnBoxCols; ++j)
+            dev::tma_load_2d(sa + Cfg::kABytes + j * Cfg::kKnBoxBytes, &tmB, fb, n0 + j * Cfg::kKnBoxCols,
+                             kt * Cfg::BK);
+        } else {
+          dev::tma_load_2d(sa + Cfg::kABytes, &tmB, fb, kt * Cfg::BK, n0);
+        }
       }
     }
   } else {
@@ -280,7 +307,10 @@ __global__ void __launch_bounds__(WgmmaCfg<BN>::kThreads, 1)
       dev::wgmma_fence();
 #pragma unroll
       for (int kk = 0; kk < Cfg::BK / 16; ++kk) {
-        dev::wgmma_tile<BN>(acc, dev::desc_sw128(sa + kk * 32), dev::desc_sw128(sb + kk * 32), 1);
+        // K-major: 16 K-columns are 32 bytes along the swizzled row; MN-major: 16 K-rows of 128 bytes.
+        const uint64_t db = kBKn ? dev::desc_mn_sw128(sb + kk * 16 * 128, Cfg::kKnBoxBytes)
+                                 : dev::desc_sw128(sb + kk * 32);
+        dev::wgmma_tile<BN, kBKn>(acc, dev::desc_sw128(sa + kk * 32), db, 1);
       }
       dev::wgmma_commit();
       if (kt > 0) {
@@ -380,17 +410,32 @@ inline std::atomic<int64_t>& launches() {
 
 }  // namespace host
 
-// epi.C [M = epi.M, N = epi.N] = act(A[M,K] (bf16 bits, lda) @ B[N,K]^T (bf16 bits, ldb) + bias).
+// Shared memory beyond 48 KB needs a per-function opt-in, once per device and kernel.
+template <int BN, bool kBKn>
+inline bool opt_in_shared_memory(int device) {
+  static std::array<std::atomic<bool>, 64> opted{};
+  if (opted[size_t(device)].load(std::memory_order_acquire)) return true;
+  if (cudaFuncSetAttribute(gemm_bf16_wgmma_kernel<BN, kBKn>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           WgmmaCfg<BN>::kSmemBytes) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  opted[size_t(device)].store(true, std::memory_order_release);
+  return true;
+}
+
+// epi.C [M = epi.M, N = epi.N] = act(A[M,K] (bf16 bits, lda) @ B + bias), B (bf16 bits, ldb) either
+// [N,K] (b_is_nk: C = A B^T) or [K,N] (C = A B).
 // Returns false (and launches nothing) when the binary/device lacks sm_90a or the operands do not
-// suit TMA (K, lda, ldb multiples of 8 elements, 16-byte-aligned A and B, lda, ldb >= K, ldc >= N).
-// BN is 256 or 128.
+// suit TMA (K, lda, ldb multiples of 8 elements, 16-byte-aligned A and B, lda >= K, ldb >= K
+// ([N,K]) or N ([K,N]), ldc >= N). BN is 256 or 128.
 template <int BN = 256>
-inline bool gemm_bf16_wgmma(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, const gemm::EpilogueArgs& epi,
-                            int64_t K, cudaStream_t stream) {
+inline bool gemm_bf16_wgmma(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk,
+                            const gemm::EpilogueArgs& epi, int64_t K, cudaStream_t stream) {
   using Cfg = WgmmaCfg<BN>;
   const int64_t M = epi.M, N = epi.N;
   if (M <= 0 || N <= 0 || K <= 0 || K > (int64_t(1) << 30)) return false;
-  if (K % 8 || lda % 8 || ldb % 8 || lda < K || ldb < K || epi.ldc < N) return false;
+  if (K % 8 || lda % 8 || ldb % 8 || lda < K || ldb < (b_is_nk ? K : N) || epi.ldc < N) return false;
   if ((reinterpret_cast<uintptr_t>(A) & 15) || (reinterpret_cast<uintptr_t>(B) & 15)) return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess || !host::wgmma_available(device)) return false;
@@ -398,32 +443,29 @@ inline bool gemm_bf16_wgmma(const uint16_t* A, int64_t lda, const uint16_t* B, i
   if (tiles > 0x7fffffff) return false;
   CUtensorMap ma, mb;
   if (!host::make_map(&ma, A, M, K, lda, Cfg::BK, Cfg::BM)) return false;
-  if (!host::make_map(&mb, B, N, K, ldb, Cfg::BK, BN)) return false;
-  // Shared memory beyond 48 KB needs a per-function opt-in, once per device.
-  static std::array<std::atomic<bool>, 64> opted{};
-  if (!opted[size_t(device)].load(std::memory_order_acquire)) {
-    if (cudaFuncSetAttribute(gemm_bf16_wgmma_kernel<BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             Cfg::kSmemBytes) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return false;
-    }
-    opted[size_t(device)].store(true, std::memory_order_release);
-  }
+  const bool b_ok = b_is_nk ? host::make_map(&mb, B, N, K, ldb, Cfg::BK, BN)
+                            : host::make_map(&mb, B, K, N, ldb, Cfg::kKnBoxCols, Cfg::BK);
+  if (!b_ok) return false;
+  if (!(b_is_nk ? opt_in_shared_memory<BN, false>(device) : opt_in_shared_memory<BN, true>(device))) return false;
   if (cudaPeekAtLastError() != cudaSuccess) return false;  // someone else's pending error: not ours to consume
-  gemm_bf16_wgmma_kernel<BN><<<unsigned(tiles), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(ma, mb, epi, int(K));
+  if (b_is_nk)
+    gemm_bf16_wgmma_kernel<BN, false><<<unsigned(tiles), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(ma, mb, epi, int(K));
+  else
+    gemm_bf16_wgmma_kernel<BN, true><<<unsigned(tiles), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(ma, mb, epi, int(K));
   if (cudaGetLastError() != cudaSuccess) return false;
   host::launches().fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
-// The plain product for the labs: C[M,N] (f32, ldc) = A @ B^T, no bias, no activation.
+// The plain product for the labs and the self-check: C[M,N] (f32, ldc) = A @ B^T (B [N,K],
+// b_is_nk) or A @ B (B [K,N]), no bias, no activation.
 template <int BN = 256>
-inline bool gemm_bf16_wgmma_f32(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
-                                int64_t ldc, int64_t M, int64_t N, int64_t K, cudaStream_t stream) {
+inline bool gemm_bf16_wgmma_f32(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk,
+                                float* C, int64_t ldc, int64_t M, int64_t N, int64_t K, cudaStream_t stream) {
   if (M <= 0 || N <= 0 || M > (int64_t(1) << 30) || N > (int64_t(1) << 30)) return false;
   const gemm::EpilogueArgs epi{C, ldc, false, gemm::epilogue_pair_aligned(C, ldc, false), nullptr,
                                GemmActivation::none, int(M), int(N)};
-  return gemm_bf16_wgmma<BN>(A, lda, B, ldb, epi, K, stream);
+  return gemm_bf16_wgmma<BN>(A, lda, B, ldb, b_is_nk, epi, K, stream);
 }
 
 }  // namespace rscapret::kernels::cuda::wgmma_tma

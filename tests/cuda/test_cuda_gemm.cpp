@@ -288,8 +288,9 @@ void check_gemm_bf16_typed(const Bf16Case& c, Path path, uint64_t seed) {
   call_gemm(path, dA.get() + c.off_a, lda, dB.get() + c.off_b, ldb, c.b_is_nk, dC.get() + c.off_c, c.out, ldc,
             c.bias ? dBias.get() : nullptr, c.act, c.M, c.N, c.K);
   // A forced wgmma falls back to mma.sync silently where TMA cannot take the operands; where it
-  // can, the wgmma kernel must be the one checked here.
-  const bool tma_ok = c.b_is_nk && c.M > 0 && c.N > 0 && c.K > 0 && c.K % 8 == 0 && lda % 8 == 0 && ldb % 8 == 0 &&
+  // can, the wgmma kernel must be the one checked here, with B [N,K] and with B [K,N] (whose
+  // variant must also have passed its self-check: CudaGemmBf16.WgmmaKnSelfCheckPassesOnHopper).
+  const bool tma_ok = c.M > 0 && c.N > 0 && c.K > 0 && c.K % 8 == 0 && lda % 8 == 0 && ldb % 8 == 0 &&
                       c.off_a % 8 == 0 && c.off_b % 8 == 0;
   if (path == Path::ours_wgmma && tma_ok && kc::gemm_bf16_wgmma_supported(0)) {
     EXPECT_EQ(kc::gemm_bf16_wgmma_launches(), wgmma_before + 1) << "the forced wgmma kernel did not run";
@@ -488,6 +489,56 @@ TEST(CudaGemmBf16, WgmmaOddNLongKMisalignedC) {
         c.off_c = s[3];
         check_gemm_bf16(c, path, seed += 7);
       }
+}
+
+// The wgmma kernel with B [K,N] (MN-major operand; the backward's dY W): the tail and pipeline
+// cases of the two tests above with B [K,N] rows padded to a multiple of 8 (TMA's row stride), so
+// every one takes the kernel when forced: 128x256 tiles (1100 x 2048), N tails inside a 64-column
+// box and whole boxes past N (263, 257), 17 and 32 k-tiles, a misaligned C. Added in the twelfth
+// session without a GPU.
+TEST(CudaGemmBf16, WgmmaKnBTilesTailsAndEpilogue) {
+  RS_REQUIRE_CUDA();
+  uint64_t seed = 9300;
+  for (const std::array<int64_t, 4> s : {std::array<int64_t, 4>{1100, 2048, 200, 0}, std::array<int64_t, 4>{300, 263, 1032, 0},
+                                         std::array<int64_t, 4>{130, 136, 2048, 0}, std::array<int64_t, 4>{67, 264, 64, 1},
+                                         std::array<int64_t, 4>{9, 257, 520, 1}, std::array<int64_t, 4>{16448 / 16, 512, 136, 0}})
+    for (DType out : {DType::f32, DType::bf16})
+      for (Path path : {Path::ours, Path::ours_wgmma}) {
+        Bf16Case c{s[0], s[1], s[2]};
+        c.b_is_nk = false;
+        c.pad_b = (8 - c.N % 8) % 8;
+        c.out = out;
+        c.bias = true;
+        c.act = GemmActivation::gelu_tanh;
+        c.off_c = s[3];
+        check_gemm_bf16(c, path, seed += 7);
+      }
+}
+
+// On Hopper the B [K,N] variant must pass its self-check (else every B [K,N] product quietly stays
+// on mma.sync, and the forced cases above fail with "did not run").
+TEST(CudaGemmBf16, WgmmaKnSelfCheckPassesOnHopper) {
+  RS_REQUIRE_CUDA();
+  if (!kc::gemm_bf16_wgmma_supported(0)) GTEST_SKIP() << "device 0 has no wgmma kernel (not a cc 9.0 GPU, or no sm_90a)";
+  EXPECT_TRUE(kc::gemm_bf16_wgmma_kn_verified(0)) << "the B [K,N] wgmma variant failed its self-check";
+}
+
+// The automatic choice sends a B [K,N] product of the frozen step's kind (N % 256 == 0, K % 64 == 0)
+// to the wgmma kernel, and the switch sends it back to mma.sync; both give the reference.
+TEST(CudaGemmBf16, WgmmaKnSwitchChoosesTheKernel) {
+  RS_REQUIRE_CUDA();
+  if (!kc::gemm_bf16_wgmma_supported(0)) GTEST_SKIP() << "device 0 has no wgmma kernel (not a cc 9.0 GPU, or no sm_90a)";
+  uint64_t seed = 9400;
+  for (bool on : {true, false}) {
+    SCOPED_TRACE(on ? "switch on" : "switch off");
+    kc::set_gemm_wgmma_kn(on);
+    Bf16Case c{200, 512, 320};
+    c.b_is_nk = false;
+    const int64_t before = kc::gemm_bf16_wgmma_launches();
+    check_gemm_bf16(c, Path::ours, seed += 7);
+    EXPECT_EQ(kc::gemm_bf16_wgmma_launches(), before + (on ? 1 : 0));
+    kc::set_gemm_wgmma_kn(true);
+  }
 }
 
 // On a Hopper GPU this binary must carry the wgmma kernel (sm_90a): otherwise every "wgmma" case
