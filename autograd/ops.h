@@ -116,6 +116,13 @@ Tensor gated_linear(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, A
 // turn (q, k and v of an attention layer). Undefined when that kernel does not apply: then call
 // linear for each weight.
 Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights);
+// residual + linear(x, weight, bias): the residual stream's update (o_proj, down_proj, fc2). On a GPU
+// with bf16 weights, no gradient and an f32 residual of the output's shape, the product's epilogue
+// adds the residual (the decode kernel for a few rows, the wgmma kernel for the shapes it takes),
+// with the bits of the composed ops; elsewhere it is those ops (differentiable).
+Tensor linear_add(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& residual);
+// Whether linear_add may add in the epilogue (default on; off for the benchmark's before/after).
+void set_cuda_fused_residual(bool on);
 // Whether linear may fuse on the GPU (default on; off for the benchmark that measures the difference).
 void set_cuda_fused_linear(bool on);
 // linear with its result handed on in bf16: the value of cast(linear(x, weight, bias, act), bf16).

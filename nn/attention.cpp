@@ -101,7 +101,7 @@ Tensor Attention::forward(const Tensor& x, const AttentionArgs& args) const {
                                          &v_proj->weight, &v_proj->bias});
   Tensor o = cfg_.composed ? ops::attention_composed(q, k, v, opt) : ops::attention(q, k, v, opt);  // [B, H, T, D]
   o = ops::reshape(ops::transpose(o, 1, 2), {B, T, H * D});  // [B, T, H * D]
-  return o_proj->forward(o);                                  // [B, T, C]
+  return args.residual.defined() ? o_proj->forward_add(o, args.residual) : o_proj->forward(o);  // [B, T, C]
 }
 
 }  // namespace rscapret::nn

@@ -47,6 +47,8 @@ struct AttentionArgs {
   Tensor key_keep = {};   // bool [B, Tk]: false masks a key (padding). With a cache, Tk = cached + T.
   Tensor positions = {};  // i64 [T] or [B, T] rotary positions; default cached .. cached + T - 1
   LayerKVCache* cache = nullptr;  // appends this call's k/v and attends over all of them
+  Tensor residual = {};           // [B, T, C]: when given, forward returns residual + attention
+                                  // (added in o_proj's epilogue at decode, Linear::forward_add)
 };
 
 class Attention : public Module {

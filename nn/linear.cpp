@@ -30,6 +30,13 @@ Tensor Linear::forward(const Tensor& x, ops::Activation act) const {
   return ops::linear(x, weight, bias, act);  // [..., out]
 }
 
+Tensor Linear::forward_add(const Tensor& x, const Tensor& residual) const {
+  if (is_quantized()) return ops::add(residual, forward(x));
+  RS_CHECK(x.dim() >= 1 && x.shape().back() == in_, ShapeError, "Linear", "input ", format_shape(x.shape()),
+           " must end in in_features = ", in_);
+  return ops::linear_add(x, weight, bias, residual);  // [..., out]
+}
+
 void Linear::quantize_q8() {
   RS_CHECK(!is_quantized(), ValueError, "Linear", "quantize_q8: already quantized");
   RS_CHECK(weight.defined(), ValueError, "Linear", "quantize_q8: the weight is not loaded");

@@ -15,6 +15,8 @@ class Linear : public Module {
   // the result has the compute dtype (f32, or f64 when x or W is f64). ops::linear: on a GPU
   // with bf16 weights and no gradient, one GEMM with bias and activation in its epilogue.
   Tensor forward(const Tensor& x, ops::Activation act = ops::Activation::none) const;
+  // residual + forward(x): one GPU kernel at decode (ops::linear_add), the composed ops elsewhere.
+  Tensor forward_add(const Tensor& x, const Tensor& residual) const;
   Tensor operator()(const Tensor& x) const { return forward(x); }
 
   int64_t in_features() const { return in_; }

@@ -23,14 +23,15 @@ bool MLP::takes_bf16_input(const Tensor& x, std::initializer_list<const Tensor*>
   return !fc1->is_quantized() && ops::linear_takes_bf16(x, fc1->weight, fc1->bias, producer_params);
 }
 
-Tensor MLP::forward(const Tensor& x) const {
+Tensor MLP::forward(const Tensor& x, const Tensor& residual) const {
   // The bf16 handoff (GPU inference): fc2 rounds its input to bf16 as it reads it, so fc1's GEMM
   // writes the hidden layer, the widest activation, in bf16 itself: same bits, a third of the bytes
   // of writing f32 and casting.
   const bool plain = !fc1->is_quantized() && !fc2->is_quantized();
-  if (plain && ops::linear_takes_bf16(x, fc2->weight, fc2->bias, {&fc1->weight, &fc1->bias}))
-    return fc2->forward(ops::linear_bf16_out(x, fc1->weight, fc1->bias, act_));
-  return fc2->forward(fc1->forward(x, act_));  // [..., C] -> [..., hidden] -> [..., C]
+  const Tensor h = plain && ops::linear_takes_bf16(x, fc2->weight, fc2->bias, {&fc1->weight, &fc1->bias})
+                       ? ops::linear_bf16_out(x, fc1->weight, fc1->bias, act_)
+                       : fc1->forward(x, act_);  // [..., hidden]
+  return residual.defined() ? fc2->forward_add(h, residual) : fc2->forward(h);  // [..., C]
 }
 
 SwiGLU::SwiGLU(int64_t channels, int64_t hidden, bool bias, const Init& init) : Module("SwiGLU") {
@@ -39,14 +40,14 @@ SwiGLU::SwiGLU(int64_t channels, int64_t hidden, bool bias, const Init& init) : 
   down_proj = register_module("down_proj", std::make_shared<Linear>(hidden, channels, bias, init));
 }
 
-Tensor SwiGLU::forward(const Tensor& x) const {
+Tensor SwiGLU::forward(const Tensor& x, const Tensor& residual) const {
   // Plain GPU layers without bias take ops::gated_linear (one kernel at decode); the others, and
   // every CPU layer, the composed form.
   const bool plain = x.device().is_cuda() && !gate_proj->bias.defined() && !up_proj->bias.defined() &&
                      !gate_proj->is_quantized() && !up_proj->is_quantized();
   const Tensor h = plain ? ops::gated_linear(x, gate_proj->weight, up_proj->weight, Activation::silu)
                          : ops::mul(gate_proj->forward(x, Activation::silu), up_proj->forward(x));  // [..., hidden]
-  return down_proj->forward(h);
+  return residual.defined() ? down_proj->forward_add(h, residual) : down_proj->forward(h);
 }
 
 }  // namespace rscapret::nn

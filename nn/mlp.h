@@ -19,7 +19,9 @@ class MLP : public Module {
  public:
   MLP(int64_t channels, int64_t hidden, Activation act = Activation::quick_gelu, bool bias = true,
       const Init& init = {});
-  Tensor forward(const Tensor& x) const;  // x [..., C] -> [..., C]
+  // x [..., C] -> [..., C]; with a residual [..., C], residual + that (added in fc2's epilogue on a
+  // GPU, Linear::forward_add).
+  Tensor forward(const Tensor& x, const Tensor& residual = {}) const;
   Tensor operator()(const Tensor& x) const { return forward(x); }
   // Whether fc1 rounds an input like x (made from x by a producer with producer_params) to bf16 as
   // it reads it, so the producer may write it in bf16 (ops::linear_takes_bf16).
@@ -35,7 +37,9 @@ class MLP : public Module {
 class SwiGLU : public Module {
  public:
   SwiGLU(int64_t channels, int64_t hidden, bool bias = false, const Init& init = {});
-  Tensor forward(const Tensor& x) const;  // x [..., C] -> [..., C]
+  // x [..., C] -> [..., C]; with a residual [..., C], residual + that (added in down_proj's epilogue
+  // at decode, Linear::forward_add).
+  Tensor forward(const Tensor& x, const Tensor& residual = {}) const;
   Tensor operator()(const Tensor& x) const { return forward(x); }
 
   std::shared_ptr<Linear> gate_proj;  // C -> hidden

@@ -15,6 +15,7 @@ namespace {
 
 std::atomic<bool> g_fused_linear{true};
 std::atomic<bool> g_bf16_handoff{true};
+std::atomic<bool> g_fused_residual{true};
 
 kernels::cuda::GemmActivation gemm_activation(Activation act) {
   using G = kernels::cuda::GemmActivation;
@@ -68,6 +69,7 @@ Tensor fused_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, A
 }  // namespace
 
 void set_cuda_fused_linear(bool on) { g_fused_linear.store(on, std::memory_order_relaxed); }
+void set_cuda_fused_residual(bool on) { g_fused_residual.store(on, std::memory_order_relaxed); }
 void set_cuda_bf16_handoff(bool on) { g_bf16_handoff.store(on, std::memory_order_relaxed); }
 bool cuda_bf16_handoff() { return g_bf16_handoff.load(std::memory_order_relaxed); }
 
@@ -108,6 +110,36 @@ Tensor linear_bf16_out(const Tensor& x, const Tensor& weight, const Tensor& bias
                   (!bias.defined() || (bias.dim() == 1 && bias.shape()[0] == weight.shape()[0]));
   if (ok && fuses(x, weight, bias)) return fused_linear(x, weight, bias, act, DType::bf16);
   return cast(linear(x, weight, bias, act), DType::bf16);  // linear reports any bad shape
+}
+
+Tensor linear_add(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& residual) {
+  const bool shapes_ok = weight.dim() == 2 && x.dim() >= 1 && x.shape().back() == weight.shape()[1] &&
+                         (!bias.defined() || (bias.dim() == 1 && bias.shape()[0] == weight.shape()[0]));
+  if (shapes_ok && g_fused_residual.load(std::memory_order_relaxed) && fuses(x, weight, bias) &&
+      residual.device() == x.device() && residual.dtype() == DType::f32 && residual.is_contiguous() &&
+      !autograd::needs_grad({&residual})) {
+    const int64_t N = weight.shape()[0], K = weight.shape()[1], M = x.numel() / K;
+    Shape out_shape = x.shape();
+    out_shape.back() = N;
+    if (residual.shape() == out_shape) {
+      const Tensor b = bias.defined() ? detail::on_device(bias, DType::f32, x.device()).contiguous() : Tensor();  // [N]
+      const float* b32 = b.defined() ? b.data<float>() : nullptr;
+      const auto* w16 = static_cast<const uint16_t*>(weight.raw_data());  // bf16 bits [N, K]
+      Tensor out = Tensor::empty(out_shape, DType::f32, x.device());     // [..., N]
+      const int dev = x.device().index;
+      // Decode rows of f32: rounded to bf16 as the kernel loads them. Otherwise x in bf16 (the
+      // handoff's attention output or fc1's, or a cast as linear makes).
+      if (x.dtype() == DType::f32 && x.is_contiguous() &&
+          kernels::cuda::gemm_bf16_f32a_residual(x.data<float>(), K, w16, K, out.data<float>(), N, b32,
+                                                 residual.data<float>(), N, M, N, K, dev))
+        return out;
+      const Tensor A = x.to(DType::bf16).contiguous();  // [M, K]
+      if (kernels::cuda::gemm_bf16_residual(static_cast<const uint16_t*>(A.raw_data()), K, w16, K, out.data<float>(), N,
+                                            b32, residual.data<float>(), N, M, N, K, dev))
+        return out;
+    }
+  }
+  return add(residual, linear(x, weight, bias));  // linear reports any bad shape
 }
 
 Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights) {

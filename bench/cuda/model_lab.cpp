@@ -237,12 +237,21 @@ void decode_7b() {
   cuda_runtime::set_small_copy_ring(false);
   const double tok_s_staging = decode_tokens_per_second(*m, Device::cuda(0), 64, &tokens_staging);
   cuda_runtime::set_small_copy_ring(true);
+  // Before/after of the residual adds in o_proj's and down_proj's epilogues (ops::linear_add).
+  std::vector<int64_t> tokens_separate_adds;
+  ops::set_cuda_fused_residual(false);
+  const double tok_s_separate_adds = decode_tokens_per_second(*m, Device::cuda(0), 64, &tokens_separate_adds);
+  ops::set_cuda_fused_residual(true);
   const double tok_s = decode_tokens_per_second(*m, Device::cuda(0), 64, &tokens_ring);
   // The copy path changes when bytes arrive, never which: the same greedy tokens.
   const bool same = tokens_ring == tokens_staging && !tokens_ring.empty();
   std::printf("<!-- decode tokens, ring vs staging buffers: %s (%zu tokens) -->\n", same ? "same" : "MISMATCH",
               tokens_ring.size());
   g_failures += !same;
+  // The fused add has the separate add's bits: the same greedy tokens.
+  const bool same_adds = tokens_ring == tokens_separate_adds;
+  std::printf("<!-- decode tokens, residual adds fused vs separate: %s -->\n", same_adds ? "same" : "MISMATCH");
+  g_failures += !same_adds;
   const double bw = copy_bandwidth();
   const double bound = bw / double(weight_bytes);
   std::printf("\n| LLaMA-2-7B shape, bf16, batch 1 | value |\n|---|---|\n");
@@ -250,6 +259,8 @@ void decode_7b() {
               double(weight_bytes) / 1e9, bw / 1e12);
   std::printf("| greedy decode | %.1f tokens/s (%.2f ms/token) |\n", tok_s, 1e3 / tok_s);
   std::printf("| greedy decode, small host copies through the staging buffers | %.1f tokens/s |\n", tok_s_staging);
+  std::printf("| greedy decode, residual adds as separate kernels (not in o_proj / down_proj) | %.1f tokens/s |\n",
+              tok_s_separate_adds);
   std::printf("| HBM bound | %.1f tokens/s |\n", bound);
   std::printf("| fraction of the bound | %.2f |\n| vs HF generate (12.1 tokens/s) | %.1fx |\n", tok_s / bound,
               tok_s / 12.1);

@@ -145,6 +145,19 @@ void gemm_bf16(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, b
 // dimension below K, sizes past 2^30) throw as gemm_bf16's do.
 bool gemm_bf16_f32a(const float* A, int64_t lda, const uint16_t* B, int64_t ldb, void* C, DType c_dtype,
                     int64_t ldc, const float* bias, GemmActivation act, int64_t M, int64_t N, int64_t K, int device);
+// The residual stream at decode: C [M, N] (f32, ldc) = residual [M, N] (f32, ldr) + (bf16(A) @ B^T +
+// bias), with the bits of gemm_bf16_f32a's f32 output and a separate f32 add. Same conditions and
+// refusals as gemm_bf16_f32a (and false without a residual).
+bool gemm_bf16_f32a_residual(const float* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C, int64_t ldc,
+                             const float* bias, const float* residual, int64_t ldr, int64_t M, int64_t N, int64_t K,
+                             int device);
+// The same for bf16 A [M, K] (lda) of any row count: C = residual + (A @ B^T + bias), in the epilogue
+// of the wgmma kernel (the shapes it takes automatically) or the decode kernel (M <= 8). Returns
+// false, doing nothing, where neither applies or with cuBLASLt or a forced tile choice (then
+// compute gemm_bf16 and add).
+bool gemm_bf16_residual(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C, int64_t ldc,
+                        const float* bias, const float* residual, int64_t ldr, int64_t M, int64_t N, int64_t K,
+                        int device);
 // The gated MLP at decode: C [M, N] (f32, ldc) = act(bf16(A) @ B_gate^T) * (bf16(A) @ B_up^T), B_gate and
 // B_up [N, K] (ldb): one launch with the bits of the two products, the activation and the f32
 // multiply done separately. Same conditions and refusals as gemm_bf16_f32a.

@@ -98,6 +98,16 @@ bool gemm_bf16_f32a(const float*, int64_t, const uint16_t*, int64_t, void*, DTyp
   no_cuda();
   return false;
 }
+bool gemm_bf16_residual(const uint16_t*, int64_t, const uint16_t*, int64_t, float*, int64_t, const float*,
+                        const float*, int64_t, int64_t, int64_t, int64_t, int) {
+  no_cuda();
+  return false;
+}
+bool gemm_bf16_f32a_residual(const float*, int64_t, const uint16_t*, int64_t, float*, int64_t, const float*,
+                             const float*, int64_t, int64_t, int64_t, int64_t, int) {
+  no_cuda();
+  return false;
+}
 bool gemm_bf16_f32a_glu(const float*, int64_t, const uint16_t*, const uint16_t*, int64_t, float*, int64_t,
                         GemmActivation, int64_t, int64_t, int64_t, int) {
   no_cuda();

@@ -275,6 +275,43 @@ bool gemm_bf16_f32a(const float* A, int64_t lda, const uint16_t* B, int64_t ldb,
   return launch_f32a(gemm::SkinnyArgs{nullptr, lda, B, ldb, int(M), int(N), int(K), epi}, A, device);
 }
 
+bool gemm_bf16_f32a_residual(const float* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C, int64_t ldc,
+                             const float* bias, const float* residual, int64_t ldr, int64_t M, int64_t N, int64_t K,
+                             int device) {
+  if (!f32a_allowed() || !residual) return false;
+  check_gemm_bf16_args("gemm_bf16_f32a_residual", lda, ldb, true, DType::f32, ldc, M, N, K);
+  RS_CHECK(ldr >= N, ValueError, "gemm_bf16_f32a_residual", "residual leading dimension ", ldr, " < N = ", N);
+  if (M == 0 || N == 0) return false;
+  gemm::EpilogueArgs epi{C, ldc, false, gemm::epilogue_pair_aligned(C, ldc, false), bias, GemmActivation::none,
+                         int(M), int(N)};
+  epi.residual = residual;
+  epi.ldr = ldr;
+  return launch_f32a(gemm::SkinnyArgs{nullptr, lda, B, ldb, int(M), int(N), int(K), epi}, A, device);
+}
+
+bool gemm_bf16_residual(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C, int64_t ldc,
+                        const float* bias, const float* residual, int64_t ldr, int64_t M, int64_t N, int64_t K,
+                        int device) {
+  if (!f32a_allowed() || !residual) return false;
+  check_gemm_bf16_args("gemm_bf16_residual", lda, ldb, true, DType::f32, ldc, M, N, K);
+  RS_CHECK(ldr >= N, ValueError, "gemm_bf16_residual", "residual leading dimension ", ldr, " < N = ", N);
+  if (M == 0 || N == 0) return false;
+  gemm::EpilogueArgs epi{C, ldc, false, gemm::epilogue_pair_aligned(C, ldc, false), bias, GemmActivation::none,
+                         int(M), int(N)};
+  epi.residual = residual;
+  epi.ldr = ldr;
+  cudaStream_t stream = stream_for(device);
+  // The shapes the automatic choice sends to wgmma (gemm_bf16_ours), then the decode kernel.
+  if (M > 8 && N % 256 == 0 && K % 64 == 0 &&
+      (wgmma_wide_tiles(M, N, sm_count(device)) ? wgmma_tma::gemm_bf16_wgmma<256>(A, lda, B, ldb, true, epi, K, stream)
+                                                : wgmma_tma::gemm_bf16_wgmma<128>(A, lda, B, ldb, true, epi, K, stream)))
+    return true;
+  const gemm::SkinnyArgs s{A, lda, B, ldb, int(M), int(N), int(K), epi};
+  if (!skinny_ok(s, true)) return false;
+  launch_skinny(s, stream);
+  return true;
+}
+
 bool gemm_bf16_f32a_glu(const float* A, int64_t lda, const uint16_t* B_gate, const uint16_t* B_up, int64_t ldb,
                         float* C, int64_t ldc, GemmActivation act, int64_t M, int64_t N, int64_t K, int device) {
   if (!f32a_allowed()) return false;

@@ -125,6 +125,7 @@ __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const 
   EpilogueArgs plain = p.epi;  // kGlu: the activation is applied to the gate before the product
   plain.act = GemmActivation::none;
   plain.bias = nullptr;
+  plain.residual = nullptr;
 #pragma unroll
   for (int m = 0; m < kMaxM; ++m)
 #pragma unroll
@@ -133,7 +134,7 @@ __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const 
         if constexpr (kGlu)
           store_one(plain, m, n0 + c, activate(acc[m][c], p.epi.act) * acc[m][kCols + c]);
         else
-          store_one(p.epi, m, n0 + c, acc[m][c]);
+          store_one(p.epi, m, n0 + c, acc[m][c]);  // bias, activation, residual (the decode's o/down)
       }
 }
 

@@ -329,6 +329,7 @@ __global__ void __launch_bounds__(WgmmaCfg<BN>::kThreads, 1)
     const int colq = n0 + 2 * (lane & 3);
     if (epi.bias) gemm::add_bias_fragment(acc, epi.bias, colq, epi.N);
     gemm::activate_fragment(acc, epi.act);
+    if (epi.residual) gemm::add_residual_fragment(acc, epi, row0, colq);
     const bool full = m0 + Cfg::BM <= epi.M && n0 + BN <= epi.N && epi.pair_aligned;
     gemm::store_fragment(epi, acc, row0, colq, full);
   }

@@ -38,6 +38,12 @@ struct EpilogueArgs {
   const float* bias;  // [N] or null
   GemmActivation act;
   int M, N;
+  // [M, N] f32 (ldr) added after bias and activation, f32 output only (the residual stream:
+  // C = residual + act(A B + bias), the bits of a separate f32 add). Honoured by store_one (the
+  // skinny kernel) and add_residual_fragment (the wgmma kernel) only: gemm_bf16_residual never
+  // hands it to the mma.sync kernels or cuBLASLt.
+  const float* residual = nullptr;
+  int64_t ldr = 0;
 };
 
 // Host side: whether paired stores are aligned for every even column of every row.
@@ -77,11 +83,12 @@ __device__ __forceinline__ void store_pair(const EpilogueArgs& e, int row, int c
   }
 }
 
-// One element: act(v + bias[col]) at (row, col), if inside [M, N].
+// One element: act(v + bias[col]) (+ residual) at (row, col), if inside [M, N].
 __device__ __forceinline__ void store_one(const EpilogueArgs& e, int row, int col, float v) {
   if (row >= e.M || col >= e.N) return;
   if (e.bias) v += e.bias[col];
   v = activate(v, e.act);
+  if (e.residual) v += e.residual[int64_t(row) * e.ldr + col];
   const int64_t off = int64_t(row) * e.ldc + col;
   if (e.c_bf16)
     static_cast<uint16_t*>(e.C)[off] = to_bf16_bits(v);
@@ -125,6 +132,25 @@ __device__ __forceinline__ void activate_fragment(float (&acc)[NV], GemmActivati
     case GemmActivation::gelu_tanh: return activate_each<GemmActivation::gelu_tanh>(acc);
     case GemmActivation::quick_gelu: return activate_each<GemmActivation::quick_gelu>(acc);
     case GemmActivation::silu: return activate_each<GemmActivation::silu>(acc);
+  }
+}
+
+// acc[4 j + 2 h + c] += residual[r0 + 8 h, c0 + 8 j + c] inside [M, N] (after bias and activation:
+// the order of the composed ops, so the same f32 bits).
+template <int NV>
+__device__ __forceinline__ void add_residual_fragment(float (&acc)[NV], const EpilogueArgs& e, int r0, int c0) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int row = r0 + 8 * h;
+    if (row >= e.M) continue;
+    const float* r = e.residual + int64_t(row) * e.ldr;
+#pragma unroll
+    for (int j = 0; j < NV / 4; ++j)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int col = c0 + 8 * j + c;
+        if (col < e.N) acc[4 * j + 2 * h + c] += r[col];
+      }
   }
 }
 
@@ -195,6 +221,7 @@ __device__ __forceinline__ void store_fragment(const EpilogueArgs& e, const floa
     EpilogueArgs plain = e;  // the guarded pair stores, with bias and activation already done
     plain.bias = nullptr;
     plain.act = GemmActivation::none;
+    plain.residual = nullptr;  // added by add_residual_fragment already
 #pragma unroll
     for (int j = 0; j < NV / 4; ++j)
 #pragma unroll

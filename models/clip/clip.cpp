@@ -25,10 +25,13 @@ Tensor ClipEncoderLayer::forward(const Tensor& x, const nn::AttentionArgs& args)
   // bf16 anyway, the LayerNorm writes bf16 itself (same bits, no f32 pass and no cast pass).
   const bool attn16 = self_attn->takes_bf16_input(x, {&layer_norm1->weight, &layer_norm1->bias});
   const Tensor a = attn16 ? layer_norm1->forward_bf16(x) : layer_norm1->forward(x);  // [B, T, C]
-  const Tensor h = ops::add(x, self_attn->forward(a, args));                         // [B, T, C]
+  // The residual adds ride in the output projections' epilogues on a GPU (Linear::forward_add).
+  nn::AttentionArgs with_residual = args;
+  with_residual.residual = x;
+  const Tensor h = self_attn->forward(a, with_residual);                             // [B, T, C]
   const bool mlp16 = mlp->takes_bf16_input(h, {&layer_norm2->weight, &layer_norm2->bias});
   const Tensor m = mlp16 ? layer_norm2->forward_bf16(h) : layer_norm2->forward(h);   // [B, T, C]
-  return ops::add(h, mlp->forward(m));                                               // [B, T, C]
+  return mlp->forward(m, h);                                                         // [B, T, C]
 }
 
 ClipEncoder::ClipEncoder(int64_t n_layers, int64_t hidden, int64_t intermediate, int64_t heads, Activation act,

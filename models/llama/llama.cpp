@@ -27,8 +27,11 @@ LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c, const nn::Init& init)
 }
 
 Tensor LlamaDecoderLayer::forward(const Tensor& x, const nn::AttentionArgs& args) const {
-  Tensor h = ops::add(x, self_attn->forward(input_layernorm->forward(x), args));  // [B, T, C]
-  return ops::add(h, mlp->forward(post_attention_layernorm->forward(h)));         // [B, T, C]
+  // The residual adds ride in o_proj's and down_proj's epilogues at decode (Linear::forward_add).
+  nn::AttentionArgs with_residual = args;
+  with_residual.residual = x;
+  const Tensor h = self_attn->forward(input_layernorm->forward(x), with_residual);  // [B, T, C]
+  return mlp->forward(post_attention_layernorm->forward(h), h);                    // [B, T, C]
 }
 
 LlamaModel::LlamaModel(const LlamaConfig& c, const nn::Init& init) : Module("LlamaModel") {

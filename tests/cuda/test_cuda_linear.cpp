@@ -2,6 +2,8 @@
 // in the epilogue (wgmma, mma.sync or the skinny kernel by shape); it must equal the composed ops
 // (matmul, add, activation) on the same GPU, and the CPU within bf16 rounding of the input.
 #include <array>
+#include <cstring>
+#include <vector>
 
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
@@ -84,6 +86,39 @@ TEST(CudaLinear, GatedLinearEqualsTheComposedOps) {
     EXPECT_TRUE(close_rel("gated vs composed " + what, gated, composed, 1e-6));
     EXPECT_TRUE(close_rel("GPU vs CPU " + what, gated, ops::gated_linear(x, wg, wu, ops::Activation::silu), 1e-2));
   }
+}
+
+// ops::linear_add (residual + linear: o_proj, down_proj, fc2): the residual added in the epilogue of
+// the skinny kernel (up to 8 rows, f32 or bf16 input) or the wgmma kernel (200 rows x 512 and 300 x
+// 1024: both tile widths' shapes; bf16 input as the handoff gives it), the composed ops elsewhere (9
+// rows x 512 on a GPU without wgmma, 37 x 300); every way the bits of add(residual, linear(x)) on the
+// same GPU. Added in the twelfth session without a GPU.
+TEST(CudaLinear, LinearAddHasTheBitsOfTheComposedOps) {
+  RS_REQUIRE_CUDA();
+  autograd::NoGradGuard no_grad;
+  Generator g(24);
+  const Device gpu = Device::cuda(0);
+  for (const std::array<int64_t, 3> s : {std::array<int64_t, 3>{1, 64, 256}, std::array<int64_t, 3>{5, 136, 33},
+                                         std::array<int64_t, 3>{8, 64, 300}, std::array<int64_t, 3>{9, 64, 512},
+                                         std::array<int64_t, 3>{200, 128, 512}, std::array<int64_t, 3>{300, 192, 1024},
+                                         std::array<int64_t, 3>{37, 40, 300}})
+    for (bool bias : {false, true})
+    for (DType in : {DType::f32, DType::bf16}) {
+      const std::string what = "rows " + std::to_string(s[0]) + " K " + std::to_string(s[1]) + " N " +
+                               std::to_string(s[2]) + (bias ? " +bias" : "") + " input " + std::string(dtype_name(in));
+      SCOPED_TRACE(what);
+      const Tensor x = g.normal({1, s[0], s[1]}).to(in).to(gpu);                   // [1, rows, K]
+      const Tensor w = g.normal({s[2], s[1]}, 0.0, 0.2).to(DType::bf16).to(gpu);  // [N, K]
+      const Tensor b = bias ? g.normal({s[2]}).to(gpu) : Tensor();                 // [N]
+      const Tensor r = g.normal({1, s[0], s[2]}).to(gpu);                          // [1, rows, N]
+      const Tensor fused = ops::linear_add(x, w, b, r).to(Device::cpu());
+      const Tensor composed = ops::add(r, ops::linear(x, w, b)).to(Device::cpu());
+      ASSERT_EQ(fused.shape(), composed.shape());
+      const std::vector<float> fv = fused.to_vector<float>(), cv = composed.to_vector<float>();
+      int64_t differ = 0;
+      for (size_t i = 0; i < fv.size(); ++i) differ += std::memcmp(&fv[i], &cv[i], 4) != 0;
+      EXPECT_EQ(differ, 0) << "elements whose bits differ from add(residual, linear(x))";
+    }
 }
 
 TEST(CudaLinear, GradientsTakeTheComposedPath) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,16 @@ inline double expect_close(const std::string& what, const Tensor& got, const Ten
     }
   }
   return worst;
+}
+
+// Bit-for-bit equality of two CPU tensors of one dtype and shape.
+inline ::testing::AssertionResult same_bits(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.shape() != b.shape())
+    return ::testing::AssertionFailure() << a.describe() << " vs " << b.describe();
+  const Tensor ca = a.contiguous(), cb = b.contiguous();
+  if (std::memcmp(ca.raw_data(), cb.raw_data(), size_t(ca.numel()) * ca.element_size()) != 0)
+    return ::testing::AssertionFailure() << "bits differ";
+  return ::testing::AssertionSuccess();
 }
 
 inline Tensor randn(Generator& g, const Shape& s, DType dt = DType::f32, double stddev = 1.0) {

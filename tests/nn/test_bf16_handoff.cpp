@@ -9,19 +9,10 @@
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
 #include "tensor/rng.h"
+#include "tests/nn/nn_test_util.h"
 
 namespace rscapret::testing {
 namespace {
-
-// Bit-for-bit equality of two CPU tensors of one dtype and shape.
-::testing::AssertionResult same_bits(const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype() || a.shape() != b.shape())
-    return ::testing::AssertionFailure() << a.describe() << " vs " << b.describe();
-  const Tensor ca = a.contiguous(), cb = b.contiguous();
-  if (std::memcmp(ca.raw_data(), cb.raw_data(), size_t(ca.numel()) * ca.element_size()) != 0)
-    return ::testing::AssertionFailure() << "bits differ";
-  return ::testing::AssertionSuccess();
-}
 
 TEST(Bf16Handoff, LinearBf16OutIsTheCastOfLinear) {
   Generator g(3);
