@@ -500,6 +500,11 @@ void vit_l14_section(bool quick) {
       ops::set_cuda_bf16_handoff(true);
       std::printf("| CLIP ViT-L/14 | bf16 + bf16 attention, bf16 handoff off (f32 between every op) | 64 | %.2f | %.0f | 2161 images/s |\n",
                   no_handoff * 1e3, 64.0 / no_handoff);
+      ops::set_cuda_fused_residual(false);
+      const double separate_adds = time_forward(*gpu, batch64.to(Device::cuda(0)), 5);
+      ops::set_cuda_fused_residual(true);
+      std::printf("| CLIP ViT-L/14 | bf16 + bf16 attention, residual adds as separate kernels | 64 | %.2f | %.0f | 2161 images/s |\n",
+                  separate_adds * 1e3, 64.0 / separate_adds);
       ops::set_cuda_fused_linear(false);
       const double s = time_forward(*gpu, batch64.to(Device::cuda(0)), 5);
       std::printf("| CLIP ViT-L/14 | bf16 + bf16 attention, bias and activation as separate kernels | 64 | %.2f | %.0f | 2161 images/s |\n",
