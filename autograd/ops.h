@@ -77,6 +77,14 @@ Tensor sum_all(const Tensor& x);  // -> 0-d
 // Over the last dim; weight/bias of shape [C] or undefined.
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps);
+// Attention's rope and KV-cache write at inference in one GPU launch: writes rope(k) into k_dst and v
+// into v_dst (k_dst, v_dst [B, Hkv, T, D]: rows of a cache buffer) and returns rope(q) [B, T, H, D],
+// each with the bits of rope() and a copy. q [B, T, H, D], k and v [B, T, Hkv, D]; positions as
+// rope's. Undefined, writing nothing, where it does not apply (not all f32 on one GPU with D
+// contiguous, a gradient wanted, the fused path switched off): then call rope and copy.
+Tensor rope_append(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions, double theta,
+                   RopeLayout layout, int64_t rotary_dim, Tensor& k_dst, Tensor& v_dst);
+void set_cuda_fused_rope_append(bool on);  // default on; off for the benchmark's before/after
 // layer_norm with y handed on in bf16: the value of cast(layer_norm(...), bf16), written as bf16 by
 // the GPU kernel itself at inference (the bf16 handoff to a consumer that rounds to bf16 anyway).
 Tensor layer_norm_bf16_out(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);

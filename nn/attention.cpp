@@ -81,16 +81,27 @@ Tensor Attention::forward(const Tensor& x, const AttentionArgs& args) const {
     k = ops::reshape(k_proj->forward(x), {B, T, Hkv, D});  // [B, T, Hkv, D]
     v = ops::reshape(v_proj->forward(x), {B, T, Hkv, D});  // [B, T, Hkv, D]
   }
+  bool appended = false;
   if (cfg_.rope) {
     // New tokens continue after the cached ones unless the caller says otherwise (left padding).
     const Tensor pos = args.positions.defined() ? args.positions : consecutive_positions(past, T);
-    q = ops::rope(q, pos, cfg_.rope_theta, cfg_.rope_layout, cfg_.rotary_dim);
-    k = ops::rope(k, pos, cfg_.rope_theta, cfg_.rope_layout, cfg_.rotary_dim);
+    // At inference on a GPU, rope of q and k and the cache write are one launch.
+    LayerKVCache::Rotated r;
+    appended = args.cache && !cfg_.composed &&
+               args.cache->append_rotated(q, k, v, pos, cfg_.rope_theta, cfg_.rope_layout, cfg_.rotary_dim, &r);
+    if (appended) {
+      q = r.q, k = r.keys, v = r.values;  // [B, T, H, D], [B, Hkv, Tk, D] x 2
+    } else {
+      q = ops::rope(q, pos, cfg_.rope_theta, cfg_.rope_layout, cfg_.rotary_dim);
+      k = ops::rope(k, pos, cfg_.rope_theta, cfg_.rope_layout, cfg_.rotary_dim);
+    }
   }
   q = ops::transpose(q, 1, 2);  // [B, H, T, D]
-  k = ops::transpose(k, 1, 2);  // [B, Hkv, T, D]
-  v = ops::transpose(v, 1, 2);  // [B, Hkv, T, D]
-  if (args.cache) std::tie(k, v) = args.cache->append(k, v);  // [B, Hkv, Tk, D]
+  if (!appended) {
+    k = ops::transpose(k, 1, 2);                                // [B, Hkv, T, D]
+    v = ops::transpose(v, 1, 2);                                // [B, Hkv, T, D]
+    if (args.cache) std::tie(k, v) = args.cache->append(k, v);  // [B, Hkv, Tk, D]
+  }
 
   // The causal rule places query i at Tk - T + i, which is exactly its position after a cache.
   ops::AttentionOptions opt{args.causal, args.key_keep, cfg_.scale};

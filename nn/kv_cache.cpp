@@ -57,16 +57,39 @@ std::pair<Tensor, Tensor> LayerKVCache::append(const Tensor& k, const Tensor& v)
     len_ += T;
     return {k_, v_};
   }
+  reserve(k, v, T);
+  k_.narrow(kSeq, len_, T).copy_from(k);
+  v_.narrow(kSeq, len_, T).copy_from(v);
+  len_ += T;
+  return {keys(), values()};
+}
+
+void LayerKVCache::reserve(const Tensor& k, const Tensor& v, int64_t T) {
   const int64_t need = len_ + T;
   if (len_ == 0 || need > k_.shape()[kSeq]) {
     const int64_t cap = std::max<int64_t>({need, 2 * (len_ ? k_.shape()[kSeq] : 0), 16});
     k_ = grow(k_, len_, cap, k);
     v_ = grow(v_, len_, cap, v);
   }
-  k_.narrow(kSeq, len_, T).copy_from(k);
-  v_.narrow(kSeq, len_, T).copy_from(v);
-  len_ = need;
-  return {keys(), values()};
+}
+
+bool LayerKVCache::append_rotated(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
+                                  double theta, ops::RopeLayout layout, int64_t rotary_dim, Rotated* out) {
+  if (!q.device().is_cuda() || k.dim() != 4 || v.dim() != 4) return false;
+  const Tensor kt = k.transpose(1, 2), vt = v.transpose(1, 2);  // [B, Hkv, T, D]: what append takes
+  if (len_ > 0 && (autograd::needs_grad({&k_, &v_}) || k_.dtype() != kt.dtype() || k_.shape()[0] != kt.shape()[0] ||
+                   k_.shape()[1] != kt.shape()[1] || k_.shape()[3] != kt.shape()[3] || v_.dtype() != vt.dtype() ||
+                   v_.shape()[3] != vt.shape()[3] || k_.device() != q.device()))
+    return false;  // append's own checks and regimes decide these cases
+  if (autograd::needs_grad({&q, &k, &v})) return false;
+  const int64_t T = kt.shape()[kSeq];
+  reserve(kt, vt, T);
+  Tensor k_dst = k_.narrow(kSeq, len_, T), v_dst = v_.narrow(kSeq, len_, T);  // [B, Hkv, T, D]
+  const Tensor q_rot = ops::rope_append(q, k, v, positions, theta, layout, rotary_dim, k_dst, v_dst);
+  if (!q_rot.defined()) return false;
+  len_ += T;
+  *out = {q_rot, keys(), values()};
+  return true;
 }
 
 void LayerKVCache::clear() {

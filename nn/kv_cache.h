@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/ops.h"
 #include "tensor/tensor.h"
 
 namespace rscapret::nn {
@@ -27,11 +28,24 @@ class LayerKVCache {
   // Appends k [B, Hkv, T, D] and v [B, Hkv, T, Dv]; returns all keys and values, Tc + T long.
   std::pair<Tensor, Tensor> append(const Tensor& k, const Tensor& v);
 
+  // Attention's rope and append in one GPU launch at inference (ops::rope_append): q [B, T, H, D],
+  // k and v [B, T, Hkv, D] before rope; appends rope(k) and v as append(transpose(.., 1, 2)) would
+  // and sets q to rope(q), with the bits of the composed ops. False, with nothing changed but
+  // perhaps the capacity, where the fused kernel does not apply (then rope and append).
+  struct Rotated {
+    Tensor q, keys, values;  // [B, T, H, D] rotated; all keys and values [B, Hkv, Tc + T, D]
+  };
+  bool append_rotated(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions, double theta,
+                      ops::RopeLayout layout, int64_t rotary_dim, Rotated* out);
+
   void clear();
   void truncate(int64_t length);          // keep the first `length` positions (speculative rollback)
   void reorder(const Tensor& batch_index);  // i64 [B']: row b' <- row batch_index[b'] (beam search)
 
  private:
+  // Room for T more positions in the inference regime's buffers (like k [B, Hkv, T, D], v).
+  void reserve(const Tensor& k, const Tensor& v, int64_t T);
+
   Tensor k_, v_;     // [B, Hkv, capacity, D]; capacity == len_ after a recorded append
   int64_t len_ = 0;
 };

@@ -1,4 +1,6 @@
 // LayerNorm, RMSNorm and rotary position embedding, over contiguous rows of the last dim.
+#include <atomic>
+
 #include "autograd/autograd.h"
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
@@ -162,6 +164,48 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
     const Tensor gh = W.defined() ? mul(g, W) : g;
     return Grads{wx ? norm_input_grad(gh, xhat, rstd, false) : Tensor(), ww ? sum_rows(mul(g, xhat)) : Tensor()};
   });
+}
+
+namespace {
+std::atomic<bool> g_fused_rope_append{true};
+}  // namespace
+
+void set_cuda_fused_rope_append(bool on) { g_fused_rope_append.store(on, std::memory_order_relaxed); }
+
+Tensor rope_append(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions, double theta,
+                   RopeLayout layout, int64_t rotary_dim, Tensor& k_dst, Tensor& v_dst) {
+  const Device dev = q.device();
+  if (!g_fused_rope_append.load(std::memory_order_relaxed) || !dev.is_cuda()) return {};
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&q, &k, &v, &k_dst, &v_dst})
+    if (t->device() != dev || t->dtype() != DType::f32 || t->dim() != 4 || t->strides()[3] != 1) return {};
+  if (autograd::needs_grad({&q, &k, &v, &k_dst, &v_dst})) return {};
+  const int64_t B = q.shape()[0], T = q.shape()[1], H = q.shape()[2], D = q.shape()[3], Hkv = k.shape()[2];
+  const Shape kv{B, T, Hkv, D}, dst{B, Hkv, T, D};
+  if (k.shape() != kv || v.shape() != kv || k_dst.shape() != dst || v_dst.shape() != dst) return {};
+  if (rotary_dim < 0) rotary_dim = D;
+  RS_CHECK(rotary_dim % 2 == 0 && rotary_dim <= D, ShapeError, "rope_append", "rotary_dim ", rotary_dim,
+           " must be even and at most D = ", D);
+  RS_CHECK(positions.dtype() == DType::i64 || positions.dtype() == DType::i32, DTypeError, "rope_append",
+           "positions must be integer, got ", positions.describe());
+  RS_CHECK((positions.dim() == 1 && positions.shape()[0] == T) ||
+               (positions.dim() == 2 && positions.shape()[0] == B && positions.shape()[1] == T),
+           ShapeError, "rope_append", "positions must be [T] or [B, T] = [", B, ", ", T, "], got ",
+           format_shape(positions.shape()));
+  RS_CHECK(theta > 0, ValueError, "rope_append", "theta must be positive, got ", theta);
+  const Tensor pos = detail::on_device(positions, DType::i64, dev).expand({B, T}).contiguous();  // [B, T]
+  Tensor q_out = Tensor::empty(q.shape(), DType::f32, dev);                                       // [B, T, H, D]
+  auto st = [](const Tensor& t, int d) { return t.strides()[size_t(d)]; };
+  const kernels::cuda::RopeAppendArgs a{q.data<float>(),     st(q, 0),     st(q, 1),     st(q, 2),
+                                        k.data<float>(),     st(k, 0),     st(k, 1),     st(k, 2),
+                                        v.data<float>(),     st(v, 0),     st(v, 1),     st(v, 2),
+                                        q_out.data<float>(), st(q_out, 0), st(q_out, 1), st(q_out, 2),
+                                        k_dst.data<float>(), st(k_dst, 0), st(k_dst, 1), st(k_dst, 2),
+                                        v_dst.data<float>(), st(v_dst, 0), st(v_dst, 1), st(v_dst, 2),
+                                        pos.data<int64_t>(), B,            T,            H,
+                                        Hkv,                 D,            rotary_dim,   theta,
+                                        layout};
+  kernels::cuda::rope_append(a, dev.index);
+  return q_out;
 }
 
 Tensor rope(const Tensor& x, const Tensor& positions, double theta, RopeLayout layout, int64_t rotary_dim,

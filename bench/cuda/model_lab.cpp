@@ -242,6 +242,11 @@ void decode_7b() {
   ops::set_cuda_fused_residual(false);
   const double tok_s_separate_adds = decode_tokens_per_second(*m, Device::cuda(0), 64, &tokens_separate_adds);
   ops::set_cuda_fused_residual(true);
+  // And of rope + cache write in one launch (nn::LayerKVCache::append_rotated).
+  std::vector<int64_t> tokens_separate_rope;
+  ops::set_cuda_fused_rope_append(false);
+  const double tok_s_separate_rope = decode_tokens_per_second(*m, Device::cuda(0), 64, &tokens_separate_rope);
+  ops::set_cuda_fused_rope_append(true);
   const double tok_s = decode_tokens_per_second(*m, Device::cuda(0), 64, &tokens_ring);
   // The copy path changes when bytes arrive, never which: the same greedy tokens.
   const bool same = tokens_ring == tokens_staging && !tokens_ring.empty();
@@ -252,6 +257,9 @@ void decode_7b() {
   const bool same_adds = tokens_ring == tokens_separate_adds;
   std::printf("<!-- decode tokens, residual adds fused vs separate: %s -->\n", same_adds ? "same" : "MISMATCH");
   g_failures += !same_adds;
+  const bool same_rope = tokens_ring == tokens_separate_rope;
+  std::printf("<!-- decode tokens, rope + cache write fused vs separate: %s -->\n", same_rope ? "same" : "MISMATCH");
+  g_failures += !same_rope;
   const double bw = copy_bandwidth();
   const double bound = bw / double(weight_bytes);
   std::printf("\n| LLaMA-2-7B shape, bf16, batch 1 | value |\n|---|---|\n");
@@ -261,6 +269,8 @@ void decode_7b() {
   std::printf("| greedy decode, small host copies through the staging buffers | %.1f tokens/s |\n", tok_s_staging);
   std::printf("| greedy decode, residual adds as separate kernels (not in o_proj / down_proj) | %.1f tokens/s |\n",
               tok_s_separate_adds);
+  std::printf("| greedy decode, rope of q and k and the cache writes as separate kernels | %.1f tokens/s |\n",
+              tok_s_separate_rope);
   std::printf("| HBM bound | %.1f tokens/s |\n", bound);
   std::printf("| fraction of the bound | %.2f |\n| vs HF generate (12.1 tokens/s) | %.1fx |\n", tok_s / bound,
               tok_s / 12.1);

@@ -75,6 +75,29 @@ void rms_norm_backward(const float* dy, const float* x, const float* w, const fl
 // x, y [B, T, H, D]; positions [B, T]. As kernels::ref::rope.
 void rope(const float* x, float* y, const int64_t* positions, int64_t B, int64_t T, int64_t H, int64_t D,
           int64_t rotary_dim, double theta, RopeLayout layout, bool inverse, int device);
+// Attention at decode in one launch: q_out = rope(q), k_dst = rope(k), v_dst = v, each element
+// with the bits rope() and a copy give it. Every tensor is f32 with its last (D) dim contiguous and
+// the others strided (elements): q [B, T, Hq, D], k and v [B, T, Hkv, D] (slices of one projection
+// output), q_out likewise, k_dst and v_dst [B, Hkv, T, D] (rows of a KV cache buffer).
+struct RopeAppendArgs {
+  const float* q;
+  int64_t q_sb, q_st, q_sh;
+  const float* k;
+  int64_t k_sb, k_st, k_sh;
+  const float* v;
+  int64_t v_sb, v_st, v_sh;
+  float* q_out;
+  int64_t qo_sb, qo_st, qo_sh;
+  float* k_dst;
+  int64_t kd_sb, kd_sh, kd_st;
+  float* v_dst;
+  int64_t vd_sb, vd_sh, vd_st;
+  const int64_t* positions;  // [B, T]
+  int64_t B, T, Hq, Hkv, D, rotary_dim;
+  double theta;
+  RopeLayout layout;
+};
+void rope_append(const RopeAppendArgs& a, int device);
 
 // ---- cross-entropy fused with softmax, streaming the vocabulary (cross_entropy.cu) ----
 // loss[r] = lse[r] - logits[r, t[r]], lse[r] = logsumexp(logits[r]); loss 0 where t[r] == ignore_index.

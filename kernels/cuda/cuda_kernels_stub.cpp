@@ -46,6 +46,7 @@ void rope(const float*, float*, const int64_t*, int64_t, int64_t, int64_t, int64
           int) {
   no_cuda();
 }
+void rope_append(const RopeAppendArgs&, int) { no_cuda(); }
 void cross_entropy_forward(const float*, const int64_t*, float*, float*, int64_t, int64_t, int64_t, int) {
   no_cuda();
 }

@@ -64,7 +64,76 @@ __global__ void rope_kernel(const float* x, float* y, const int64_t* positions, 
   }
 }
 
+// One block per token (b, t) of rope_append: q's and k's pairs rotated with one cos/sin table, their
+// tails and v copied. The element arithmetic is rope_kernel's, so the bits are the same.
+__global__ void rope_append_kernel(const RopeAppendArgs a, bool cached) {
+  extern __shared__ double table[];  // [2, half]: cos, then sin (cached only)
+  const int64_t bt = blockIdx.x, b = bt / a.T, t = bt - b * a.T;
+  const int64_t half = a.rotary_dim / 2, D = a.D;
+  const bool interleaved = a.layout == RopeLayout::interleaved;
+  const double pos = double(a.positions[bt]);
+  if (cached) {
+    for (int64_t i = threadIdx.x; i < half; i += blockDim.x)
+      rope_cos_sin(pos, i, a.rotary_dim, a.theta, false, table[i], table[half + i]);
+    __syncthreads();
+  }
+  // Head h of q (h < Hq) or of k (h - Hq): its source and destination rows.
+  auto rows = [&](int64_t h, const float*& src, float*& dst) {
+    if (h < a.Hq) {
+      src = a.q + b * a.q_sb + t * a.q_st + h * a.q_sh;
+      dst = a.q_out + b * a.qo_sb + t * a.qo_st + h * a.qo_sh;
+    } else {
+      h -= a.Hq;
+      src = a.k + b * a.k_sb + t * a.k_st + h * a.k_sh;
+      dst = a.k_dst + b * a.kd_sb + h * a.kd_sh + t * a.kd_st;
+    }
+  };
+  const int64_t heads = a.Hq + a.Hkv;
+  for (int64_t e = threadIdx.x; e < heads * half; e += blockDim.x) {
+    const int64_t h = e / half, i = e - h * half;
+    double c, s;
+    if (cached) {
+      c = table[i];
+      s = table[half + i];
+    } else {
+      rope_cos_sin(pos, i, a.rotary_dim, a.theta, false, c, s);
+    }
+    const float* src;
+    float* dst;
+    rows(h, src, dst);
+    const int64_t i1 = interleaved ? 2 * i : i, i2 = interleaved ? 2 * i + 1 : i + half;
+    const double x1 = double(src[i1]), x2 = double(src[i2]);
+    dst[i1] = float(__dsub_rn(__dmul_rn(x1, c), __dmul_rn(x2, s)));
+    dst[i2] = float(__dadd_rn(__dmul_rn(x2, c), __dmul_rn(x1, s)));
+  }
+  const int64_t tail = D - a.rotary_dim;  // features past rotary_dim pass through
+  for (int64_t e = threadIdx.x; e < heads * tail; e += blockDim.x) {
+    const int64_t h = e / tail, d = a.rotary_dim + (e - h * tail);
+    const float* src;
+    float* dst;
+    rows(h, src, dst);
+    dst[d] = src[d];
+  }
+  for (int64_t e = threadIdx.x; e < a.Hkv * D; e += blockDim.x) {
+    const int64_t h = e / D, d = e - h * D;
+    a.v_dst[b * a.vd_sb + h * a.vd_sh + t * a.vd_st + d] = a.v[b * a.v_sb + t * a.v_st + h * a.v_sh + d];
+  }
+}
+
 }  // namespace
+
+void rope_append(const RopeAppendArgs& a, int device) {
+  RS_CHECK(a.rotary_dim >= 0 && a.rotary_dim % 2 == 0 && a.rotary_dim <= a.D, ValueError, "rope_append",
+           "rotary_dim ", a.rotary_dim, " must be even and at most D = ", a.D);
+  const int64_t tokens = a.B * a.T;
+  if (tokens == 0 || a.D == 0) return;
+  RS_CHECK(tokens <= 0x7fffffffLL, DeviceError, "rope_append", tokens, " tokens exceed the grid");
+  const int64_t half = a.rotary_dim / 2;
+  const bool cached = half <= kMaxCachedPairs;
+  const size_t smem = cached ? size_t(2 * half) * sizeof(double) : 0;
+  rope_append_kernel<<<unsigned(tokens), kThreads, smem, stream_for(device)>>>(a, cached);
+  check_launch("rope_append");
+}
 
 void rope(const float* x, float* y, const int64_t* positions, int64_t B, int64_t T, int64_t H, int64_t D,
           int64_t rotary_dim, double theta, RopeLayout layout, bool inverse, int device) {

@@ -43,6 +43,61 @@ TEST(CudaDecode, AttentionReadsTheCacheInPlace) {
   }
 }
 
+// Rope of q and k and the cache write in one launch (LayerKVCache::append_rotated, ops::rope_append)
+// give the bits of rope, transpose and append: the rotated q and every cached key and value, over a
+// prefill of several tokens then single-token steps (which grow the buffers), per-row positions
+// (left padding), grouped heads, both layouts and a partial rotary_dim. Added in the twelfth
+// session without a GPU.
+TEST(CudaDecode, RopeAppendHasTheBitsOfRopeAndAppend) {
+  RS_REQUIRE_CUDA();
+  autograd::NoGradGuard no_grad;
+  Generator g(37);
+  const Device gpu = Device::cuda(0);
+  struct Case {
+    int64_t B, H, Hkv, D, rotary;
+    ops::RopeLayout layout;
+    bool per_row_positions;
+  };
+  for (const Case c : {Case{1, 4, 4, 64, 64, ops::RopeLayout::half_split, false},
+                       Case{2, 8, 2, 128, 128, ops::RopeLayout::interleaved, true},
+                       Case{3, 2, 1, 32, 16, ops::RopeLayout::half_split, true}}) {
+    SCOPED_TRACE("B " + std::to_string(c.B) + " H " + std::to_string(c.H) + " Hkv " + std::to_string(c.Hkv) + " D " +
+                 std::to_string(c.D) + " rotary " + std::to_string(c.rotary));
+    nn::LayerKVCache fused, composed;
+    int64_t past = 0;
+    for (int64_t T : {int64_t(5), int64_t(1), int64_t(1), int64_t(12), int64_t(1)}) {
+      // q, k, v as slices of one projection output [B, T, (H + 2 Hkv) D], as decode makes them.
+      const Tensor qkv = g.normal({c.B, T, (c.H + 2 * c.Hkv) * c.D}).to(gpu);
+      const Tensor q = ops::reshape(ops::narrow(qkv, 2, 0, c.H * c.D), {c.B, T, c.H, c.D});
+      const Tensor k = ops::reshape(ops::narrow(qkv, 2, c.H * c.D, c.Hkv * c.D), {c.B, T, c.Hkv, c.D});
+      const Tensor v = ops::reshape(ops::narrow(qkv, 2, (c.H + c.Hkv) * c.D, c.Hkv * c.D), {c.B, T, c.Hkv, c.D});
+      std::vector<int64_t> p;
+      for (int64_t b = 0; b < (c.per_row_positions ? c.B : 1); ++b)
+        for (int64_t t = 0; t < T; ++t) p.push_back(past + t + 3 * b);
+      const Tensor pos = c.per_row_positions ? Tensor::from_vector(p, {c.B, T}) : Tensor::from_vector(p, {T});
+      nn::LayerKVCache::Rotated r;
+      ASSERT_TRUE(fused.append_rotated(q, k, v, pos, 10000.0, c.layout, c.rotary, &r)) << "the fused path must apply";
+      const Tensor q_ref = ops::rope(q, pos, 10000.0, c.layout, c.rotary);
+      const auto [keys, values] =
+          composed.append(ops::transpose(ops::rope(k, pos, 10000.0, c.layout, c.rotary), 1, 2), ops::transpose(v, 1, 2));
+      EXPECT_TRUE(close_rel("q", r.q.to(Device::cpu()), q_ref.to(Device::cpu()), 0.0));
+      EXPECT_TRUE(close_rel("keys", r.keys.to(Device::cpu()), keys.to(Device::cpu()), 0.0));
+      EXPECT_TRUE(close_rel("values", r.values.to(Device::cpu()), values.to(Device::cpu()), 0.0));
+      EXPECT_EQ(fused.length(), composed.length());
+      past += T;
+    }
+  }
+  // Switched off, the fused path declines and leaves the cache as it was.
+  ops::set_cuda_fused_rope_append(false);
+  nn::LayerKVCache cache;
+  const Tensor x = g.normal({1, 1, 2, 64}).to(gpu);
+  nn::LayerKVCache::Rotated r;
+  EXPECT_FALSE(cache.append_rotated(x, x, x, Tensor::from_vector(std::vector<int64_t>{0}, {1}), 10000.0,
+                                    ops::RopeLayout::half_split, 64, &r));
+  EXPECT_EQ(cache.length(), 0);
+  ops::set_cuda_fused_rope_append(true);
+}
+
 // RMSNorm with a bf16 weight on the device (a bf16 model at inference) reads it in place: the bits
 // of the same weight cast to f32 first.
 TEST(CudaDecode, RmsNormReadsABf16WeightInPlace) {

@@ -199,6 +199,24 @@ TEST(NnAttention, KvCacheBufferGrowthTruncateReorder) {
   EXPECT_EQ(all.layer(0).length(), 0);
 }
 
+// The fused rope-and-append is a GPU path: on the CPU it declines and leaves the cache untouched, so
+// Attention takes rope and append (tests/cuda/test_cuda_decode.cpp checks the GPU's bits).
+TEST(NnAttention, RopeAppendDeclinesOnTheCpu) {
+  LayerKVCache cache;
+  Generator g(15);
+  const Tensor x = randn(g, {1, 2, 2, 8});
+  cache.append(ops::transpose(x, 1, 2), ops::transpose(x, 1, 2));
+  LayerKVCache::Rotated r;
+  EXPECT_FALSE(cache.append_rotated(x, x, x, Tensor::from_vector<int64_t>({2, 3}, {2}), 10000.0,
+                                    ops::RopeLayout::half_split, 8, &r));
+  EXPECT_EQ(cache.length(), 2);
+  expect_close("cache unchanged", cache.keys(), ops::transpose(x, 1, 2), 0);
+  Tensor dst = randn(g, {1, 2, 2, 8});
+  EXPECT_FALSE(ops::rope_append(x, x, x, Tensor::from_vector<int64_t>({0, 1}, {2}), 10000.0,
+                                ops::RopeLayout::half_split, 8, dst, dst)
+                   .defined());
+}
+
 TEST(NnAttention, ExplicitPositionsOverrideTheDefault) {
   Generator g(15);
   Attention att(llama_config(), Init{DType::f64});
