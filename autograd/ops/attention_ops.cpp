@@ -1,6 +1,8 @@
 // Scaled-dot-product attention: fused kernel and its composed twin.
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <optional>
 
 #include "autograd/autograd.h"
 #include "autograd/dispatch.h"
@@ -75,11 +77,46 @@ Tensor attention_probs(const Tensor& q, const Tensor& K, const AttnShape& s, con
 
 using Grads = std::vector<Tensor>;
 
+// The flash kernel's row strides of a bf16 [B, heads, rows, D] tensor it can read in place (D
+// contiguous, 16-byte aligned rows), else nullopt. A dim of size 1 contributes no offset.
+std::optional<kernels::cuda::AttentionRowStrides> readable_in_place(const Tensor& t) {
+  if (t.dtype() != DType::bf16 || t.dim() != 4 || t.strides()[3] != 1 ||
+      reinterpret_cast<uintptr_t>(t.raw_data()) % 16 != 0)
+    return std::nullopt;
+  auto stride = [&](int d) { return t.shape()[size_t(d)] == 1 ? 0 : t.strides()[size_t(d)]; };
+  const kernels::cuda::AttentionRowStrides st{stride(0), stride(1), t.shape()[2] == 1 ? t.shape()[3] : t.strides()[2]};
+  if (st.b % 8 || st.h % 8 || st.t % 8 || st.t < t.shape()[3]) return std::nullopt;
+  return st;
+}
+
+// Inference (no gradient): q, k and v read where they lie (the projections' [B, T, H, D] outputs
+// seen as [B, H, T, D]) and out written as [B, T, H, D], returned as its [B, H, T, D] view, so the
+// caller's transpose back is free. Undefined where an operand's layout does not allow it.
+Tensor cuda_attention_bf16_in_place(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt,
+                                    const AttnShape& s) {
+  const Device dev = q.device();
+  const Tensor Q = q.to(DType::bf16), K = k.to(DType::bf16), V = v.to(DType::bf16);
+  const auto qs = readable_in_place(Q), ks = readable_in_place(K), vs = readable_in_place(V);
+  if (!qs || !ks || !vs) return {};
+  Tensor out = Tensor::empty({s.B, s.Tq, s.H, s.D}, DType::bf16, dev);  // [B, Tq, H, D]
+  Tensor lse = Tensor::empty({s.B, s.H, s.Tq}, DType::f32, dev);
+  const kernels::cuda::AttentionRowStrides os{s.Tq * s.H * s.D, s.D, s.H * s.D};
+  auto bits = [](const Tensor& t) { return static_cast<uint16_t*>(t.raw_data()); };
+  kernels::cuda::flash_attention_bf16_forward_strided(bits(Q), *qs, bits(K), *ks, bits(V), *vs, bits(out), os,
+                                                      lse.data<float>(), s.B, s.H, s.Hkv, s.Tq, s.Tk, s.D,
+                                                      float(s.scale), opt.causal, dev.index);
+  return out.transpose(1, 2);  // [B, H, Tq, D]
+}
+
 // bf16 autocast on CUDA: the tensor-core flash kernels, q/k/v rounded to bf16; out back in f32.
 // bf16_result (only without gradients): return the kernel's bf16 output itself.
 Tensor cuda_attention_bf16(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt,
                            const AttnShape& s, bool bf16_result = false) {
   const Device dev = q.device();
+  if (!autograd::needs_grad({&q, &k, &v})) {
+    const Tensor in_place = cuda_attention_bf16_in_place(q, k, v, opt, s);
+    if (in_place.defined()) return bf16_result ? in_place : in_place.to(DType::f32);
+  }
   const Tensor Q = q.to(DType::bf16).contiguous(), K = k.to(DType::bf16).contiguous(),
                V = v.to(DType::bf16).contiguous();
   Tensor out16 = Tensor::empty({s.B, s.H, s.Tq, s.D}, DType::bf16, dev);

@@ -167,7 +167,8 @@ fl::Shape flash_shape(const Shape& s) { return fl::Shape{s.B, s.H, s.Hkv, s.T, s
 // A bf16 variant launched from the kernel templates with its own tile configurations.
 template <class Fwd, class Dq, class Dkdv>
 void cfg_forward(Buffers& b) {
-  const fl::FwdParams p{b.q, b.k, b.v, b.out, b.lse, flash_shape(b.s)};
+  const fl::RowStrides qs = fl::contiguous_rows(b.s.H, b.s.T, b.s.D), kv = fl::contiguous_rows(b.s.Hkv, b.s.T, b.s.D);
+  const fl::FwdParams p{b.q, b.k, b.v, b.out, b.lse, flash_shape(b.s), qs, kv, kv, qs};
   launch(fl::fwd_kernel(static_cast<Fwd*>(nullptr)), fl::fwd_launch<Fwd>(p.s), p);
 }
 template <class Fwd, class Dq, class Dkdv>

@@ -139,6 +139,17 @@ void attention_backward(const float* q, const float* k, const float* v, const bo
 void flash_attention_bf16_forward(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* out,
                                   float* lse, int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D,
                                   float scale, bool causal, int device);
+// The forward over strided operands (no layout copies at inference): q, out [B, H, Tq, D], k, v
+// [B, Hkv, Tk, D] with D contiguous and element strides per batch, head and row (multiples of 8 for
+// q, k, v, as cp.async moves 16 bytes; even for out); lse stays contiguous [B, H, Tq].
+struct AttentionRowStrides {
+  int64_t b, h, t;
+};
+void flash_attention_bf16_forward_strided(const uint16_t* q, AttentionRowStrides qs, const uint16_t* k,
+                                          AttentionRowStrides ks, const uint16_t* v, AttentionRowStrides vs,
+                                          uint16_t* out, AttentionRowStrides os, float* lse, int64_t B, int64_t H,
+                                          int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D, float scale, bool causal,
+                                          int device);
 void flash_attention_bf16_backward(const uint16_t* q, const uint16_t* k, const uint16_t* v, const uint16_t* out,
                                    const uint16_t* dout, const float* lse, uint16_t* dq, uint16_t* dk, uint16_t* dv,
                                    int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D, float scale,

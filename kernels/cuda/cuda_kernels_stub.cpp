@@ -47,6 +47,11 @@ void rope(const float*, float*, const int64_t*, int64_t, int64_t, int64_t, int64
   no_cuda();
 }
 void rope_append(const RopeAppendArgs&, int) { no_cuda(); }
+void flash_attention_bf16_forward_strided(const uint16_t*, AttentionRowStrides, const uint16_t*, AttentionRowStrides,
+                                          const uint16_t*, AttentionRowStrides, uint16_t*, AttentionRowStrides, float*,
+                                          int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, bool, int) {
+  no_cuda();
+}
 void cross_entropy_forward(const float*, const int64_t*, float*, float*, int64_t, int64_t, int64_t, int) {
   no_cuda();
 }

@@ -85,8 +85,32 @@ struct Scratch {
 void flash_attention_bf16_forward(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* out,
                                   float* lse, int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D,
                                   float scale, bool causal, int device) {
+  const AttentionRowStrides qs{H * Tq * D, Tq * D, D}, kv{Hkv * Tk * D, Tk * D, D};
+  flash_attention_bf16_forward_strided(q, qs, k, kv, v, kv, out, qs, lse, B, H, Hkv, Tq, Tk, D, scale, causal, device);
+}
+
+void flash_attention_bf16_forward_strided(const uint16_t* q, AttentionRowStrides qs, const uint16_t* k,
+                                          AttentionRowStrides ks, const uint16_t* v, AttentionRowStrides vs,
+                                          uint16_t* out, AttentionRowStrides os, float* lse, int64_t B, int64_t H,
+                                          int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D, float scale, bool causal,
+                                          int device) {
   const char* op = "flash_attention_bf16_forward";
-  const FwdParams p{q, k, v, out, lse, make_shape(op, B, H, Hkv, Tq, Tk, D, scale, causal, {q, k, v, out})};
+  // cp.async moves 16-byte chunks (8 elements) of q, k, v from any row; out is written in pairs.
+  for (const AttentionRowStrides* st : {&qs, &ks, &vs})
+    if (st->b % 8 || st->h % 8 || st->t % 8 || st->t < D)
+      throw DeviceError(cat("[", op, "] q, k and v strides must be multiples of 8 elements with rows of at least D"));
+  if (os.b % 2 || os.h % 2 || os.t % 2 || os.t < D)
+    throw DeviceError(cat("[", op, "] out strides must be even with rows of at least D"));
+  const FwdParams p{q,
+                    k,
+                    v,
+                    out,
+                    lse,
+                    make_shape(op, B, H, Hkv, Tq, Tk, D, scale, causal, {q, k, v, out}),
+                    {qs.b, qs.h, qs.t},
+                    {ks.b, ks.h, ks.t},
+                    {vs.b, vs.h, vs.t},
+                    {os.b, os.h, os.t}};
   if (int64_t(p.s.B) * p.s.Tq == 0) return;
   const cudaStream_t stream = stream_for(device);
   if (D == 64)

@@ -45,10 +45,10 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) flash_fwd_mt_ke
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int q0 = query_tile(s) * BQ, h = blockIdx.y, b = blockIdx.z, hk = h / (s.H / s.Hkv);
-  const int64_t bh = int64_t(b) * s.H + h, bhk = int64_t(b) * s.Hkv + hk;
-  const uint16_t* qh = p.q + bh * s.Tq * D;
-  const uint16_t* kh = p.k + bhk * s.Tk * D;
-  const uint16_t* vh = p.v + bhk * s.Tk * D;
+  const int64_t bh = int64_t(b) * s.H + h;
+  const uint16_t* qh = p.q + b * p.qs.b + h * p.qs.h;
+  const uint16_t* kh = p.k + b * p.ks.b + hk * p.ks.h;
+  const uint16_t* vh = p.v + b * p.vs.b + hk * p.vs.h;
   const int wq = warp * WROWS;   // this warp's first row within the block's Q tile
   const int wrow0 = q0 + wq;     // ... and as a query index
   const int diag = s.Tk - s.Tq;  // query i sees keys <= diag + i (causal)
@@ -57,12 +57,12 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) flash_fwd_mt_ke
 
   // Prologue: Q and tile 0 in group 0, tiles 1 .. STAGES - 2 in one group each (empty groups
   // past the last tile keep the count of groups per iteration fixed for cp_async_wait).
-  load_tile<BQ, D, THREADS>(Qs, qh, q0, s.Tq, tid);
+  load_tile<BQ, D, THREADS>(Qs, qh, q0, s.Tq, tid, p.qs.t);
 #pragma unroll
   for (int st = 0; st < STAGES - 1; ++st) {
     if (st < n_kt) {
-      load_tile<BK, D, THREADS>(Ks0 + st * Cfg::KV_ELEMS, kh, st * BK, s.Tk, tid);
-      load_tile<BK, D, THREADS>(Vs0 + st * Cfg::KV_ELEMS, vh, st * BK, s.Tk, tid);
+      load_tile<BK, D, THREADS>(Ks0 + st * Cfg::KV_ELEMS, kh, st * BK, s.Tk, tid, p.ks.t);
+      load_tile<BK, D, THREADS>(Vs0 + st * Cfg::KV_ELEMS, vh, st * BK, s.Tk, tid, p.vs.t);
     }
     cp_async_commit();
   }
@@ -83,8 +83,8 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) flash_fwd_mt_ke
     // barrier).
     const int kn = kt + STAGES - 1, sn = kn % STAGES;
     if (kn < n_kt) {
-      load_tile<BK, D, THREADS>(Ks0 + sn * Cfg::KV_ELEMS, kh, kn * BK, s.Tk, tid);
-      load_tile<BK, D, THREADS>(Vs0 + sn * Cfg::KV_ELEMS, vh, kn * BK, s.Tk, tid);
+      load_tile<BK, D, THREADS>(Ks0 + sn * Cfg::KV_ELEMS, kh, kn * BK, s.Tk, tid, p.ks.t);
+      load_tile<BK, D, THREADS>(Vs0 + sn * Cfg::KV_ELEMS, vh, kn * BK, s.Tk, tid, p.vs.t);
     }
     cp_async_commit();
     cp_async_wait<STAGES - 1>();  // this thread's copies of tile kt (and Q) have landed ...
@@ -185,7 +185,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) flash_fwd_mt_ke
       const int row = wrow0 + 16 * mt + g + 8 * hf;
       if (row < s.Tq) {
         const float inv = lt > 0.0f ? 1.0f / lt : 0.0f;  // no visible key: zeros
-        uint16_t* orow = p.out + (bh * s.Tq + row) * D;
+        uint16_t* orow = p.out + b * p.os.b + h * p.os.h + row * p.os.t;
 #pragma unroll
         for (int nt = 0; nt < NT_O; ++nt)
           *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * t) =

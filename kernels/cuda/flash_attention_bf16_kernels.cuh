@@ -67,13 +67,22 @@ struct Shape {
   bool causal;
 };
 
+// Element strides of a [B, heads, rows, D] operand whose D elements are contiguous: the forward
+// reads q, k, v and writes out through them (at inference, q/k/v are the projections' [B, T, H, D]
+// outputs and out the o_proj input, read and written in place: no layout copies).
+struct RowStrides {
+  int64_t b, h, t;
+};
+inline RowStrides contiguous_rows(int64_t heads, int64_t rows, int64_t D) { return {heads * rows * D, rows * D, D}; }
+
 struct FwdParams {
-  const uint16_t* q;  // [B, H, Tq, D]
-  const uint16_t* k;  // [B, Hkv, Tk, D]
-  const uint16_t* v;  // [B, Hkv, Tk, D]
-  uint16_t* out;      // [B, H, Tq, D]
-  float* lse;         // [B, H, Tq]
+  const uint16_t* q;  // [B, H, Tq, D] through qs
+  const uint16_t* k;  // [B, Hkv, Tk, D] through ks
+  const uint16_t* v;  // [B, Hkv, Tk, D] through vs
+  uint16_t* out;      // [B, H, Tq, D] through os
+  float* lse;         // [B, H, Tq], contiguous
   Shape s;
+  RowStrides qs, ks, vs, os;
 };
 
 struct BwdParams {
@@ -154,18 +163,19 @@ __device__ __forceinline__ float lse_log2(float lse) { return lse == -INFINITY ?
 
 // ---- shared-memory tiles and fragments ----
 
-// cp.async rows [first, first + ROWS) of a [T][D] matrix into a [ROWS][D + 8] shared tile, 16
-// bytes per copy, consecutive threads along a row (coalesced); rows past T are zero-filled (the
-// source then is the matrix base, a valid address that is not read).
+// cp.async rows [first, first + ROWS) of a [T][D] matrix (row stride ld elements, a multiple of 8)
+// into a [ROWS][D + 8] shared tile, 16 bytes per copy, consecutive threads along a row (coalesced);
+// rows past T are zero-filled (the source then is the matrix base, a valid address that is not read).
 template <int ROWS, int D, int THREADS>
-__device__ __forceinline__ void load_tile(uint16_t* dst, const uint16_t* src, int first, int T, int tid) {
+__device__ __forceinline__ void load_tile(uint16_t* dst, const uint16_t* src, int first, int T, int tid,
+                                          int64_t ld = D) {
   constexpr int CPR = D / 8, CHUNKS = ROWS * CPR;
   static_assert(CHUNKS % THREADS == 0, "whole chunks per thread");
 #pragma unroll
   for (int n = 0; n < CHUNKS / THREADS; ++n) {
     const int id = tid + n * THREADS, r = id / CPR, c = (id % CPR) * 8;
     const bool ok = first + r < T;
-    cp_async_16(smem_u32(dst + r * (D + 8) + c), ok ? src + (int64_t(first + r) * D + c) : src, ok);
+    cp_async_16(smem_u32(dst + r * (D + 8) + c), ok ? src + (int64_t(first + r) * ld + c) : src, ok);
   }
 }
 
@@ -277,19 +287,19 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) flash_fwd_kerne
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int q0 = query_tile(s) * BQ, h = blockIdx.y, b = blockIdx.z, hk = h / (s.H / s.Hkv);
-  const int64_t bh = int64_t(b) * s.H + h, bhk = int64_t(b) * s.Hkv + hk;
-  const uint16_t* qh = p.q + bh * s.Tq * D;
-  const uint16_t* kh = p.k + bhk * s.Tk * D;
-  const uint16_t* vh = p.v + bhk * s.Tk * D;
+  const int64_t bh = int64_t(b) * s.H + h;
+  const uint16_t* qh = p.q + b * p.qs.b + h * p.qs.h;
+  const uint16_t* kh = p.k + b * p.ks.b + hk * p.ks.h;
+  const uint16_t* vh = p.v + b * p.vs.b + hk * p.vs.h;
   const int wrow0 = q0 + warp * 16;  // this warp's first query row
   const int diag = s.Tk - s.Tq;      // query i sees keys <= diag + i (causal)
   const float sl2 = s.scale * kLog2e;
   const int n_kt = key_tiles(s, q0, BQ, BK);
 
-  load_tile<BQ, D, THREADS>(Qs, qh, q0, s.Tq, tid);
+  load_tile<BQ, D, THREADS>(Qs, qh, q0, s.Tq, tid, p.qs.t);
   if (n_kt > 0) {
-    load_tile<BK, D, THREADS>(Ks0, kh, 0, s.Tk, tid);
-    load_tile<BK, D, THREADS>(Vs0, vh, 0, s.Tk, tid);
+    load_tile<BK, D, THREADS>(Ks0, kh, 0, s.Tk, tid, p.ks.t);
+    load_tile<BK, D, THREADS>(Vs0, vh, 0, s.Tk, tid, p.vs.t);
   }
   cp_async_commit();
 
@@ -302,8 +312,8 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) flash_fwd_kerne
   for (int kt = 0; kt < n_kt; ++kt) {
     const int stage = kt & 1, k0 = kt * BK;
     if (kt + 1 < n_kt) {
-      load_tile<BK, D, THREADS>(Ks0 + (stage ^ 1) * Cfg::KV_ELEMS, kh, k0 + BK, s.Tk, tid);
-      load_tile<BK, D, THREADS>(Vs0 + (stage ^ 1) * Cfg::KV_ELEMS, vh, k0 + BK, s.Tk, tid);
+      load_tile<BK, D, THREADS>(Ks0 + (stage ^ 1) * Cfg::KV_ELEMS, kh, k0 + BK, s.Tk, tid, p.ks.t);
+      load_tile<BK, D, THREADS>(Vs0 + (stage ^ 1) * Cfg::KV_ELEMS, vh, k0 + BK, s.Tk, tid, p.vs.t);
     }
     cp_async_commit();
     cp_async_wait<1>();  // this thread's copies of tile kt (and Q) have landed ...
@@ -370,7 +380,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) flash_fwd_kerne
     const int row = wrow0 + g + 8 * hf;
     if (row < s.Tq) {
       const float inv = lt > 0.0f ? 1.0f / lt : 0.0f;  // no visible key: zeros
-      uint16_t* orow = p.out + (bh * s.Tq + row) * D;
+      uint16_t* orow = p.out + b * p.os.b + h * p.os.h + row * p.os.t;
 #pragma unroll
       for (int nt = 0; nt < NT_O; ++nt)
         *reinterpret_cast<uint32_t*>(orow + nt * 8 + 2 * t) =

@@ -79,6 +79,43 @@ TEST(CudaBf16Handoff, AttentionBf16OutIsTheCastOfAttention) {
       }
 }
 
+// At inference the flash kernel reads q, k and v where the projections left them ([B, T, heads, D]
+// seen as [B, heads, T, D], here slices of one [B, T, (H + 2 Hkv) D] buffer) and writes out as
+// [B, T, H, D]: the bits of the recording path, which takes contiguous copies, and an output whose
+// transpose back needs no copy. Added in the twelfth session without a GPU.
+TEST(CudaBf16Handoff, AttentionReadsProjectionLayoutsInPlace) {
+  RS_REQUIRE_CUDA();
+  Generator g(44);
+  const Device gpu = Device::cuda(0);
+  const int64_t B = 2, T = 37, H = 4, Hkv = 2;
+  for (int64_t D : {64, 128})
+    for (bool causal : {false, true}) {
+      SCOPED_TRACE("D " + std::to_string(D) + " causal " + std::to_string(causal));
+      ops::CudaAutocastBf16Guard guard(true);
+      const Tensor qkv = g.normal({B, T, (H + 2 * Hkv) * D}).to(DType::bf16).to(gpu);
+      auto heads = [&](int64_t first, int64_t n) {  // [B, n, T, D] view of the buffer
+        return ops::transpose(ops::reshape(ops::narrow(qkv, 2, first * D, n * D), {B, T, n, D}), 1, 2);
+      };
+      const Tensor q = heads(0, H), k = heads(H, Hkv), v = heads(H + Hkv, Hkv);
+      ASSERT_FALSE(q.is_contiguous());
+      ops::AttentionOptions opt;
+      opt.causal = causal;
+      opt.bf16_out = true;
+      Tensor got;
+      {
+        autograd::NoGradGuard no_grad;
+        got = ops::attention(q, k, v, opt);  // [B, H, T, D]
+      }
+      EXPECT_TRUE(ops::transpose(got, 1, 2).is_contiguous()) << "out should be written as [B, T, H, D]";
+      // The recording path (contiguous copies, the layout the kernels were validated with).
+      Tensor qf = q.to(DType::f32).contiguous(), kf = k.to(DType::f32).contiguous(), vf = v.to(DType::f32).contiguous();
+      for (Tensor* t : {&qf, &kf, &vf}) t->set_requires_grad(true);
+      opt.bf16_out = false;
+      const Tensor ref = ops::attention(qf, kf, vf, opt);
+      EXPECT_TRUE(same_bits(got, ops::cast(ops::detach(ref), DType::bf16)));
+    }
+}
+
 TEST(CudaBf16Handoff, PredicatesFollowGradientsWeightsAndTheSwitch) {
   RS_REQUIRE_CUDA();
   HandoffGuard restore;
