@@ -129,6 +129,17 @@ void launch_skinny(const gemm::SkinnyArgs& s, cudaStream_t stream) {
   check_launch("gemm_bf16 (skinny kernel)");
 }
 
+// The wgmma kernel at the tile width wgmma_wide_tiles picks; a launch is counted
+// (gemm_bf16_wgmma_launches). False where the kernel does not apply (nothing launched).
+bool launch_wgmma(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk,
+                  const gemm::EpilogueArgs& epi, int64_t K, int device, cudaStream_t stream) {
+  const bool ran = wgmma_wide_tiles(epi.M, epi.N, sm_count(device))
+                       ? wgmma_tma::gemm_bf16_wgmma<256>(A, lda, B, ldb, b_is_nk, epi, K, stream)
+                       : wgmma_tma::gemm_bf16_wgmma<128>(A, lda, B, ldb, b_is_nk, epi, K, stream);
+  if (ran) wgmma_tma::host::launches().fetch_add(1, std::memory_order_relaxed);
+  return ran;
+}
+
 void gemm_bf16_ours(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk, void* C,
                     DType c_dtype, int64_t ldc, const float* bias, GemmActivation act, int64_t M, int64_t N,
                     int64_t K, int device) {
@@ -151,10 +162,7 @@ void gemm_bf16_ours(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t l
   const bool validated_shape = N % 256 == 0 && K % 64 == 0;
   if ((tiles == GemmTiles::automatic && M > 8 && validated_shape) || tiles == GemmTiles::wgmma) {
     const bool layout_ok = b_is_nk || (gemm_wgmma_kn() && gemm_bf16_wgmma_kn_verified(device));
-    const bool ran = layout_ok && (wgmma_wide_tiles(M, N, sm_count(device))
-                                       ? wgmma_tma::gemm_bf16_wgmma<256>(A, lda, B, ldb, b_is_nk, epi, K, stream)
-                                       : wgmma_tma::gemm_bf16_wgmma<128>(A, lda, B, ldb, b_is_nk, epi, K, stream));
-    if (ran) return;
+    if (layout_ok && launch_wgmma(A, lda, B, ldb, b_is_nk, epi, K, device, stream)) return;
     if (tiles == GemmTiles::wgmma) tiles = GemmTiles::automatic;
   }
   const gemm::SkinnyArgs s{A, lda, B, ldb, int(M), int(N), int(K), epi};
@@ -302,10 +310,7 @@ bool gemm_bf16_residual(const uint16_t* A, int64_t lda, const uint16_t* B, int64
   epi.ldr = ldr;
   cudaStream_t stream = stream_for(device);
   // The shapes the automatic choice sends to wgmma (gemm_bf16_ours), then the decode kernel.
-  if (M > 8 && N % 256 == 0 && K % 64 == 0 &&
-      (wgmma_wide_tiles(M, N, sm_count(device)) ? wgmma_tma::gemm_bf16_wgmma<256>(A, lda, B, ldb, true, epi, K, stream)
-                                                : wgmma_tma::gemm_bf16_wgmma<128>(A, lda, B, ldb, true, epi, K, stream)))
-    return true;
+  if (M > 8 && N % 256 == 0 && K % 64 == 0 && launch_wgmma(A, lda, B, ldb, true, epi, K, device, stream)) return true;
   const gemm::SkinnyArgs s{A, lda, B, ldb, int(M), int(N), int(K), epi};
   if (!skinny_ok(s, true)) return false;
   launch_skinny(s, stream);
