@@ -20,6 +20,12 @@ Tensor grow(const Tensor& old, int64_t len, int64_t capacity, const Tensor& like
   return buf;
 }
 
+// Whether a [B, Hkv, T, D] block may join a cache buffer [B, Hkv, capacity, D]: dtype, B, Hkv, D.
+bool joins(const Tensor& block, const Tensor& buffer) {
+  return block.dtype() == buffer.dtype() && block.shape()[0] == buffer.shape()[0] &&
+         block.shape()[1] == buffer.shape()[1] && block.shape()[3] == buffer.shape()[3];
+}
+
 }  // namespace
 
 // The whole tensor when it is exactly full (the recorded regime), else a view of the filled part.
@@ -36,14 +42,9 @@ std::pair<Tensor, Tensor> LayerKVCache::append(const Tensor& k, const Tensor& v)
   RS_CHECK(k.dim() == 4 && v.dim() == 4 && k.shape()[2] == v.shape()[2], ShapeError, "kv_cache",
            "k and v must be [B, Hkv, T, D] with the same T, got ", format_shape(k.shape()), " and ",
            format_shape(v.shape()));
-  if (len_ > 0) {
-    auto same = [](const Tensor& a, const Tensor& b) {
-      return a.dtype() == b.dtype() && a.shape()[0] == b.shape()[0] && a.shape()[1] == b.shape()[1] &&
-             a.shape()[3] == b.shape()[3];
-    };
-    RS_CHECK(same(k, k_) && same(v, v_), ShapeError, "kv_cache", "cannot append ", k.describe(), " to a cache of ",
+  if (len_ > 0)
+    RS_CHECK(joins(k, k_) && joins(v, v_), ShapeError, "kv_cache", "cannot append ", k.describe(), " to a cache of ",
              k_.describe());
-  }
   const int64_t T = k.shape()[kSeq];
   const bool record = autograd::needs_grad({&k, &v, &k_, &v_});
   if (record) {
@@ -77,9 +78,7 @@ bool LayerKVCache::append_rotated(const Tensor& q, const Tensor& k, const Tensor
                                   double theta, ops::RopeLayout layout, int64_t rotary_dim, Rotated* out) {
   if (!q.device().is_cuda() || k.dim() != 4 || v.dim() != 4) return false;
   const Tensor kt = k.transpose(1, 2), vt = v.transpose(1, 2);  // [B, Hkv, T, D]: what append takes
-  if (len_ > 0 && (autograd::needs_grad({&k_, &v_}) || k_.dtype() != kt.dtype() || k_.shape()[0] != kt.shape()[0] ||
-                   k_.shape()[1] != kt.shape()[1] || k_.shape()[3] != kt.shape()[3] || v_.dtype() != vt.dtype() ||
-                   v_.shape()[3] != vt.shape()[3] || k_.device() != q.device()))
+  if (len_ > 0 && (autograd::needs_grad({&k_, &v_}) || !joins(kt, k_) || !joins(vt, v_) || k_.device() != q.device()))
     return false;  // append's own checks and regimes decide these cases
   if (autograd::needs_grad({&q, &k, &v})) return false;
   const int64_t T = kt.shape()[kSeq];

@@ -89,13 +89,12 @@ std::optional<kernels::cuda::AttentionRowStrides> readable_in_place(const Tensor
   return st;
 }
 
-// Inference (no gradient): q, k and v read where they lie (the projections' [B, T, H, D] outputs
-// seen as [B, H, T, D]) and out written as [B, T, H, D], returned as its [B, H, T, D] view, so the
-// caller's transpose back is free. Undefined where an operand's layout does not allow it.
-Tensor cuda_attention_bf16_in_place(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt,
+// Inference (no gradient), Q, K, V in bf16: read where they lie (the projections' [B, T, H, D]
+// outputs seen as [B, H, T, D]) and out written as [B, T, H, D], returned as its [B, H, T, D] view,
+// so the caller's transpose back is free. Undefined where an operand's layout does not allow it.
+Tensor cuda_attention_bf16_in_place(const Tensor& Q, const Tensor& K, const Tensor& V, const AttentionOptions& opt,
                                     const AttnShape& s) {
-  const Device dev = q.device();
-  const Tensor Q = q.to(DType::bf16), K = k.to(DType::bf16), V = v.to(DType::bf16);
+  const Device dev = Q.device();
   const auto qs = readable_in_place(Q), ks = readable_in_place(K), vs = readable_in_place(V);
   if (!qs || !ks || !vs) return {};
   Tensor out = Tensor::empty({s.B, s.Tq, s.H, s.D}, DType::bf16, dev);  // [B, Tq, H, D]
@@ -113,12 +112,12 @@ Tensor cuda_attention_bf16_in_place(const Tensor& q, const Tensor& k, const Tens
 Tensor cuda_attention_bf16(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt,
                            const AttnShape& s, bool bf16_result = false) {
   const Device dev = q.device();
+  const Tensor q16 = q.to(DType::bf16), k16 = k.to(DType::bf16), v16 = v.to(DType::bf16);
   if (!autograd::needs_grad({&q, &k, &v})) {
-    const Tensor in_place = cuda_attention_bf16_in_place(q, k, v, opt, s);
+    const Tensor in_place = cuda_attention_bf16_in_place(q16, k16, v16, opt, s);
     if (in_place.defined()) return bf16_result ? in_place : in_place.to(DType::f32);
   }
-  const Tensor Q = q.to(DType::bf16).contiguous(), K = k.to(DType::bf16).contiguous(),
-               V = v.to(DType::bf16).contiguous();
+  const Tensor Q = q16.contiguous(), K = k16.contiguous(), V = v16.contiguous();
   Tensor out16 = Tensor::empty({s.B, s.H, s.Tq, s.D}, DType::bf16, dev);
   Tensor lse = Tensor::empty({s.B, s.H, s.Tq}, DType::f32, dev);
   auto bits = [](const Tensor& t) { return static_cast<uint16_t*>(t.raw_data()); };

@@ -137,6 +137,8 @@ Tensor linear_add(const Tensor& x, const Tensor& weight, const Tensor& bias, con
       if (kernels::cuda::gemm_bf16_residual(static_cast<const uint16_t*>(A.raw_data()), K, w16, K, out.data<float>(), N,
                                             b32, residual.data<float>(), N, M, N, K, dev))
         return out;
+      // The fused linear of A has the bits of linear(x) (it rounds x to bf16 first), without a second cast.
+      return add(residual, linear(A, weight, bias));
     }
   }
   return add(residual, linear(x, weight, bias));  // linear reports any bad shape

@@ -168,6 +168,24 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
 
 namespace {
 std::atomic<bool> g_fused_rope_append{true};
+
+// rope's argument checks for x [B, T, ., D] (shared with rope_append); returns rotary_dim with -1
+// resolved to D.
+int64_t check_rope_args(const char* op, int64_t B, int64_t T, int64_t D, int64_t rotary_dim, const Tensor& positions,
+                        double theta) {
+  if (rotary_dim < 0) rotary_dim = D;
+  RS_CHECK(rotary_dim % 2 == 0 && rotary_dim <= D, ShapeError, op, "rotary_dim ", rotary_dim,
+           " must be even and at most D = ", D);
+  RS_CHECK(positions.dtype() == DType::i64 || positions.dtype() == DType::i32, DTypeError, op,
+           "positions must be integer, got ", positions.describe());
+  RS_CHECK((positions.dim() == 1 && positions.shape()[0] == T) ||
+               (positions.dim() == 2 && positions.shape()[0] == B && positions.shape()[1] == T),
+           ShapeError, op, "positions must be [T] or [B, T] = [", B, ", ", T, "], got ",
+           format_shape(positions.shape()));
+  RS_CHECK(theta > 0, ValueError, op, "theta must be positive, got ", theta);
+  return rotary_dim;
+}
+
 }  // namespace
 
 void set_cuda_fused_rope_append(bool on) { g_fused_rope_append.store(on, std::memory_order_relaxed); }
@@ -182,16 +200,7 @@ Tensor rope_append(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
   const int64_t B = q.shape()[0], T = q.shape()[1], H = q.shape()[2], D = q.shape()[3], Hkv = k.shape()[2];
   const Shape kv{B, T, Hkv, D}, dst{B, Hkv, T, D};
   if (k.shape() != kv || v.shape() != kv || k_dst.shape() != dst || v_dst.shape() != dst) return {};
-  if (rotary_dim < 0) rotary_dim = D;
-  RS_CHECK(rotary_dim % 2 == 0 && rotary_dim <= D, ShapeError, "rope_append", "rotary_dim ", rotary_dim,
-           " must be even and at most D = ", D);
-  RS_CHECK(positions.dtype() == DType::i64 || positions.dtype() == DType::i32, DTypeError, "rope_append",
-           "positions must be integer, got ", positions.describe());
-  RS_CHECK((positions.dim() == 1 && positions.shape()[0] == T) ||
-               (positions.dim() == 2 && positions.shape()[0] == B && positions.shape()[1] == T),
-           ShapeError, "rope_append", "positions must be [T] or [B, T] = [", B, ", ", T, "], got ",
-           format_shape(positions.shape()));
-  RS_CHECK(theta > 0, ValueError, "rope_append", "theta must be positive, got ", theta);
+  rotary_dim = check_rope_args("rope_append", B, T, D, rotary_dim, positions, theta);
   const Tensor pos = detail::on_device(positions, DType::i64, dev).expand({B, T}).contiguous();  // [B, T]
   Tensor q_out = Tensor::empty(q.shape(), DType::f32, dev);                                       // [B, T, H, D]
   auto st = [](const Tensor& t, int d) { return t.strides()[size_t(d)]; };
@@ -213,16 +222,7 @@ Tensor rope(const Tensor& x, const Tensor& positions, double theta, RopeLayout l
   const Device dev = x.device();  // positions may be a host tensor: they travel with the launch
   RS_CHECK(x.dim() == 4, ShapeError, "rope", "x must be [B, T, H, D], got ", format_shape(x.shape()));
   const int64_t B = x.shape()[0], T = x.shape()[1], H = x.shape()[2], D = x.shape()[3];
-  if (rotary_dim < 0) rotary_dim = D;
-  RS_CHECK(rotary_dim % 2 == 0 && rotary_dim <= D, ShapeError, "rope", "rotary_dim ", rotary_dim,
-           " must be even and at most D = ", D);
-  RS_CHECK(positions.dtype() == DType::i64 || positions.dtype() == DType::i32, DTypeError, "rope",
-           "positions must be integer, got ", positions.describe());
-  RS_CHECK((positions.dim() == 1 && positions.shape()[0] == T) ||
-               (positions.dim() == 2 && positions.shape()[0] == B && positions.shape()[1] == T),
-           ShapeError, "rope", "positions must be [T] or [B, T] = [", B, ", ", T, "], got ",
-           format_shape(positions.shape()));
-  RS_CHECK(theta > 0, ValueError, "rope", "theta must be positive, got ", theta);
+  rotary_dim = check_rope_args("rope", B, T, D, rotary_dim, positions, theta);
   const Tensor pos = detail::on_device(positions, DType::i64, dev).expand({B, T}).contiguous();
   const DType ct = dev.is_cuda() ? detail::cuda_compute_dtype("rope", {&x}) : detail::compute_dtype("rope", {&x});
   const Tensor X = detail::as_dtype(x, ct).contiguous();

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "kernels/cuda/cuda_kernels.h"
@@ -129,6 +130,9 @@ void launch_skinny(const gemm::SkinnyArgs& s, cudaStream_t stream) {
   check_launch("gemm_bf16 (skinny kernel)");
 }
 
+// The products the automatic choice gives the wgmma kernel (see gemm_bf16_ours).
+bool wgmma_automatic_shape(int64_t M, int64_t N, int64_t K) { return M > 8 && N % 256 == 0 && K % 64 == 0; }
+
 // The wgmma kernel at the tile width wgmma_wide_tiles picks; a launch is counted
 // (gemm_bf16_wgmma_launches). False where the kernel does not apply (nothing launched).
 bool launch_wgmma(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk,
@@ -159,8 +163,7 @@ void gemm_bf16_ours(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t l
   // tiles (TMA zero fill) are reached only when forced, until a GPU run of the tests covers them.
   // B [K,N] (the backward's dY W) takes the same kernel with an MN-major B operand where the
   // device passed that variant's self-check (wgmma_kn_verified).
-  const bool validated_shape = N % 256 == 0 && K % 64 == 0;
-  if ((tiles == GemmTiles::automatic && M > 8 && validated_shape) || tiles == GemmTiles::wgmma) {
+  if ((tiles == GemmTiles::automatic && wgmma_automatic_shape(M, N, K)) || tiles == GemmTiles::wgmma) {
     const bool layout_ok = b_is_nk || (gemm_wgmma_kn() && gemm_bf16_wgmma_kn_verified(device));
     if (layout_ok && launch_wgmma(A, lda, B, ldb, b_is_nk, epi, K, device, stream)) return;
     if (tiles == GemmTiles::wgmma) tiles = GemmTiles::automatic;
@@ -283,35 +286,42 @@ bool gemm_bf16_f32a(const float* A, int64_t lda, const uint16_t* B, int64_t ldb,
   return launch_f32a(gemm::SkinnyArgs{nullptr, lda, B, ldb, int(M), int(N), int(K), epi}, A, device);
 }
 
-bool gemm_bf16_f32a_residual(const float* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C, int64_t ldc,
-                             const float* bias, const float* residual, int64_t ldr, int64_t M, int64_t N, int64_t K,
-                             int device) {
-  if (!f32a_allowed() || !residual) return false;
-  check_gemm_bf16_args("gemm_bf16_f32a_residual", lda, ldb, true, DType::f32, ldc, M, N, K);
-  RS_CHECK(ldr >= N, ValueError, "gemm_bf16_f32a_residual", "residual leading dimension ", ldr, " < N = ", N);
-  if (M == 0 || N == 0) return false;
+namespace {
+
+// The epilogue of the residual entry points (f32 C = residual + A B^T + bias), after their shared
+// checks; nullopt where they decline (not our kernels' automatic choice, no residual, an empty product).
+std::optional<gemm::EpilogueArgs> residual_epilogue(const char* op, int64_t lda, int64_t ldb, float* C, int64_t ldc,
+                                                    const float* bias, const float* residual, int64_t ldr, int64_t M,
+                                                    int64_t N, int64_t K) {
+  if (!f32a_allowed() || !residual) return std::nullopt;
+  check_gemm_bf16_args(op, lda, ldb, true, DType::f32, ldc, M, N, K);
+  RS_CHECK(ldr >= N, ValueError, op, "residual leading dimension ", ldr, " < N = ", N);
+  if (M == 0 || N == 0) return std::nullopt;
   gemm::EpilogueArgs epi{C, ldc, false, gemm::epilogue_pair_aligned(C, ldc, false), bias, GemmActivation::none,
                          int(M), int(N)};
   epi.residual = residual;
   epi.ldr = ldr;
-  return launch_f32a(gemm::SkinnyArgs{nullptr, lda, B, ldb, int(M), int(N), int(K), epi}, A, device);
+  return epi;
+}
+
+}  // namespace
+
+bool gemm_bf16_f32a_residual(const float* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C, int64_t ldc,
+                             const float* bias, const float* residual, int64_t ldr, int64_t M, int64_t N, int64_t K,
+                             int device) {
+  const auto epi = residual_epilogue("gemm_bf16_f32a_residual", lda, ldb, C, ldc, bias, residual, ldr, M, N, K);
+  return epi && launch_f32a(gemm::SkinnyArgs{nullptr, lda, B, ldb, int(M), int(N), int(K), *epi}, A, device);
 }
 
 bool gemm_bf16_residual(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C, int64_t ldc,
                         const float* bias, const float* residual, int64_t ldr, int64_t M, int64_t N, int64_t K,
                         int device) {
-  if (!f32a_allowed() || !residual) return false;
-  check_gemm_bf16_args("gemm_bf16_residual", lda, ldb, true, DType::f32, ldc, M, N, K);
-  RS_CHECK(ldr >= N, ValueError, "gemm_bf16_residual", "residual leading dimension ", ldr, " < N = ", N);
-  if (M == 0 || N == 0) return false;
-  gemm::EpilogueArgs epi{C, ldc, false, gemm::epilogue_pair_aligned(C, ldc, false), bias, GemmActivation::none,
-                         int(M), int(N)};
-  epi.residual = residual;
-  epi.ldr = ldr;
+  const auto epi = residual_epilogue("gemm_bf16_residual", lda, ldb, C, ldc, bias, residual, ldr, M, N, K);
+  if (!epi) return false;
   cudaStream_t stream = stream_for(device);
   // The shapes the automatic choice sends to wgmma (gemm_bf16_ours), then the decode kernel.
-  if (M > 8 && N % 256 == 0 && K % 64 == 0 && launch_wgmma(A, lda, B, ldb, true, epi, K, device, stream)) return true;
-  const gemm::SkinnyArgs s{A, lda, B, ldb, int(M), int(N), int(K), epi};
+  if (wgmma_automatic_shape(M, N, K) && launch_wgmma(A, lda, B, ldb, true, *epi, K, device, stream)) return true;
+  const gemm::SkinnyArgs s{A, lda, B, ldb, int(M), int(N), int(K), *epi};
   if (!skinny_ok(s, true)) return false;
   launch_skinny(s, stream);
   return true;

@@ -24,6 +24,37 @@ __device__ __forceinline__ void rope_cos_sin(double pos, int64_t i, int64_t rota
   s = inverse ? -sin(angle) : sin(angle);
 }
 
+// Per token: the cos/sin of its rotary_dim / 2 frequencies into shared memory when cached (every
+// thread of the block calls it: it ends with a barrier).
+__device__ __forceinline__ void fill_cos_sin_table(double* table, double pos, int64_t rotary_dim, double theta,
+                                                   bool inverse, bool cached) {
+  if (!cached) return;
+  const int64_t half = rotary_dim / 2;
+  for (int64_t i = threadIdx.x; i < half; i += blockDim.x)
+    rope_cos_sin(pos, i, rotary_dim, theta, inverse, table[i], table[half + i]);
+  __syncthreads();
+}
+
+// Rotates pair i of one head's row (src to dst, both D long; src == dst is fine): reads both inputs
+// before writing. Unfused double products, the reference's expression (FMA would differ in the last
+// double bit), one rounding to f32.
+__device__ __forceinline__ void rotate_pair(const float* src, float* dst, int64_t i, double pos, int64_t rotary_dim,
+                                            double theta, bool interleaved, bool inverse, bool cached,
+                                            const double* table) {
+  const int64_t half = rotary_dim / 2;
+  double c, s;
+  if (cached) {
+    c = table[i];
+    s = table[half + i];
+  } else {
+    rope_cos_sin(pos, i, rotary_dim, theta, inverse, c, s);
+  }
+  const int64_t i1 = interleaved ? 2 * i : i, i2 = interleaved ? 2 * i + 1 : i + half;
+  const double x1 = double(src[i1]), x2 = double(src[i2]);
+  dst[i1] = float(__dsub_rn(__dmul_rn(x1, c), __dmul_rn(x2, s)));
+  dst[i2] = float(__dadd_rn(__dmul_rn(x2, c), __dmul_rn(x1, s)));
+}
+
 // x, y [B*T, H, D]; positions [B*T]. cached: the cos/sin table fits in shared memory (uniform over
 // the launch, so the barrier below is reached by every thread or none).
 __global__ void rope_kernel(const float* x, float* y, const int64_t* positions, int64_t H, int64_t D,
@@ -32,29 +63,13 @@ __global__ void rope_kernel(const float* x, float* y, const int64_t* positions, 
   const int64_t bt = blockIdx.x;
   const int64_t half = rotary_dim / 2;
   const double pos = double(positions[bt]);
-  if (cached) {
-    for (int64_t i = threadIdx.x; i < half; i += blockDim.x)
-      rope_cos_sin(pos, i, rotary_dim, theta, inverse, table[i], table[half + i]);
-    __syncthreads();
-  }
+  fill_cos_sin_table(table, pos, rotary_dim, theta, inverse, cached);
   const float* xt = x + bt * H * D;
   float* yt = y + bt * H * D;
 
   for (int64_t e = threadIdx.x; e < H * half; e += blockDim.x) {
     const int64_t h = e / half, i = e - h * half;
-    double c, s;
-    if (cached) {
-      c = table[i];
-      s = table[half + i];
-    } else {
-      rope_cos_sin(pos, i, rotary_dim, theta, inverse, c, s);
-    }
-    const int64_t i1 = h * D + (interleaved ? 2 * i : i);
-    const int64_t i2 = h * D + (interleaved ? 2 * i + 1 : i + half);
-    const double x1 = double(xt[i1]), x2 = double(xt[i2]);
-    // Unfused double products (the reference's expression; FMA would differ in the last double bit).
-    yt[i1] = float(__dsub_rn(__dmul_rn(x1, c), __dmul_rn(x2, s)));
-    yt[i2] = float(__dadd_rn(__dmul_rn(x2, c), __dmul_rn(x1, s)));
+    rotate_pair(xt + h * D, yt + h * D, i, pos, rotary_dim, theta, interleaved, inverse, cached, table);
   }
 
   const int64_t tail = D - rotary_dim;  // features past rotary_dim pass through
@@ -65,18 +80,14 @@ __global__ void rope_kernel(const float* x, float* y, const int64_t* positions, 
 }
 
 // One block per token (b, t) of rope_append: q's and k's pairs rotated with one cos/sin table, their
-// tails and v copied. The element arithmetic is rope_kernel's, so the bits are the same.
+// tails and v copied. rope_kernel's table and rotate_pair, so the bits are the same.
 __global__ void rope_append_kernel(const RopeAppendArgs a, bool cached) {
   extern __shared__ double table[];  // [2, half]: cos, then sin (cached only)
   const int64_t bt = blockIdx.x, b = bt / a.T, t = bt - b * a.T;
   const int64_t half = a.rotary_dim / 2, D = a.D;
   const bool interleaved = a.layout == RopeLayout::interleaved;
   const double pos = double(a.positions[bt]);
-  if (cached) {
-    for (int64_t i = threadIdx.x; i < half; i += blockDim.x)
-      rope_cos_sin(pos, i, a.rotary_dim, a.theta, false, table[i], table[half + i]);
-    __syncthreads();
-  }
+  fill_cos_sin_table(table, pos, a.rotary_dim, a.theta, false, cached);
   // Head h of q (h < Hq) or of k (h - Hq): its source and destination rows.
   auto rows = [&](int64_t h, const float*& src, float*& dst) {
     if (h < a.Hq) {
@@ -91,20 +102,10 @@ __global__ void rope_append_kernel(const RopeAppendArgs a, bool cached) {
   const int64_t heads = a.Hq + a.Hkv;
   for (int64_t e = threadIdx.x; e < heads * half; e += blockDim.x) {
     const int64_t h = e / half, i = e - h * half;
-    double c, s;
-    if (cached) {
-      c = table[i];
-      s = table[half + i];
-    } else {
-      rope_cos_sin(pos, i, a.rotary_dim, a.theta, false, c, s);
-    }
     const float* src;
     float* dst;
     rows(h, src, dst);
-    const int64_t i1 = interleaved ? 2 * i : i, i2 = interleaved ? 2 * i + 1 : i + half;
-    const double x1 = double(src[i1]), x2 = double(src[i2]);
-    dst[i1] = float(__dsub_rn(__dmul_rn(x1, c), __dmul_rn(x2, s)));
-    dst[i2] = float(__dadd_rn(__dmul_rn(x2, c), __dmul_rn(x1, s)));
+    rotate_pair(src, dst, i, pos, a.rotary_dim, a.theta, interleaved, false, cached, table);
   }
   const int64_t tail = D - a.rotary_dim;  // features past rotary_dim pass through
   for (int64_t e = threadIdx.x; e < heads * tail; e += blockDim.x) {
@@ -120,33 +121,37 @@ __global__ void rope_append_kernel(const RopeAppendArgs a, bool cached) {
   }
 }
 
+// One launch's shape, shared by rope and rope_append: the argument checks, one block per token,
+// and whether the cos/sin table fits in shared memory (smem bytes, 0 when it does not).
+struct TokenLaunch {
+  unsigned blocks;
+  bool cached;
+  size_t smem;
+};
+TokenLaunch token_launch(const char* op, int64_t tokens, int64_t D, int64_t rotary_dim) {
+  RS_CHECK(rotary_dim >= 0 && rotary_dim % 2 == 0 && rotary_dim <= D, ValueError, op, "rotary_dim ", rotary_dim,
+           " must be even and at most D = ", D);
+  RS_CHECK(tokens <= 0x7fffffffLL, DeviceError, op, tokens, " tokens exceed the grid");
+  const int64_t half = rotary_dim / 2;
+  const bool cached = half <= kMaxCachedPairs;
+  return {unsigned(tokens), cached, cached ? size_t(2 * half) * sizeof(double) : 0};
+}
+
 }  // namespace
 
 void rope_append(const RopeAppendArgs& a, int device) {
-  RS_CHECK(a.rotary_dim >= 0 && a.rotary_dim % 2 == 0 && a.rotary_dim <= a.D, ValueError, "rope_append",
-           "rotary_dim ", a.rotary_dim, " must be even and at most D = ", a.D);
-  const int64_t tokens = a.B * a.T;
-  if (tokens == 0 || a.D == 0) return;
-  RS_CHECK(tokens <= 0x7fffffffLL, DeviceError, "rope_append", tokens, " tokens exceed the grid");
-  const int64_t half = a.rotary_dim / 2;
-  const bool cached = half <= kMaxCachedPairs;
-  const size_t smem = cached ? size_t(2 * half) * sizeof(double) : 0;
-  rope_append_kernel<<<unsigned(tokens), kThreads, smem, stream_for(device)>>>(a, cached);
+  const TokenLaunch L = token_launch("rope_append", a.B * a.T, a.D, a.rotary_dim);
+  if (L.blocks == 0 || a.D == 0) return;
+  rope_append_kernel<<<L.blocks, kThreads, L.smem, stream_for(device)>>>(a, L.cached);
   check_launch("rope_append");
 }
 
 void rope(const float* x, float* y, const int64_t* positions, int64_t B, int64_t T, int64_t H, int64_t D,
           int64_t rotary_dim, double theta, RopeLayout layout, bool inverse, int device) {
-  RS_CHECK(rotary_dim >= 0 && rotary_dim % 2 == 0 && rotary_dim <= D, ValueError, "rope", "rotary_dim ", rotary_dim,
-           " must be even and at most D = ", D);
-  const int64_t tokens = B * T;
-  if (tokens == 0 || H * D == 0) return;
-  RS_CHECK(tokens <= 0x7fffffffLL, DeviceError, "rope", tokens, " tokens exceed the grid");
-  const int64_t half = rotary_dim / 2;
-  const bool cached = half <= kMaxCachedPairs;
-  const size_t smem = cached ? size_t(2 * half) * sizeof(double) : 0;
-  rope_kernel<<<unsigned(tokens), kThreads, smem, stream_for(device)>>>(
-      x, y, positions, H, D, rotary_dim, theta, layout == RopeLayout::interleaved, inverse, cached);
+  const TokenLaunch L = token_launch("rope", B * T, D, rotary_dim);
+  if (L.blocks == 0 || H * D == 0) return;
+  rope_kernel<<<L.blocks, kThreads, L.smem, stream_for(device)>>>(
+      x, y, positions, H, D, rotary_dim, theta, layout == RopeLayout::interleaved, inverse, L.cached);
   check_launch("rope");
 }
 
