@@ -43,7 +43,17 @@ void process(const GenerateOptions& opt, Tensor& logits) {
   if (opt.logits_processor) opt.logits_processor(logits);
 }
 
-// Greedy and sampling: one token per row per step.
+// First index of the largest value (argmax_row's rule, on a host copy).
+int64_t argmax_of(const std::vector<float>& row) {
+  int64_t best = 0;
+  for (int64_t v = 1; v < int64_t(row.size()); ++v)
+    if (row[size_t(v)] > row[size_t(best)]) best = v;
+  return best;
+}
+
+// Greedy and sampling: one token per row per step. The next step is issued before this step's
+// scores are computed: on a GPU the step's kernels run while the host does the log-softmax over
+// the vocabulary (about as long as a small kernel per row), instead of the device idling for it.
 GenerateResult generate_simple(Decoder& dec, Tensor logits, const GenerateOptions& opt) {
   const int64_t B = logits.shape()[0];
   const bool sample = opt.strategy == DecodeStrategy::sample && opt.temperature > 0.0;
@@ -54,24 +64,30 @@ GenerateResult generate_simple(Decoder& dec, Tensor logits, const GenerateOption
   std::vector<bool> done(B, false);
   for (int64_t step = 0; step < opt.max_new_tokens; ++step) {
     process(opt, logits);
-    auto rows = logits_rows(logits);
+    auto rows = logits_rows(logits);  // [B][V] on the host
     std::vector<double> u;
     if (sample) u = gen.uniform({B}, 0.0, 1.0, DType::f64).to_vector<double>();
     std::vector<int64_t> next(B);
+    std::vector<bool> scored(B, false);  // rows that emitted a token this step
     for (int64_t b = 0; b < B; ++b) {
       if (done[b]) {  // finished rows keep feeding their stop token; their output is ignored
         next[b] = res.tokens[b].back();
         continue;
       }
-      next[b] = sample ? sample_row(rows[b], opt.temperature, opt.top_p, u[b]) : argmax_row(logits, b);
-      log_softmax_inplace(rows[b]);
-      res.scores[b] += rows[b][next[b]];
+      next[b] = sample ? sample_row(rows[b], opt.temperature, opt.top_p, u[b]) : argmax_of(rows[b]);
       res.tokens[b].push_back(next[b]);
+      scored[b] = true;
       if (is_stop(opt, next[b])) done[b] = true;
     }
-    if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
-    if (step + 1 == opt.max_new_tokens) break;  // no forward for a token nobody will read
-    logits = dec.step(column(next));
+    const bool finished = std::all_of(done.begin(), done.end(), [](bool d) { return d; }) ||
+                          step + 1 == opt.max_new_tokens;  // no forward for a token nobody will read
+    if (!finished) logits = dec.step(column(next));
+    for (int64_t b = 0; b < B; ++b) {
+      if (!scored[b]) continue;
+      log_softmax_inplace(rows[b]);
+      res.scores[b] += rows[b][next[b]];
+    }
+    if (finished) break;
   }
   return res;
 }

@@ -57,11 +57,22 @@ TEST(Generate, GreedyFollowsArgmaxAndStops) {
   EXPECT_EQ(r.tokens[0], (std::vector<int64_t>{1, 0, 1, 0, 1, 0}));
   EXPECT_EQ(r.tokens[1], (std::vector<int64_t>{3, 0, 1, 0, 1, 0}));
   EXPECT_EQ(d.steps, 6);  // the prompt, then one step per token but the last
+  // Scores are the summed log-probabilities of the emitted tokens (computed after the next step
+  // is issued, from the host copy of this step's logits).
+  auto path_logp = [](int64_t last, const std::vector<int64_t>& toks) {
+    double s = 0;
+    for (int64_t t : toks) s += logp(last, t), last = t;
+    return s;
+  };
+  EXPECT_NEAR(r.scores[0], path_logp(0, r.tokens[0]), 1e-5);
+  EXPECT_NEAR(r.scores[1], path_logp(2, r.tokens[1]), 1e-5);
   opt.stop_tokens = {3};  // row 1 stops at once; row 0 never emits 3
   MarkovDecoder d2;
   r = generate(d2, Tensor::from_vector<int64_t>({0, 2}, {2, 1}), opt);
   EXPECT_EQ(r.tokens[1], (std::vector<int64_t>{3}));
   EXPECT_EQ(r.tokens[0].size(), 6u);
+  EXPECT_NEAR(r.scores[1], path_logp(2, {3}), 1e-5);  // a finished row stops scoring
+  EXPECT_NEAR(r.scores[0], path_logp(0, r.tokens[0]), 1e-5);
 }
 
 TEST(Generate, SamplingIsSeededAndTopPRestricts) {
