@@ -22,6 +22,7 @@
 #include "autograd/autograd.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_packed16.h"
+#include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/gemm_bf16_internal.h"
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
@@ -183,7 +184,7 @@ int g_failures = 0;
 // copies, so its kernels queue up and then run without waiting for the host; events bracket them.
 // If issuing takes longer than the busy time, something inside the step waits for the device,
 // and the device figure is not pure (reported). Also counts device mallocs per token.
-void decode_step_split(const models::LlamaForCausalLM& m) {
+void decode_step_split(const models::LlamaForCausalLM& m, const char* label) {
   models::LlamaDecoder dec(m);
   dec.step(decode_prompt(m.config()));
   const Tensor next = Tensor::from_vector(std::vector<int64_t>{29871 % m.config().vocab_size}, {1, 1});
@@ -221,10 +222,10 @@ void decode_step_split(const models::LlamaForCausalLM& m) {
   cuda_runtime::release(a, 0);
   cuda_runtime::release(b, 0);
   const bool pure = median(host_ms) < 0.9 * median(busy_ms);
-  std::printf("| one decode step: host time to issue it | %.2f ms |\n", median(host_ms));
-  std::printf("| one decode step: device time, kernels back to back | %.2f ms%s |\n", median(gpu_ms),
+  std::printf("| one decode step%s: host time to issue it | %.2f ms |\n", label, median(host_ms));
+  std::printf("| one decode step%s: device time, kernels back to back | %.2f ms%s |\n", label, median(gpu_ms),
               pure ? "" : " (NOT pure: issuing outlasted the busy stream, so the step waits on the device)");
-  std::printf("| device mallocs per decode step | %.0f |\n", median(mallocs));
+  std::printf("| device mallocs per decode step%s | %.0f |\n", label, median(mallocs));
 }
 
 void decode_7b() {
@@ -232,49 +233,50 @@ void decode_7b() {
   int64_t weight_bytes = 0;
   for (const auto& [name, t] : m->named_parameters())
     if (name.find("embed_tokens") == std::string::npos) weight_bytes += t.numel() * int64_t(t.element_size());
-  // Small host copies through the big staging buffers (the old path) first, then the ring.
-  std::vector<int64_t> tokens_staging, tokens_ring;
-  cuda_runtime::set_small_copy_ring(false);
-  const double tok_s_staging = decode_tokens_per_second(*m, Device::cuda(0), 64, &tokens_staging);
-  cuda_runtime::set_small_copy_ring(true);
-  // Before/after of the residual adds in o_proj's and down_proj's epilogues (ops::linear_add).
-  std::vector<int64_t> tokens_separate_adds;
-  ops::set_cuda_fused_residual(false);
-  const double tok_s_separate_adds = decode_tokens_per_second(*m, Device::cuda(0), 64, &tokens_separate_adds);
-  ops::set_cuda_fused_residual(true);
-  // And of rope + cache write in one launch (nn::LayerKVCache::append_rotated).
-  std::vector<int64_t> tokens_separate_rope;
-  ops::set_cuda_fused_rope_append(false);
-  const double tok_s_separate_rope = decode_tokens_per_second(*m, Device::cuda(0), 64, &tokens_separate_rope);
-  ops::set_cuda_fused_rope_append(true);
-  const double tok_s = decode_tokens_per_second(*m, Device::cuda(0), 64, &tokens_ring);
-  // The copy path changes when bytes arrive, never which: the same greedy tokens.
-  const bool same = tokens_ring == tokens_staging && !tokens_ring.empty();
-  std::printf("<!-- decode tokens, ring vs staging buffers: %s (%zu tokens) -->\n", same ? "same" : "MISMATCH",
-              tokens_ring.size());
-  g_failures += !same;
-  // The fused add has the separate add's bits: the same greedy tokens.
-  const bool same_adds = tokens_ring == tokens_separate_adds;
-  std::printf("<!-- decode tokens, residual adds fused vs separate: %s -->\n", same_adds ? "same" : "MISMATCH");
-  g_failures += !same_adds;
-  const bool same_rope = tokens_ring == tokens_separate_rope;
-  std::printf("<!-- decode tokens, rope + cache write fused vs separate: %s -->\n", same_rope ? "same" : "MISMATCH");
-  g_failures += !same_rope;
+  // Each switchable decode path's before/after: tokens/s with it off (the old path), then all on.
+  // Each changes when or how bytes move, never which values: the greedy tokens must agree.
+  struct SwitchedOff {
+    const char* row;    // "greedy decode, <row>" in the table
+    const char* check;  // the token agreement line
+    void (*set)(bool);
+    double tok_s = 0;
+    std::vector<int64_t> tokens;
+  };
+  std::vector<SwitchedOff> offs = {
+      {"small host copies through the staging buffers", "ring vs staging buffers", cuda_runtime::set_small_copy_ring},
+      {"residual adds as separate kernels (not in o_proj / down_proj)", "residual adds fused vs separate",
+       ops::set_cuda_fused_residual},
+      {"rope of q and k and the cache writes as separate kernels", "rope + cache write fused vs separate",
+       ops::set_cuda_fused_rope_append},
+      {"plain launches (no programmatic dependent launch, no early weight prefetch)", "dependent vs plain launches",
+       kernels::cuda::set_cuda_dependent_launch},
+  };
+  for (SwitchedOff& o : offs) {
+    o.set(false);
+    o.tok_s = decode_tokens_per_second(*m, Device::cuda(0), 64, &o.tokens);
+    o.set(true);
+  }
+  std::vector<int64_t> tokens;
+  const double tok_s = decode_tokens_per_second(*m, Device::cuda(0), 64, &tokens);
+  for (const SwitchedOff& o : offs) {
+    const bool same = o.tokens == tokens && !tokens.empty();
+    std::printf("<!-- decode tokens, %s: %s (%zu tokens) -->\n", o.check, same ? "same" : "MISMATCH", tokens.size());
+    g_failures += !same;
+  }
   const double bw = copy_bandwidth();
   const double bound = bw / double(weight_bytes);
   std::printf("\n| LLaMA-2-7B shape, bf16, batch 1 | value |\n|---|---|\n");
   std::printf("| weights read per token | %.2f GB |\n| device copy bandwidth (read + write), same run | %.2f TB/s |\n",
               double(weight_bytes) / 1e9, bw / 1e12);
   std::printf("| greedy decode | %.1f tokens/s (%.2f ms/token) |\n", tok_s, 1e3 / tok_s);
-  std::printf("| greedy decode, small host copies through the staging buffers | %.1f tokens/s |\n", tok_s_staging);
-  std::printf("| greedy decode, residual adds as separate kernels (not in o_proj / down_proj) | %.1f tokens/s |\n",
-              tok_s_separate_adds);
-  std::printf("| greedy decode, rope of q and k and the cache writes as separate kernels | %.1f tokens/s |\n",
-              tok_s_separate_rope);
+  for (const SwitchedOff& o : offs) std::printf("| greedy decode, %s | %.1f tokens/s |\n", o.row, o.tok_s);
   std::printf("| HBM bound | %.1f tokens/s |\n", bound);
   std::printf("| fraction of the bound | %.2f |\n| vs HF generate (12.1 tokens/s) | %.1fx |\n", tok_s / bound,
               tok_s / 12.1);
-  decode_step_split(*m);
+  decode_step_split(*m, "");
+  kernels::cuda::set_cuda_dependent_launch(false);
+  decode_step_split(*m, ", plain launches");
+  kernels::cuda::set_cuda_dependent_launch(true);
   m.reset();
   // The same 32 layers at a tiny width: the weights are read in microseconds, so its time per
   // token is the per-token cost of launches and host work alone (the floor that bytes do not set).

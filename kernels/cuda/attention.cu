@@ -37,20 +37,25 @@ int dmax_for(const Shape& s) {
   return d <= 64 ? 64 : d <= 128 ? 128 : 256;
 }
 
+// dependent: as a programmatic dependent of the previous kernel (the forward, which waits for it
+// first: at decode it follows rope_append; dependent_launch.cuh).
 template <typename Params>
-void launch(void (*kernel)(Params), const Launch& L, const Params& p, cudaStream_t stream, const char* what) {
+void launch(void (*kernel)(Params), const Launch& L, const Params& p, cudaStream_t stream, const char* what,
+            bool dependent = false) {
   if (L.grid.x == 0 || L.grid.y == 0 || L.grid.z == 0) return;
   // Above 48 KB a kernel needs the opt-in (the 256-dim instances use up to 138 KB).
   check_cuda(cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   int(L.smem)),
              what);
+  if (dependent) return attn::launch_kernel_dependent(kernel, L.grid, L.block, L.smem, stream, p, what);
   attn::launch_kernel(kernel, L.grid, L.block, L.smem, stream, p);
   check_launch(what);
 }
 
 template <int DMAX>
 void forward_with(const FwdParams& p, cudaStream_t stream) {
-  launch(attn_f32::attention_fwd_kernel<DMAX>, attn_f32::fwd_launch<DMAX>(p.s), p, stream, "attention_forward");
+  launch(attn_f32::attention_fwd_kernel<DMAX>, attn_f32::fwd_launch<DMAX>(p.s), p, stream, "attention_forward",
+         /*dependent=*/true);
 }
 
 template <int DMAX>

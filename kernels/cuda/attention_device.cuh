@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/dependent_launch.cuh"
+
 namespace rscapret::kernels::cuda::attn {
 
 // The block's dynamic shared memory (16-byte aligned), viewed as T.
@@ -31,11 +33,19 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
 __device__ __forceinline__ float bf16_lo(uint32_t pair) { return __uint_as_float(pair << 16); }
 __device__ __forceinline__ float bf16_hi(uint32_t pair) { return __uint_as_float(pair & 0xffff0000u); }
 
-// kernel<<<grid, block, smem, stream>>>(p): the launchers' one use of the launch syntax.
+// kernel<<<grid, block, smem, stream>>>(p): the launchers' plain launch.
 template <typename Params>
 inline void launch_kernel(void (*kernel)(Params), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                           const Params& p) {
   kernel<<<grid, block, smem, stream>>>(p);
+}
+
+// The same as a programmatic dependent of the stream's previous kernel (dependent_launch.cuh): the
+// kernel must wait_for_predecessor before touching memory. Throws on a launch error.
+template <typename Params>
+inline void launch_kernel_dependent(void (*kernel)(Params), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                                    const Params& p, const char* what) {
+  launch_dependent(kernel, grid, block, smem, stream, what, p);
 }
 
 }  // namespace rscapret::kernels::cuda::attn

@@ -200,6 +200,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) attention_fwd_kernel(con
   float* const Ks = Qs + kTile * LD;              // [kTile][LD]
   float* const Vs = Ks + kTile * LD;              // [kTile][LD]
   float* const Ps = Vs + kTile * LD;              // [kTile][kSLD]
+  wait_for_predecessor();  // launched as a programmatic dependent: q, k, v are earlier work
+  allow_dependents();
 
   const int tid = threadIdx.x, rg = tid / 16, cg = tid % 16;
   const int q0 = query_tile(s) * kTile, h = blockIdx.y, b = blockIdx.z, hk = h / (s.H / s.Hkv);

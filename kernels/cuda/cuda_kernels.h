@@ -202,6 +202,18 @@ bool gemm_bf16_f32a_glu(const float* A, int64_t lda, const uint16_t* B_gate, con
 // each column has the bits gemm_bf16_f32a gives it. Same conditions and refusals as gemm_bf16_f32a.
 bool gemm_bf16_f32a_concat(const float* A, int64_t lda, const uint16_t* const* B, const int64_t* N, int count,
                            int64_t ldb, float* C, int64_t M, int64_t K, int device);
+// ---- programmatic dependent launch (dependent_launch.cu) ----
+// The decode chain's kernels (norms, rope_append, the f32 attention forward, the decode GEMV) are
+// launched as programmatic dependents of the kernel before them on cc >= 9.0 devices, so each is
+// scheduled while its predecessor finishes and the GEMV's weight stream starts early (see
+// dependent_launch.cuh). Process-wide, on by default; off gives plain launches (same bits), for
+// before/after timings and as the fallback.
+void set_cuda_dependent_launch(bool on);
+bool cuda_dependent_launch();
+// Whether launches on `device` are dependent ones now: the switch, cc >= 9.0, and no launch with
+// the attribute refused there (false without CUDA).
+bool cuda_dependent_launch_active(int device);
+
 // The same through cuBLASLt always (the baseline the benchmarks compare with).
 void gemm_bf16_cublas(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk, void* C,
                       DType c_dtype, int64_t ldc, const float* bias, GemmActivation act, int64_t M, int64_t N,

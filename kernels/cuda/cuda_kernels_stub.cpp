@@ -88,6 +88,12 @@ namespace {
 std::atomic<bool> g_wgmma_kn{true};  // kept for the same answers as a CUDA build's switch
 }  // namespace
 void set_gemm_wgmma_kn(bool on) { g_wgmma_kn.store(on); }
+namespace {
+std::atomic<bool> g_dependent_launch{true};
+}  // namespace
+void set_cuda_dependent_launch(bool on) { g_dependent_launch.store(on); }
+bool cuda_dependent_launch() { return g_dependent_launch.load(); }
+bool cuda_dependent_launch_active(int) { return false; }
 bool gemm_wgmma_kn() { return g_wgmma_kn.load(); }
 GemmBackend gemm_backend() { return GemmBackend::ours; }
 void set_gemm_backend(GemmBackend) {}

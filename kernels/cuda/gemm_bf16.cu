@@ -14,6 +14,7 @@
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/gemm_bf16_internal.h"
 #include "kernels/cuda/gemm_bf16_kernel.cuh"
+#include "kernels/cuda/dependent_launch.cuh"
 #include "kernels/cuda/gemm_bf16_skinny.cuh"
 #include "kernels/cuda/gemm_bf16_wgmma.cuh"
 #include "kernels/cuda/launch.cuh"
@@ -114,11 +115,15 @@ void launch_skinny_rows(const gemm::SkinnyArgs& s, unsigned blocks, cudaStream_t
   using gemm::kSkinnyCols, gemm::kSkinnyThreads;
   // The gated kernel reads twice the rows per pass: half the unroll keeps the bytes in flight.
   constexpr int U = kGlu ? gemm::kSkinnyUnroll / 2 : gemm::kSkinnyUnroll;
-  // The smallest row count that covers M: no wasted A loads for decode (M = 1).
-  if (s.M <= 1) gemm::gemm_bf16_skinny_kernel<1, kSkinnyCols, U, kAF32, kGlu><<<blocks, kSkinnyThreads, 0, stream>>>(s);
-  else if (s.M <= 2) gemm::gemm_bf16_skinny_kernel<2, kSkinnyCols, U, kAF32, kGlu><<<blocks, kSkinnyThreads, 0, stream>>>(s);
-  else if (s.M <= 4) gemm::gemm_bf16_skinny_kernel<4, kSkinnyCols, U, kAF32, kGlu><<<blocks, kSkinnyThreads, 0, stream>>>(s);
-  else gemm::gemm_bf16_skinny_kernel<8, kSkinnyCols, U, kAF32, kGlu><<<blocks, kSkinnyThreads, 0, stream>>>(s);
+  // The smallest row count that covers M: no wasted A loads for decode (M = 1). A programmatic
+  // dependent of the kernel before it (the kernel starts its weight stream early).
+  auto launch = [&](auto kernel) {
+    launch_dependent(kernel, dim3(blocks), dim3(kSkinnyThreads), 0, stream, "gemm_bf16 (skinny kernel)", s);
+  };
+  if (s.M <= 1) launch(gemm::gemm_bf16_skinny_kernel<1, kSkinnyCols, U, kAF32, kGlu>);
+  else if (s.M <= 2) launch(gemm::gemm_bf16_skinny_kernel<2, kSkinnyCols, U, kAF32, kGlu>);
+  else if (s.M <= 4) launch(gemm::gemm_bf16_skinny_kernel<4, kSkinnyCols, U, kAF32, kGlu>);
+  else launch(gemm::gemm_bf16_skinny_kernel<8, kSkinnyCols, U, kAF32, kGlu>);
 }
 
 void launch_skinny(const gemm::SkinnyArgs& s, cudaStream_t stream) {
@@ -127,7 +132,6 @@ void launch_skinny(const gemm::SkinnyArgs& s, cudaStream_t stream) {
   if (s.B_up) launch_skinny_rows<true, true>(s, blocks, stream);  // only reached with f32 A
   else if (s.A32) launch_skinny_rows<true, false>(s, blocks, stream);
   else launch_skinny_rows<false, false>(s, blocks, stream);
-  check_launch("gemm_bf16 (skinny kernel)");
 }
 
 // The products the automatic choice gives the wgmma kernel (see gemm_bf16_ours).

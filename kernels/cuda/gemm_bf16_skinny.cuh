@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/dependent_launch.cuh"
 #include "kernels/cuda/gemm_epilogue.cuh"
 
 namespace rscapret::kernels::cuda::gemm {
@@ -89,6 +90,17 @@ __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const 
     else if (n >= p.seg1) base = p.B_seg1, n -= p.seg1;
     brow[c] = reinterpret_cast<const uint4*>(base + int64_t(n) * p.ldb);
   }
+
+  // Launched as a programmatic dependent (dependent_launch.cuh): until the previous kernel has
+  // finished, only the start of this warp's weight rows is asked into L2, one 128-byte line per
+  // lane and row: the loop below reads those 4 KB first (its first unrolled pass, two for the
+  // gated kernel), so the prefetch adds no DRAM traffic, and at decode it lets the weight stream
+  // begin while the norm or attention before this kernel still runs.
+#pragma unroll
+  for (int c = 0; c < kRows; ++c)
+    if (lane * 128 < p.K * 2) prefetch_l2(reinterpret_cast<const char*>(brow[c]) + lane * 128);
+  wait_for_predecessor();  // A, the residual and C may be the previous kernels' work
+  allow_dependents();
 
   float acc[kMaxM][kRows];
 #pragma unroll

@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/dependent_launch.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace rscapret::kernels::cuda {
@@ -90,6 +91,8 @@ __global__ void norm_forward_kernel(const float* x, const float* w, const uint16
   __shared__ float smem[32];
   const RowGroup<kWarp> g;
   if (g.row >= rows) return;
+  wait_for_predecessor();  // a programmatic dependent (decode): x is the previous kernel's output
+  allow_dependents();
   const float* xr = x + g.row * cols;
   OutT* yr = y + g.row * cols;
 
@@ -192,14 +195,13 @@ void launch_forward(const float* x, const float* w, const uint16_t* w16, const f
                     float* rstd, int64_t rows, int64_t cols, float eps, int device, const char* what) {
   if (rows == 0) return;
   cudaStream_t st = stream_for(device);
-  if (cols <= kWarpRowMaxCols) {
-    const unsigned grid = grid_dim(ceil_div(rows, kThreads / 32), what);
-    norm_forward_kernel<true, kCentered, OutT><<<grid, kThreads, 0, st>>>(x, w, w16, b, y, mean, rstd, rows, cols, eps);
-  } else {
-    norm_forward_kernel<false, kCentered, OutT><<<grid_dim(rows, what), kThreads, 0, st>>>(x, w, w16, b, y, mean,
-                                                                                           rstd, rows, cols, eps);
-  }
-  check_launch(what);
+  // A programmatic dependent of the kernel before it: at decode the launch overlaps that kernel's end.
+  if (cols <= kWarpRowMaxCols)
+    launch_dependent(norm_forward_kernel<true, kCentered, OutT>, dim3(grid_dim(ceil_div(rows, kThreads / 32), what)),
+                     dim3(kThreads), 0, st, what, x, w, w16, b, y, mean, rstd, rows, cols, eps);
+  else
+    launch_dependent(norm_forward_kernel<false, kCentered, OutT>, dim3(grid_dim(rows, what)), dim3(kThreads), 0, st,
+                     what, x, w, w16, b, y, mean, rstd, rows, cols, eps);
 }
 
 template <bool kCentered>

@@ -7,6 +7,7 @@
 // into shared memory and used by all its heads. A thread rotates whole pairs (reads both inputs
 // before writing), so x == y (in place) is fine.
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/dependent_launch.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace rscapret::kernels::cuda {
@@ -83,6 +84,8 @@ __global__ void rope_kernel(const float* x, float* y, const int64_t* positions, 
 // tails and v copied. rope_kernel's table and rotate_pair, so the bits are the same.
 __global__ void rope_append_kernel(const RopeAppendArgs a, bool cached) {
   extern __shared__ double table[];  // [2, half]: cos, then sin (cached only)
+  wait_for_predecessor();  // a programmatic dependent (decode): q, k, v are the previous kernel's output
+  allow_dependents();
   const int64_t bt = blockIdx.x, b = bt / a.T, t = bt - b * a.T;
   const int64_t half = a.rotary_dim / 2, D = a.D;
   const bool interleaved = a.layout == RopeLayout::interleaved;
@@ -142,8 +145,8 @@ TokenLaunch token_launch(const char* op, int64_t tokens, int64_t D, int64_t rota
 void rope_append(const RopeAppendArgs& a, int device) {
   const TokenLaunch L = token_launch("rope_append", a.B * a.T, a.D, a.rotary_dim);
   if (L.blocks == 0 || a.D == 0) return;
-  rope_append_kernel<<<L.blocks, kThreads, L.smem, stream_for(device)>>>(a, L.cached);
-  check_launch("rope_append");
+  launch_dependent(rope_append_kernel, dim3(L.blocks), dim3(kThreads), L.smem, stream_for(device), "rope_append", a,
+                   L.cached);
 }
 
 void rope(const float* x, float* y, const int64_t* positions, int64_t B, int64_t T, int64_t H, int64_t D,

@@ -3,6 +3,8 @@
 // cache equal the CPU's and a full forward's.
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/gemm_bf16_internal.h"
 #include "models/generate/generate.h"
 #include "models/llama/llama.h"
 #include "nn/kv_cache.h"
@@ -212,6 +214,49 @@ TEST(CudaDecode, BatchedGreedyTokensMatchTheCpu) {
   const models::GenerateResult want = models::generate_batch(*cpu, prompts, opt);
   const models::GenerateResult got = models::generate_batch(*gpu, prompts, opt);
   EXPECT_EQ(got.tokens, want.tokens);
+}
+
+// Programmatic dependent launches (kernels::cuda::set_cuda_dependent_launch) change when kernels
+// start, never what they compute: a chain where each kernel reads its predecessor's output at
+// decode width (RMSNorm -> GEMV with the residual in its epilogue, 24 times, so a kernel reading
+// before its wait would see a stale or unwritten buffer), and a tiny LLaMA's decode logits, have
+// the same bits with them on and off. On a Hopper card the launches must really be dependent ones.
+// Added in the thirteenth session without a GPU.
+TEST(CudaDecode, DependentLaunchesKeepTheBits) {
+  RS_REQUIRE_CUDA();
+  namespace kc = kernels::cuda;
+  if (kc::cuda_device_is_sm90(0)) EXPECT_TRUE(kc::cuda_dependent_launch_active(0)) << "cc 9.0 takes them";
+  autograd::NoGradGuard no_grad;
+  Generator g(38);
+  const Device gpu = Device::cuda(0);
+  const int64_t C = 4096;
+  const Tensor x0 = g.normal({1, 1, C}).to(gpu);
+  const Tensor norm_w = g.normal({C}, 1.0, 0.1).to(DType::bf16).to(gpu);
+  const Tensor w = g.normal({C, C}, 0.0, 0.5 / 64.0).to(DType::bf16).to(gpu);
+  auto chain = [&] {
+    Tensor x = x0;
+    for (int i = 0; i < 24; ++i) x = ops::linear_add(ops::rms_norm(x, norm_w, 1e-5), w, Tensor(), x);  // [1, 1, C]
+    return x.to(Device::cpu());
+  };
+  auto decode_logits = [&] {
+    auto m = tiny_llama(39, gpu);
+    models::LlamaDecoder dec(*m);
+    std::vector<Tensor> out = {dec.step(Tensor::from_vector(std::vector<int64_t>{1, 5, 9}, {1, 3})).to(Device::cpu())};
+    for (int64_t t = 0; t < 12; ++t)
+      out.push_back(dec.step(Tensor::from_vector(std::vector<int64_t>{(7 * t + 2) % 64}, {1, 1})).to(Device::cpu()));
+    return out;
+  };
+  const Tensor chain_on = chain();
+  const std::vector<Tensor> logits_on = decode_logits();
+  kc::set_cuda_dependent_launch(false);
+  EXPECT_FALSE(kc::cuda_dependent_launch_active(0));
+  const Tensor chain_off = chain();
+  const std::vector<Tensor> logits_off = decode_logits();
+  kc::set_cuda_dependent_launch(true);
+  EXPECT_TRUE(close_rel("norm -> GEMV chain", chain_on, chain_off, 0.0));
+  ASSERT_EQ(logits_on.size(), logits_off.size());
+  for (size_t i = 0; i < logits_on.size(); ++i)
+    EXPECT_TRUE(close_rel("decode step " + std::to_string(i), logits_on[i], logits_off[i], 0.0));
 }
 
 }  // namespace
