@@ -23,6 +23,12 @@
 //  10  lab config: 128x256x32, 4 stages, 8 warps of 64x64, 1 block per SM (production before run 2)
 //  11  lab config: 128x128x32, 4 stages, 4 warps of 64x64, 2 blocks per SM (bigger warp tiles)
 //  12  lab config: 128x128x64, 3 stages, 4 warps of 64x64, 2 blocks per SM
+//  13  decode GEMV (M = 1), 4 columns per warp unrolled 2 (the first choice)
+//  14  decode GEMV, 4 columns per warp unrolled 8
+//  15  the TMA wgmma kernel (production for large products), forced
+//  16  the production decode GEMV (2 columns unrolled 8) launched plainly: variant 3 at M = 1
+//      launches it as a programmatic dependent, so 3 vs 16 is that launch's effect
+//  17  the production decode GEMV's layout with A's row staged once per block in shared memory
 //   5  (retired) a cp.async wgmma kernel: 0.51 of cuBLAS at 8192^3 on the H100 (bench/RESULTS.md);
 //      the TMA wgmma kernel in production (variant 15 forced, gemm_wgmma_lab) replaced it.
 #include <cuda_runtime.h>
@@ -177,6 +183,54 @@ void run_skinny(const Problem& p, cudaStream_t stream) {
 }
 bool decode_shape(const Problem& p) { return p.M == 1 && p.K % 8 == 0; }
 
+// Variant 17: the production GEMV's warp layout (2 columns per warp, K unrolled 8) with the single
+// row of A (M = 1) copied once per block into shared memory, so each warp reads A there instead of
+// through L1 next to its weight stream (in production A is f32, twice these bytes). Plain launch.
+template <int Cols, int Unroll>
+__global__ void __launch_bounds__(gm::kSkinnyThreads) skinny_smem_a_kernel(const uint16_t* A, const uint16_t* B, void* C,
+                                                                          bool c_bf16, int N, int K) {
+  extern __shared__ uint4 a_chunks[];  // [K / 8]: A's row, 8 bf16 per chunk
+  const int chunks = K / 8;
+  for (int q = threadIdx.x; q < chunks; q += blockDim.x) a_chunks[q] = __ldg(reinterpret_cast<const uint4*>(A) + q);
+  __syncthreads();
+  const int lane = threadIdx.x & 31;
+  const int n0 = (blockIdx.x * (gm::kSkinnyThreads / 32) + (threadIdx.x >> 5)) * Cols;
+  if (n0 >= N) return;
+  const uint4* brow[Cols];
+#pragma unroll
+  for (int c = 0; c < Cols; ++c) brow[c] = reinterpret_cast<const uint4*>(B + int64_t(min(n0 + c, N - 1)) * K);
+  float acc[Cols] = {};
+#pragma unroll Unroll
+  for (int q = lane; q < chunks; q += 32) {
+    uint4 bv[Cols];
+#pragma unroll
+    for (int c = 0; c < Cols; ++c) bv[c] = __ldg(brow[c] + q);
+    const uint4 av = a_chunks[q];
+#pragma unroll
+    for (int c = 0; c < Cols; ++c) acc[c] = gm::dot8(av, bv[c], acc[c]);
+  }
+#pragma unroll
+  for (int c = 0; c < Cols; ++c)
+    for (int off = 16; off > 0; off >>= 1) acc[c] += __shfl_xor_sync(0xffffffffu, acc[c], off);
+#pragma unroll
+  for (int c = 0; c < Cols; ++c)
+    if (lane == c && n0 + c < N) {
+      if (c_bf16) static_cast<__nv_bfloat16*>(C)[n0 + c] = __float2bfloat16_rn(acc[c]);
+      else static_cast<float*>(C)[n0 + c] = acc[c];
+    }
+}
+
+void run_skinny_smem_a(const Problem& p, cudaStream_t stream) {
+  constexpr int kCols = 2, per_block = gm::kSkinnyThreads / 32 * kCols;
+  const size_t smem = size_t(p.K) * 2;
+  if (smem > 48 * 1024)
+    LAB_CHECK(cudaFuncSetAttribute(skinny_smem_a_kernel<kCols, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   int(smem)));
+  skinny_smem_a_kernel<kCols, 8><<<unsigned((p.N + per_block - 1) / per_block), gm::kSkinnyThreads, smem, stream>>>(
+      p.A, p.B, p.C, p.c_bf16, p.N, p.K);
+  LAB_CHECK(cudaGetLastError());
+}
+
 struct Variant {
   int id;
   const char* name;
@@ -227,6 +281,14 @@ std::vector<Variant> all_variants() {
   v.push_back({15, "TMA wgmma (production kernel, forced)", [](const Problem& p, cudaStream_t) {
                  run_ours(p, kc::GemmTiles::wgmma);
                }, 1e300});
+  // Variant 3 at M = 1 is the production GEMV launched as a programmatic dependent (it prefetches
+  // the start of its weight rows while the previous repetition ends); 16 is the same kernel
+  // launched plainly, so 3 vs 16 is the dependent launch's effect on back-to-back GEMVs.
+  v.push_back({16, "decode GEMV 2 cols unroll 8, plain launch", [](const Problem& p, cudaStream_t s) {
+                 run_skinny<2, 8>(p, s);
+               }, 1e300, decode_shape});
+  v.push_back({17, "decode GEMV, A in shared memory", run_skinny_smem_a, 1e300,
+               [](const Problem& p) { return decode_shape(p) && p.K * 2 <= 200 * 1024; }});
   return v;
 }
 
