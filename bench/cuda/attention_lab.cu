@@ -525,7 +525,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::printf("\n| shape | variant | fwd ms | fwd TFLOP/s | vs SDPA | fwd+bwd ms | fwd+bwd TFLOP/s | vs SDPA |\n");
+  std::printf("\n| shape | variant | fwd ms | fwd TFLOP/s | vs SDPA (H100 figure) | fwd+bwd ms | fwd+bwd TFLOP/s | vs SDPA (H100 figure) |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   for (const Row& r : rows)
     std::printf("| %s | %d %s | %.3f | %.1f | %.0f%% | %.3f | %.1f | %.0f%% |\n", r.shape.c_str(), r.variant, r.name,

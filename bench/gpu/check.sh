@@ -150,10 +150,10 @@ for st in $stages; do
   if [ "$(type -t "stage_$st")" = function ]; then "stage_$st"; else echo "unknown stage: $st"; fi
 done
 
-# The issue's whole-model targets with same-card ratios (our model_lab beside torch_ref's figures).
-if [ -f "$out/model_lab.log" ] && command -v python3 > /dev/null; then
+# The issue's targets with same-card ratios (our labs beside torch_ref's figures; absent logs give dashes).
+if command -v python3 > /dev/null; then
   echo
-  python3 bench/gpu/targets.py "$out/model_lab.log" "$out/torch_ref.log" 2>&1 | tee "$out/targets.md"
+  python3 bench/gpu/targets.py "$out" 2>&1 | tee "$out/targets.md"
 fi
 
 echo
