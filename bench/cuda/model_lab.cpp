@@ -504,23 +504,25 @@ void vit_l14_section(bool quick) {
       }
     }
     if (wt == DType::bf16) {
-      // Before/after of the bf16 handoff (GEMMs and attention writing bf16 where their consumer
-      // rounds to bf16 anyway), then of the fused linear (bias and activation in the epilogue).
+      // Before/after of each switchable ViT path: the bf16 handoff (GEMMs and attention writing
+      // bf16 where their consumer rounds to bf16 anyway), the residual adds in the epilogues, the
+      // single-read LayerNorm, and the fused linear (bias and activation in the epilogue).
       ops::CudaAutocastBf16Guard guard(true);
-      ops::set_cuda_bf16_handoff(false);
-      const double no_handoff = time_forward(*gpu, batch64.to(Device::cuda(0)), 5);
-      ops::set_cuda_bf16_handoff(true);
-      std::printf("| CLIP ViT-L/14 | bf16 + bf16 attention, bf16 handoff off (f32 between every op) | 64 | %.2f | %.0f | 2161 images/s |\n",
-                  no_handoff * 1e3, 64.0 / no_handoff);
-      ops::set_cuda_fused_residual(false);
-      const double separate_adds = time_forward(*gpu, batch64.to(Device::cuda(0)), 5);
-      ops::set_cuda_fused_residual(true);
-      std::printf("| CLIP ViT-L/14 | bf16 + bf16 attention, residual adds as separate kernels | 64 | %.2f | %.0f | 2161 images/s |\n",
-                  separate_adds * 1e3, 64.0 / separate_adds);
-      ops::set_cuda_fused_linear(false);
-      const double s = time_forward(*gpu, batch64.to(Device::cuda(0)), 5);
-      std::printf("| CLIP ViT-L/14 | bf16 + bf16 attention, bias and activation as separate kernels | 64 | %.2f | %.0f | 2161 images/s |\n",
-                  s * 1e3, 64.0 / s);
+      struct SwitchedOff {
+        const char* row;
+        void (*set)(bool);
+      };
+      for (const SwitchedOff& o :
+           {SwitchedOff{"bf16 handoff off (f32 between every op)", ops::set_cuda_bf16_handoff},
+            SwitchedOff{"residual adds as separate kernels", ops::set_cuda_fused_residual},
+            SwitchedOff{"LayerNorm reading each row three times (scalar loads)", kernels::cuda::set_cuda_norm_single_read},
+            SwitchedOff{"bias and activation as separate kernels", ops::set_cuda_fused_linear}}) {
+        o.set(false);
+        const double s = time_forward(*gpu, batch64.to(Device::cuda(0)), 5);
+        o.set(true);
+        std::printf("| CLIP ViT-L/14 | bf16 + bf16 attention, %s | 64 | %.2f | %.0f | 2161 images/s |\n", o.row,
+                    s * 1e3, 64.0 / s);
+      }
     }
     ops::set_cuda_fused_linear(true);
     const auto st = cuda_runtime::memory_stats(0);

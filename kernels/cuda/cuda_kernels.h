@@ -72,6 +72,11 @@ void rms_norm(const float* x, const float* w, float* y, float* rstd, int64_t row
               int device, const uint16_t* w_bf16 = nullptr);
 void rms_norm_backward(const float* dy, const float* x, const float* w, const float* rstd, float* dx, float* dw,
                        int64_t rows, int64_t cols, int device);
+// The forwards above read rows of at most 1024 columns (cols % 4 == 0, aligned) once, with 16-byte
+// loads kept in registers (the CLIP LayerNorms); off: the three-pass scalar kernel every row width
+// takes otherwise (results agree to rounding). Process-wide, on by default; for before/after timings.
+void set_cuda_norm_single_read(bool on);
+bool cuda_norm_single_read();
 // x, y [B, T, H, D]; positions [B, T]. As kernels::ref::rope.
 void rope(const float* x, float* y, const int64_t* positions, int64_t B, int64_t T, int64_t H, int64_t D,
           int64_t rotary_dim, double theta, RopeLayout layout, bool inverse, int device);

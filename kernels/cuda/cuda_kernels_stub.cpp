@@ -94,6 +94,11 @@ std::atomic<bool> g_dependent_launch{true};
 void set_cuda_dependent_launch(bool on) { g_dependent_launch.store(on); }
 bool cuda_dependent_launch() { return g_dependent_launch.load(); }
 bool cuda_dependent_launch_active(int) { return false; }
+namespace {
+std::atomic<bool> g_norm_single_read{true};
+}  // namespace
+void set_cuda_norm_single_read(bool on) { g_norm_single_read.store(on); }
+bool cuda_norm_single_read() { return g_norm_single_read.load(); }
 bool gemm_wgmma_kn() { return g_wgmma_kn.load(); }
 GemmBackend gemm_backend() { return GemmBackend::ours; }
 void set_gemm_backend(GemmBackend) {}

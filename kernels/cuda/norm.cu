@@ -17,6 +17,8 @@
 // result does not depend on scheduling.
 #include <cuda_bf16.h>
 
+#include <atomic>
+#include <cstdint>
 #include <type_traits>
 
 #include "kernels/cuda/cuda_kernels.h"
@@ -26,6 +28,11 @@
 namespace rscapret::kernels::cuda {
 
 namespace {
+
+std::atomic<bool>& single_read_slot() {
+  static std::atomic<bool> on{true};
+  return on;
+}
 
 constexpr int kThreads = 256;               // every kernel of this file; a multiple of 32
 constexpr int64_t kWarpRowMaxCols = 1024;   // up to this width a warp owns a row (<= 32 elements a lane)
@@ -124,6 +131,72 @@ __global__ void norm_forward_kernel(const float* x, const float* w, const uint16
   }
 }
 
+// The same forward for rows of at most kVecRowMaxCols columns, cols % 4 == 0, x and y rows aligned
+// for 16-byte (f32 y) or 8-byte (bf16 y) accesses: a warp per row, each lane loads its float4
+// chunks (lane, lane + 32, ...) once and keeps them in registers for the mean, the variance and the
+// output, so x is read from memory once with 16-byte loads instead of three times with 4-byte ones
+// (the CLIP layers' LayerNorms at batch 64: 16448 rows of 1024). Same formulas, same fixed
+// reduction order for a given shape (lane-local sums in chunk order, then the butterfly); the order
+// differs from norm_forward_kernel's, so the two paths agree to rounding, not bit for bit.
+constexpr int64_t kVecRowMaxCols = 1024;
+constexpr int kVecChunks = int(kVecRowMaxCols / 4 / 32);  // float4 chunks per lane, at most
+
+template <bool kCentered, typename OutT>
+__global__ void norm_forward_vec_kernel(const float* x, const float* w, const uint16_t* w16, const float* b, OutT* y,
+                                        float* mean_out, float* rstd_out, int64_t rows, int64_t cols, float eps) {
+  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = int(threadIdx.x & 31);
+  if (row >= rows) return;
+  wait_for_predecessor();  // a programmatic dependent: x is the previous kernel's output
+  allow_dependents();
+  const int n4 = int(cols / 4);
+  const float4* xr = reinterpret_cast<const float4*>(x + row * cols);
+  float4 v[kVecChunks];
+#pragma unroll
+  for (int j = 0; j < kVecChunks; ++j) {
+    const int c = j * 32 + lane;
+    v[j] = c < n4 ? xr[c] : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+  float mean = 0.f;
+  if constexpr (kCentered) {
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < kVecChunks; ++j) s += (v[j].x + v[j].y) + (v[j].z + v[j].w);  // zeros past the row
+    mean = warp_sum(s) / float(cols);
+  }
+  float ss = 0.f;
+#pragma unroll
+  for (int j = 0; j < kVecChunks; ++j) {
+    if (j * 32 + lane >= n4) continue;  // padding would add mean^2
+    const float dx = v[j].x - mean, dy = v[j].y - mean, dz = v[j].z - mean, dw = v[j].w - mean;
+    ss += (dx * dx + dy * dy) + (dz * dz + dw * dw);
+  }
+  const float rstd = 1.0f / sqrtf(warp_sum(ss) / float(cols) + eps);  // as norm_forward_kernel
+#pragma unroll
+  for (int j = 0; j < kVecChunks; ++j) {
+    const int c = j * 32 + lane;
+    if (c >= n4) continue;
+    float o[4] = {(v[j].x - mean) * rstd, (v[j].y - mean) * rstd, (v[j].z - mean) * rstd, (v[j].w - mean) * rstd};
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int64_t i = int64_t(c) * 4 + e;
+      if (w) o[e] *= w[i];
+      else if (w16) o[e] *= __uint_as_float(uint32_t(w16[i]) << 16);
+      if (b) o[e] += b[i];
+    }
+    if constexpr (std::is_same_v<OutT, float>) {
+      reinterpret_cast<float4*>(y + row * cols)[c] = make_float4(o[0], o[1], o[2], o[3]);
+    } else {
+      auto bits = [](float f) { return uint32_t(__bfloat16_as_ushort(__float2bfloat16_rn(f))); };
+      reinterpret_cast<uint2*>(y + row * cols)[c] = make_uint2(bits(o[0]) | (bits(o[1]) << 16), bits(o[2]) | (bits(o[3]) << 16));
+    }
+  }
+  if (lane == 0) {
+    if (mean_out) mean_out[row] = mean;
+    if (rstd_out) rstd_out[row] = rstd;
+  }
+}
+
 // dx [rows, cols] from dy, x and the saved statistics (mean is unused when !kCentered).
 template <bool kWarp, bool kCentered>
 __global__ void norm_backward_dx_kernel(const float* dy, const float* x, const float* w, const float* mean,
@@ -196,7 +269,12 @@ void launch_forward(const float* x, const float* w, const uint16_t* w16, const f
   if (rows == 0) return;
   cudaStream_t st = stream_for(device);
   // A programmatic dependent of the kernel before it: at decode the launch overlaps that kernel's end.
-  if (cols <= kWarpRowMaxCols)
+  auto aligned = [](const void* p, size_t to) { return reinterpret_cast<uintptr_t>(p) % to == 0; };
+  if (cuda_norm_single_read() && cols <= kVecRowMaxCols && cols % 4 == 0 && aligned(x, 16) &&
+      aligned(y, std::is_same_v<OutT, float> ? 16 : 8))
+    launch_dependent(norm_forward_vec_kernel<kCentered, OutT>, dim3(grid_dim(ceil_div(rows, kThreads / 32), what)),
+                     dim3(kThreads), 0, st, what, x, w, w16, b, y, mean, rstd, rows, cols, eps);
+  else if (cols <= kWarpRowMaxCols)
     launch_dependent(norm_forward_kernel<true, kCentered, OutT>, dim3(grid_dim(ceil_div(rows, kThreads / 32), what)),
                      dim3(kThreads), 0, st, what, x, w, w16, b, y, mean, rstd, rows, cols, eps);
   else
@@ -266,6 +344,9 @@ void launch_param_grads(const float* dy, const float* x, const float* mean, cons
 }
 
 }  // namespace
+
+void set_cuda_norm_single_read(bool on) { single_read_slot().store(on, std::memory_order_relaxed); }
+bool cuda_norm_single_read() { return single_read_slot().load(std::memory_order_relaxed); }
 
 void layer_norm(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd, int64_t rows,
                 int64_t cols, float eps, int device) {

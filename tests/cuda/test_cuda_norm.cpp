@@ -185,6 +185,58 @@ TEST(CudaNorm, RmsNormForwardMatchesTheReference) {
       for (bool affine : {true, false}) check_rms_norm_forward(rows, cols, affine);
 }
 
+// Rows of at most 1024 columns (cols % 4 == 0, aligned) are read once into registers
+// (kc::set_cuda_norm_single_read); off, the three-pass kernel runs. Both match the reference, and
+// agree with each other to a few ulp (different summation order); the bf16 output of the single-read
+// kernel is the rounding of its f32 output bit for bit; an input one float off alignment takes the
+// three-pass kernel and is still right. Widths: one chunk, a partial last chunk per lane (516, 1000),
+// and the widest. Added in the thirteenth session without a GPU.
+TEST(CudaNorm, SingleReadRowsAgreeWithTheThreePassKernel) {
+  RS_REQUIRE_CUDA();
+  const int64_t rows = 37;
+  for (const int64_t cols : {int64_t(4), int64_t(516), int64_t(1000), int64_t(1024)}) {
+    for (const bool on : {true, false}) {
+      kc::set_cuda_norm_single_read(on);
+      check_layer_norm_forward(rows, cols, true);
+      check_rms_norm_forward(rows, cols, true);
+    }
+    kc::set_cuda_norm_single_read(true);
+    SCOPED_TRACE(::testing::Message() << "cols " << cols);
+    const std::vector<float> x = norm_input(rows * cols, 41 + cols), w = random_normal(cols, 42),
+                             b = random_normal(cols, 43);
+    DeviceBuffer<float> X(x), W(w), B(b), Y1(rows * cols), Y3(rows * cols);
+    DeviceBuffer<uint16_t> Y16(rows * cols);
+    kc::layer_norm(X.get(), W.get(), B.get(), Y1.get(), nullptr, nullptr, rows, cols, kEps, 0);
+    kc::layer_norm_bf16_out(X.get(), W.get(), B.get(), Y16.get(), rows, cols, kEps, 0);
+    kc::set_cuda_norm_single_read(false);
+    kc::layer_norm(X.get(), W.get(), B.get(), Y3.get(), nullptr, nullptr, rows, cols, kEps, 0);
+    kc::set_cuda_norm_single_read(true);
+    const std::vector<float> y1 = Y1.download(), y3 = Y3.download();
+    EXPECT_LE(rel_err(y1, to_double(y3)), 1e-6) << "single read vs three passes";
+    const std::vector<uint16_t> y16 = Y16.download();
+    size_t mismatches = 0;
+    for (size_t i = 0; i < y1.size(); ++i) {
+      uint32_t u;
+      std::memcpy(&u, &y1[i], 4);
+      const uint16_t rounded = uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);  // RNE, finite inputs
+      mismatches += rounded != y16[i];
+    }
+    EXPECT_EQ(mismatches, 0u) << "bf16 output is the rounding of the f32 output";
+    for (auto* buf : {&X, &W, &B, &Y1, &Y3}) EXPECT_TRUE(buf->guards_intact());
+    EXPECT_TRUE(Y16.guards_intact());
+  }
+  // x one float past a 16-byte boundary: the three-pass kernel, still the reference's values.
+  const int64_t cols = 64;
+  const std::vector<float> x = norm_input(rows * cols + 1, 44);
+  const std::vector<double> xd(x.begin() + 1, x.end());
+  std::vector<double> y_ref = zeros(rows * cols);
+  kernels::ref::rms_norm<double>(xd.data(), nullptr, y_ref.data(), nullptr, rows, cols, double(kEps));
+  DeviceBuffer<float> X(x), Y(rows * cols);
+  kc::rms_norm(X.get() + 1, nullptr, Y.get(), nullptr, rows, cols, kEps, 0);
+  EXPECT_LE(rel_err(Y.download(), y_ref), kForwardTol) << "unaligned x";
+  EXPECT_TRUE(Y.guards_intact());
+}
+
 TEST(CudaNorm, LayerNormBackwardMatchesTheFormulas) {
   RS_REQUIRE_CUDA();
   for (int64_t rows : kRows)
