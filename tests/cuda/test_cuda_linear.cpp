@@ -7,12 +7,16 @@
 
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/gemm_bf16_internal.h"
 #include "tensor/rng.h"
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/models/model_test_util.h"
 
 namespace rscapret::testing {
 namespace {
+
+namespace kc = kernels::cuda;
 
 const char* name(ops::Activation a) {
   switch (a) {
@@ -111,7 +115,13 @@ TEST(CudaLinear, LinearAddHasTheBitsOfTheComposedOps) {
       const Tensor w = g.normal({s[2], s[1]}, 0.0, 0.2).to(DType::bf16).to(gpu);  // [N, K]
       const Tensor b = bias ? g.normal({s[2]}).to(gpu) : Tensor();                 // [N]
       const Tensor r = g.normal({1, s[0], s[2]}).to(gpu);                          // [1, rows, N]
-      const Tensor fused = ops::linear_add(x, w, b, r).to(Device::cpu());
+      // On Hopper the wgmma shapes must really take the wgmma epilogue (a silent fallback to the
+      // composed ops would pass the bit comparison below).
+      const bool wgmma_shape = s[0] > 8 && s[2] % 256 == 0 && s[1] % 64 == 0 && kc::gemm_bf16_wgmma_supported(0);
+      const int64_t launches_before = kc::gemm_bf16_wgmma_launches();
+      const Tensor fused_gpu = ops::linear_add(x, w, b, r);
+      if (wgmma_shape) EXPECT_EQ(kc::gemm_bf16_wgmma_launches() - launches_before, 1) << "the wgmma epilogue ran";
+      const Tensor fused = fused_gpu.to(Device::cpu());
       const Tensor composed = ops::add(r, ops::linear(x, w, b)).to(Device::cpu());
       ASSERT_EQ(fused.shape(), composed.shape());
       const std::vector<float> fv = fused.to_vector<float>(), cv = composed.to_vector<float>();
