@@ -29,6 +29,8 @@
 //  16  the production decode GEMV (2 columns unrolled 8) launched plainly: variant 3 at M = 1
 //      launches it as a programmatic dependent, so 3 vs 16 is that launch's effect
 //  17  the production decode GEMV's layout with A's row staged once per block in shared memory
+//  18  variant 16 with the weights read through the read-only path (__ldg), as production did until
+//      the thirteenth session (now ld.global.cg: coherent, which a dependent launch needs)
 //   5  (retired) a cp.async wgmma kernel: 0.51 of cuBLAS at 8192^3 on the H100 (bench/RESULTS.md);
 //      the TMA wgmma kernel in production (variant 15 forced, gemm_wgmma_lab) replaced it.
 #include <cuda_runtime.h>
@@ -170,15 +172,16 @@ void run_ours(const Problem& p, kc::GemmTiles tiles) {
                 kc::GemmActivation::none, p.M, p.N, p.K, kDevice);
 }
 
-// The decode GEMV (M = 1) with other columns-per-warp and unroll than production's.
-template <int Cols, int Unroll>
+// The decode GEMV (M = 1) with other columns-per-warp and unroll than production's, launched
+// plainly; ReadOnlyB: weights through the read-only path (__ldg) instead of ld.global.cg.
+template <int Cols, int Unroll, bool ReadOnlyB = false>
 void run_skinny(const Problem& p, cudaStream_t stream) {
   const gm::EpilogueArgs epi{p.C, p.N, p.c_bf16, gm::epilogue_pair_aligned(p.C, p.N, p.c_bf16), nullptr,
                              kc::GemmActivation::none, p.M, p.N};
   const gm::SkinnyArgs args{p.A, p.K, p.B, p.K, p.M, p.N, p.K, epi};
   constexpr int per_block = gm::kSkinnyThreads / 32 * Cols;
-  gm::gemm_bf16_skinny_kernel<1, Cols, Unroll><<<unsigned((p.N + per_block - 1) / per_block), gm::kSkinnyThreads, 0,
-                                                 stream>>>(args);
+  gm::gemm_bf16_skinny_kernel<1, Cols, Unroll, false, false, ReadOnlyB>
+      <<<unsigned((p.N + per_block - 1) / per_block), gm::kSkinnyThreads, 0, stream>>>(args);
   LAB_CHECK(cudaGetLastError());
 }
 bool decode_shape(const Problem& p) { return p.M == 1 && p.K % 8 == 0; }
@@ -286,6 +289,9 @@ std::vector<Variant> all_variants() {
   // launched plainly, so 3 vs 16 is the dependent launch's effect on back-to-back GEMVs.
   v.push_back({16, "decode GEMV 2 cols unroll 8, plain launch", [](const Problem& p, cudaStream_t s) {
                  run_skinny<2, 8>(p, s);
+               }, 1e300, decode_shape});
+  v.push_back({18, "decode GEMV 2 cols unroll 8, plain launch, __ldg weights", [](const Problem& p, cudaStream_t s) {
+                 run_skinny<2, 8, true>(p, s);
                }, 1e300, decode_shape});
   v.push_back({17, "decode GEMV, A in shared memory", run_skinny_smem_a, 1e300,
                [](const Problem& p) { return decode_shape(p) && p.K * 2 <= 200 * 1024; }});

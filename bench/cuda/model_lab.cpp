@@ -243,13 +243,14 @@ void decode_7b() {
     std::vector<int64_t> tokens;
   };
   std::vector<SwitchedOff> offs = {
-      {"small host copies through the staging buffers", "ring vs staging buffers", cuda_runtime::set_small_copy_ring},
+      {"small host copies through the staging buffers", "ring vs staging buffers", cuda_runtime::set_small_copy_ring,
+       0, {}},
       {"residual adds as separate kernels (not in o_proj / down_proj)", "residual adds fused vs separate",
-       ops::set_cuda_fused_residual},
+       ops::set_cuda_fused_residual, 0, {}},
       {"rope of q and k and the cache writes as separate kernels", "rope + cache write fused vs separate",
-       ops::set_cuda_fused_rope_append},
+       ops::set_cuda_fused_rope_append, 0, {}},
       {"plain launches (no programmatic dependent launch, no early weight prefetch)", "dependent vs plain launches",
-       kernels::cuda::set_cuda_dependent_launch},
+       kernels::cuda::set_cuda_dependent_launch, 0, {}},
   };
   for (SwitchedOff& o : offs) {
     o.set(false);

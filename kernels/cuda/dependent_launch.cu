@@ -11,12 +11,19 @@ namespace {
 
 constexpr int kMaxDevices = 64;
 
+// Compiled like every kernel of the library: its PTX version says whether the kernels were built
+// for compute capability >= 9.0, i.e. whether their wait_for_predecessor is griddepcontrol.wait or
+// nothing. A binary built for an older GPU (-DCMAKE_CUDA_ARCHITECTURES=80) and run on a Hopper card
+// by JIT has no wait in its kernels, so its launches must stay plain.
+__global__ void pdl_build_probe_kernel() {}
+
 std::atomic<bool>& switch_slot() {
   static std::atomic<bool> on{true};
   return on;
 }
 
-// Per device: 0 not yet known, 1 dependent launches allowed, 2 not (cc < 9.0, or one was refused).
+// Per device: 0 not yet known, 1 dependent launches allowed, 2 not (cc < 9.0, kernels built
+// without the wait, or one was refused).
 std::array<std::atomic<int>, kMaxDevices>& device_state() {
   static std::array<std::atomic<int>, kMaxDevices> state{};
   return state;
@@ -34,11 +41,15 @@ bool enabled(int device) {
   std::atomic<int>& slot = device_state()[size_t(device)];
   int state = slot.load(std::memory_order_acquire);
   if (state == 0) {
-    int major = 0;  // an attribute query, cheap, but asked once per device
+    int major = 0;  // attribute queries, cheap, but asked once per device
+    cudaFuncAttributes probe{};
     const bool hopper_or_later =
         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 9;
+    const bool built_with_wait =
+        hopper_or_later && cudaFuncGetAttributes(&probe, pdl_build_probe_kernel) == cudaSuccess && probe.ptxVersion >= 90;
+    if (hopper_or_later && !built_with_wait) (void)cudaGetLastError();  // a failed query is an answer, not an error
     int expected = 0;
-    slot.compare_exchange_strong(expected, hopper_or_later ? 1 : 2, std::memory_order_acq_rel);
+    slot.compare_exchange_strong(expected, built_with_wait ? 1 : 2, std::memory_order_acq_rel);
     state = slot.load(std::memory_order_acquire);
   }
   return state == 1;

@@ -10,6 +10,9 @@
 // prefetches of constant weights (`prefetch_l2`: a hint, never a read, and L2 is coherent, so even
 // a weight being updated cannot be read stale through it). The decode GEMV prefetches the start of
 // its weight rows there, so the weight stream begins while the norm or attention before it runs.
+// After the wait, data an earlier kernel wrote is read with ordinary (coherent) loads, not the
+// read-only path (__ldg / ld.global.nc), whose contract is that the data stays unchanged for the
+// whole life of the kernel, which a dependent launch begins before its predecessor's writes.
 //
 // Without a dependency (a plain launch, or before Hopper) `wait_for_predecessor` returns at once
 // and `allow_dependents` does nothing, so a kernel written this way is correct under either launch.
@@ -44,10 +47,11 @@ __device__ __forceinline__ void allow_dependents() {
 #endif
 }
 
-// Asks L2 to fetch the 128-byte line holding p (global memory); no value is returned.
+// Asks L2 to fetch the 128-byte line holding p (global memory); no value is returned. The generic
+// form of the instruction: p is a generic address.
 __device__ __forceinline__ void prefetch_l2(const void* p) {
 #if defined(__CUDA_ARCH__)
-  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+  asm volatile("prefetch.L2 [%0];" ::"l"(p));
 #endif
 }
 
@@ -55,7 +59,8 @@ __device__ __forceinline__ void prefetch_l2(const void* p) {
 
 namespace pdl {
 // Whether launch_dependent adds the dependency on `device`: the switch (set_cuda_dependent_launch)
-// is on, the device is cc >= 9.0, and no launch with the attribute has failed there.
+// is on, the device is cc >= 9.0, the kernels were built for it (their wait is real), and no
+// launch with the attribute has failed there.
 bool enabled(int device);
 // A launch with the attribute failed on `device`: plain launches from now on, said once on stderr.
 void disable_after_failure(int device, cudaError_t err, const char* what);

@@ -221,11 +221,14 @@ bool gemm_bf16_wgmma_kn_verified(int device) {
     uint16_t *dA = nullptr, *dB = nullptr;
     float* dC = nullptr;
     const size_t c_bytes = c.expected.size() * sizeof(float);
+    cudaStream_t stream = stream_for(device);
+    // Uploads on the project's stream (a non-blocking one): cudaMemcpy from pageable memory on the
+    // legacy stream may return before the data has landed, and would not order the kernel after it.
     bool passed = cudaMalloc(&dA, c.a.size() * 2) == cudaSuccess && cudaMalloc(&dB, c.b.size() * 2) == cudaSuccess &&
                   cudaMalloc(&dC, c_bytes) == cudaSuccess &&
-                  cudaMemcpy(dA, c.a.data(), c.a.size() * 2, cudaMemcpyHostToDevice) == cudaSuccess &&
-                  cudaMemcpy(dB, c.b.data(), c.b.size() * 2, cudaMemcpyHostToDevice) == cudaSuccess;
-    cudaStream_t stream = stream_for(device);
+                  cudaMemcpyAsync(dA, c.a.data(), c.a.size() * 2, cudaMemcpyHostToDevice, stream) == cudaSuccess &&
+                  cudaMemcpyAsync(dB, c.b.data(), c.b.size() * 2, cudaMemcpyHostToDevice, stream) == cudaSuccess &&
+                  cudaStreamSynchronize(stream) == cudaSuccess;
     std::vector<float> got(c.expected.size());
     for (int width : {128, 256}) {
       if (!passed) break;
@@ -235,7 +238,8 @@ bool gemm_bf16_wgmma_kn_verified(int device) {
                                        : wgmma_tma::gemm_bf16_wgmma_f32<128>(dA, c.K, dB, c.N, false, dC, c.N, c.M,
                                                                                c.N, c.K, stream));
       passed = passed && cudaStreamSynchronize(stream) == cudaSuccess &&
-               cudaMemcpy(got.data(), dC, c_bytes, cudaMemcpyDeviceToHost) == cudaSuccess &&
+               cudaMemcpyAsync(got.data(), dC, c_bytes, cudaMemcpyDeviceToHost, stream) == cudaSuccess &&
+               cudaStreamSynchronize(stream) == cudaSuccess &&
                std::memcmp(got.data(), c.expected.data(), c_bytes) == 0;
     }
     if (!passed) {

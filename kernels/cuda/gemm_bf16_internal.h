@@ -42,10 +42,11 @@ bool gemm_wgmma_kn();
 // The self-check's product: C [M,N] = A [M,K] @ B [K,N] with small integer operands (bf16 bits), so
 // every partial sum is an integer below 2^24 and f32 accumulation in any order is exact: the device
 // result must equal `expected` bit for bit. Two M tiles (the second partial), N tails for both tile
-// widths, three K tiles; the values depend on row and column through a mixing term, so a permuted
-// or transposed read of B gives other sums.
+// widths, nine K tiles (more than the 4 or 6 pipeline stages, so the stage ring wraps as at the
+// model's K = 4096); the values depend on row and column through a mixing term, so a permuted or
+// transposed read of B gives other sums.
 struct WgmmaKnSelfCheck {
-  int64_t M = 192, N = 320, K = 192;
+  int64_t M = 192, N = 320, K = 576;
   std::vector<uint16_t> a, b;  // bf16 bits, A [M,K], B [K,N], dense rows
   std::vector<float> expected;  // [M,N]
 };

@@ -57,9 +57,10 @@ __device__ __forceinline__ float dot8(const uint4& a, const uint4& b, float acc)
   return acc;
 }
 
-// 8 consecutive f32 of A (16-byte aligned) rounded to bf16 and packed as dot8 expects.
+// 8 consecutive f32 of A (16-byte aligned) rounded to bf16 and packed as dot8 expects. Ordinary
+// loads: A is the previous kernel's output (see dependent_launch.cuh on the read-only path).
 __device__ __forceinline__ uint4 load_a8_f32(const float* a) {
-  const float4 lo = __ldg(reinterpret_cast<const float4*>(a)), hi = __ldg(reinterpret_cast<const float4*>(a) + 1);
+  const float4 lo = reinterpret_cast<const float4*>(a)[0], hi = reinterpret_cast<const float4*>(a)[1];
   auto pack = [](float x, float y) {
     return uint32_t(__bfloat16_as_ushort(__float2bfloat16_rn(x))) |
            (uint32_t(__bfloat16_as_ushort(__float2bfloat16_rn(y))) << 16);
@@ -67,12 +68,21 @@ __device__ __forceinline__ uint4 load_a8_f32(const float* a) {
   return make_uint4(pack(lo.x, lo.y), pack(lo.z, lo.w), pack(hi.x, hi.y), pack(hi.z, hi.w));
 }
 
+// A weight chunk: streamed once, so cached in L2 only (ld.global.cg, coherent); kReadOnlyB reads it
+// through the read-only path instead (the kernel before the thirteenth session; the lab compares).
+template <bool kReadOnlyB>
+__device__ __forceinline__ uint4 load_b_chunk(const uint4* p) {
+  if constexpr (kReadOnlyB) return __ldg(p);
+  else return __ldcg(p);
+}
+
 // kCols and kUnroll default to the production values; the kernel lab times others. kAF32: A is
 // read from p.A32 (f32) and rounded to bf16 on load. kGlu (the gated MLP at decode): each output
 // is act(A B[n]) * (A B_up[n]) with act = p.epi.act and no bias; a warp's rows of B and B_up are summed
 // exactly as the plain kernel sums B's, so the result has the bits of two products, the activation
 // and an f32 multiply done separately.
-template <int kMaxM, int kCols = kSkinnyCols, int kUnroll = kSkinnyUnroll, bool kAF32 = false, bool kGlu = false>
+template <int kMaxM, int kCols = kSkinnyCols, int kUnroll = kSkinnyUnroll, bool kAF32 = false, bool kGlu = false,
+          bool kReadOnlyB = false>
 __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const SkinnyArgs p) {
   static_assert(kMaxM * kCols <= 32, "one lane stores each output of the warp");
   constexpr int kRows = kGlu ? 2 * kCols : kCols;  // weight rows per warp: B's, then B2's
@@ -113,12 +123,12 @@ __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const 
   for (int q = lane; q < chunks; q += 32) {
     uint4 bv[kRows];
 #pragma unroll
-    for (int c = 0; c < kRows; ++c) bv[c] = __ldg(brow[c] + q);  // read once: non-coherent path
+    for (int c = 0; c < kRows; ++c) bv[c] = load_b_chunk<kReadOnlyB>(brow[c] + q);  // read once
 #pragma unroll
     for (int m = 0; m < kMaxM; ++m) {
       if (m < p.M) {
         const uint4 av = kAF32 ? load_a8_f32(p.A32 + int64_t(m) * p.lda + int64_t(q) * 8)
-                               : __ldg(reinterpret_cast<const uint4*>(p.A + int64_t(m) * p.lda) + q);
+                               : reinterpret_cast<const uint4*>(p.A + int64_t(m) * p.lda)[q];
 #pragma unroll
         for (int c = 0; c < kRows; ++c) acc[m][c] = dot8(av, bv[c], acc[m][c]);
       }

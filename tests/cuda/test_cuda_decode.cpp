@@ -225,7 +225,9 @@ TEST(CudaDecode, BatchedGreedyTokensMatchTheCpu) {
 TEST(CudaDecode, DependentLaunchesKeepTheBits) {
   RS_REQUIRE_CUDA();
   namespace kc = kernels::cuda;
-  if (kc::cuda_device_is_sm90(0)) EXPECT_TRUE(kc::cuda_dependent_launch_active(0)) << "cc 9.0 takes them";
+  if (kc::cuda_device_is_sm90(0)) {
+    EXPECT_TRUE(kc::cuda_dependent_launch_active(0)) << "cc 9.0 takes them";
+  }
   autograd::NoGradGuard no_grad;
   Generator g(38);
   const Device gpu = Device::cuda(0);

@@ -120,7 +120,9 @@ TEST(CudaLinear, LinearAddHasTheBitsOfTheComposedOps) {
       const bool wgmma_shape = s[0] > 8 && s[2] % 256 == 0 && s[1] % 64 == 0 && kc::gemm_bf16_wgmma_supported(0);
       const int64_t launches_before = kc::gemm_bf16_wgmma_launches();
       const Tensor fused_gpu = ops::linear_add(x, w, b, r);
-      if (wgmma_shape) EXPECT_EQ(kc::gemm_bf16_wgmma_launches() - launches_before, 1) << "the wgmma epilogue ran";
+      if (wgmma_shape) {
+        EXPECT_EQ(kc::gemm_bf16_wgmma_launches() - launches_before, 1) << "the wgmma epilogue ran";
+      }
       const Tensor fused = fused_gpu.to(Device::cpu());
       const Tensor composed = ops::add(r, ops::linear(x, w, b)).to(Device::cpu());
       ASSERT_EQ(fused.shape(), composed.shape());
