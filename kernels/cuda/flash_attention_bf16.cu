@@ -4,9 +4,12 @@
 // after the launches (the allocator's reuse is ordered after them on the same stream).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/flash_attention_bf16_kernels.cuh"
@@ -89,6 +92,23 @@ void flash_attention_bf16_forward(const uint16_t* q, const uint16_t* k, const ui
   flash_attention_bf16_forward_strided(q, qs, k, kv, v, kv, out, qs, lse, B, H, Hkv, Tq, Tk, D, scale, causal, device);
 }
 
+namespace {
+
+// Whether (stride, extent) dims address distinct elements: sorted by stride, each dim of extent > 1
+// must start past the whole span of the dims below it (a permuted, possibly padded dense layout).
+bool strides_do_not_overlap(std::vector<std::pair<int64_t, int64_t>> dims) {
+  dims.erase(std::remove_if(dims.begin(), dims.end(), [](const auto& d) { return d.second <= 1; }), dims.end());
+  std::sort(dims.begin(), dims.end());
+  int64_t span = 1;  // elements covered by the dims so far
+  for (const auto& [stride, extent] : dims) {
+    if (stride < span) return false;
+    span = stride * extent;
+  }
+  return true;
+}
+
+}  // namespace
+
 void flash_attention_bf16_forward_strided(const uint16_t* q, AttentionRowStrides qs, const uint16_t* k,
                                           AttentionRowStrides ks, const uint16_t* v, AttentionRowStrides vs,
                                           uint16_t* out, AttentionRowStrides os, float* lse, int64_t B, int64_t H,
@@ -101,6 +121,8 @@ void flash_attention_bf16_forward_strided(const uint16_t* q, AttentionRowStrides
       throw DeviceError(cat("[", op, "] q, k and v strides must be multiples of 8 elements with rows of at least D"));
   if (os.b % 2 || os.h % 2 || os.t % 2 || os.t < D)
     throw DeviceError(cat("[", op, "] out strides must be even with rows of at least D"));
+  if (!strides_do_not_overlap({{os.b, B}, {os.h, H}, {os.t, Tq}, {1, D}}))
+    throw DeviceError(cat("[", op, "] out strides (", os.b, ", ", os.h, ", ", os.t, ") would write some elements twice"));
   const FwdParams p{q,
                     k,
                     v,

@@ -7,6 +7,7 @@
 #include "autograd/autograd.h"
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
+#include "kernels/cuda/cuda_kernels.h"
 #include "models/clip/clip.h"
 #include "tensor/rng.h"
 #include "tests/cuda/cuda_test_util.h"
@@ -74,8 +75,9 @@ TEST(CudaBf16Handoff, AttentionBf16OutIsTheCastOfAttention) {
         EXPECT_TRUE(same_bits(got, ops::cast(f32, DType::bf16)));
         // bf16 inputs (what the handoff's projections give) are what the kernel rounds to: same bits.
         opt.bf16_out = false;
-        if (autocast)
+        if (autocast) {
           EXPECT_TRUE(same_bits(ops::attention(q.to(DType::bf16), k.to(DType::bf16), v.to(DType::bf16), opt), f32));
+        }
       }
 }
 
@@ -114,6 +116,26 @@ TEST(CudaBf16Handoff, AttentionReadsProjectionLayoutsInPlace) {
       const Tensor ref = ops::attention(qf, kf, vf, opt);
       EXPECT_TRUE(same_bits(got, ops::cast(ops::detach(ref), DType::bf16)));
     }
+}
+
+// The strided forward refuses an output layout that would write some elements twice (rows of
+// different heads overlapping), before touching the device. Added in the thirteenth session.
+TEST(CudaBf16Handoff, StridedAttentionRefusesOverlappingOutputRows) {
+  RS_REQUIRE_CUDA();
+  namespace kc = kernels::cuda;
+  const int64_t B = 1, H = 4, T = 8, D = 64;
+  const kc::AttentionRowStrides dense{T * H * D, D, H * D};  // [B, T, H, D]
+  DeviceBuffer<uint16_t> q(B * T * H * D), k(B * T * H * D), v(B * T * H * D), out(B * T * H * D);
+  DeviceBuffer<float> lse(B * H * T);
+  auto run = [&](kc::AttentionRowStrides os) {
+    kc::flash_attention_bf16_forward_strided(q.get(), dense, k.get(), dense, v.get(), dense, out.get(), os, lse.get(),
+                                             B, H, H, T, T, D, 0.125f, false, 0);
+  };
+  EXPECT_THROW(run({T * H * D, 2, H * D}), DeviceError) << "heads 2 elements apart, rows of 64";
+  EXPECT_THROW(run({T * H * D, D, D}), DeviceError) << "heads and tokens on the same rows";
+  EXPECT_NO_THROW(run(dense));
+  cuda_runtime::synchronize(0);
+  EXPECT_TRUE(out.guards_intact());
 }
 
 TEST(CudaBf16Handoff, PredicatesFollowGradientsWeightsAndTheSwitch) {
