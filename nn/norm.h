@@ -30,8 +30,6 @@ class RMSNorm : public Module {
   RMSNorm(int64_t channels, double eps = 1e-6, const Init& init = {});
   Tensor forward(const Tensor& x) const;  // x [..., C] -> [..., C]
   Tensor operator()(const Tensor& x) const { return forward(x); }
-  // forward's value in bf16 (ops::layer_norm_bf16_out): for a consumer that rounds to bf16 anyway.
-  Tensor forward_bf16(const Tensor& x) const;
   double eps() const { return eps_; }
 
   Tensor weight;  // [C]

@@ -35,6 +35,7 @@ struct DeviceState {
   cudaEvent_t small_staged[kSmallSlots] = {};  // recorded after the copy that last read small slot i
   size_t next_small = 0;
   std::mutex copy_mutex;  // the staging buffers are shared by all host threads
+  std::atomic<bool> ready{false};  // init done: the device has a context and a stream
 };
 
 std::vector<std::unique_ptr<DeviceState>>& states() {
@@ -63,6 +64,7 @@ DeviceState& state(int device) {
     check(cudaMallocHost(&small, kSmallSlots * kSmallCopyBytes), "cudaMallocHost (small staging)");
     st.small = static_cast<unsigned char*>(small);
     for (cudaEvent_t& e : st.small_staged) check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+    st.ready.store(true, std::memory_order_release);
     profile::profile_run_if_requested();  // once per process (its own flag), after the runtime is up
   });
   return st;
@@ -137,6 +139,11 @@ void copy_device_to_device(void* dst, const void* src, size_t nbytes, int device
   if (nbytes == 0) return;
   DeviceState& st = state(device);
   check(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, st.stream), "cudaMemcpyAsync D2D");
+}
+
+bool in_use(int device) {
+  auto& s = states();
+  return device >= 0 && size_t(device) < s.size() && s[size_t(device)]->ready.load(std::memory_order_acquire);
 }
 
 void synchronize(int device) { check(cudaStreamSynchronize(state(device).stream), "cudaStreamSynchronize"); }

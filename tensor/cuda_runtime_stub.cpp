@@ -24,6 +24,7 @@ void copy_host_to_device(void*, const void*, size_t, int) { no_cuda(); }
 void copy_device_to_host(void*, const void*, size_t, int) { no_cuda(); }
 void copy_device_to_device(void*, const void*, size_t, int) { no_cuda(); }
 void synchronize(int) { no_cuda(); }
+bool in_use(int) { return false; }
 
 }  // namespace rscapret::cuda_runtime
 

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 
 #include "tensor/device_backend.h"
@@ -99,6 +100,7 @@ struct Recording {
   bool callbacks_registered = false;
   KernelTally tally;
   uint64_t dropped = 0;
+  uint64_t unreadable_buffers = 0;  // buffers whose walk stopped before their end
   std::unordered_map<const char*, std::string> names;  // CUPTI's name pointers are stable per kernel
 };
 Recording& recording() {
@@ -142,7 +144,8 @@ void buffer_completed(CUcontext context, uint32_t stream_id, uint8_t* buffer, si
   {
     std::lock_guard<std::mutex> lock(rec.mu);
     CUpti_Activity* r = nullptr;
-    while (buffer && cupti().next_record(buffer, valid, &r) == CUPTI_SUCCESS) {
+    CUptiResult status = CUPTI_SUCCESS;
+    while (buffer && (status = cupti().next_record(buffer, valid, &r)) == CUPTI_SUCCESS) {
       switch (r->kind) {
         case CUPTI_ACTIVITY_KIND_KERNEL:
         case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: {
@@ -163,6 +166,9 @@ void buffer_completed(CUcontext context, uint32_t stream_id, uint8_t* buffer, si
         default: break;
       }
     }
+    // The end of the buffer is MAX_LIMIT_REACHED; anything else (an incomplete record) stops the
+    // walk, and what was left of the buffer is counted, not silently lost.
+    if (buffer && status != CUPTI_ERROR_MAX_LIMIT_REACHED) ++rec.unreadable_buffers;
     size_t dropped = 0;
     if (cupti().dropped(context, stream_id, &dropped) == CUPTI_SUCCESS) rec.dropped += dropped;
   }
@@ -185,9 +191,18 @@ void start_kernel_profile() {
     check_cupti(cupti().register_callbacks(buffer_requested, buffer_completed), "register buffer callbacks");
     rec.callbacks_registered = true;
   }
-  set_kinds(true);
+  try {
+    set_kinds(true);
+  } catch (...) {
+    try {
+      set_kinds(false);  // none of the kinds stays enabled after a failed start
+    } catch (...) {
+    }
+    throw;
+  }
   rec.tally = KernelTally();
   rec.dropped = 0;
+  rec.unreadable_buffers = 0;
   rec.running = true;
 }
 
@@ -197,15 +212,33 @@ std::vector<KernelStat> stop_kernel_profile() {
     std::lock_guard<std::mutex> lock(rec.mu);
     RS_CHECK(rec.running, DeviceError, "kernel profile", "stop without a running profile");
   }
-  // Every queued kernel must have finished for its record to be complete; the flush then hands
-  // back every buffer (buffer_completed takes the lock).
-  for (int d = 0; d < cuda_runtime::device_count(); ++d) cuda_runtime::synchronize(d);
+  // Whatever fails below, the profile is stopped: a later start must not find it running.
+  struct StopOnExit {
+    Recording& rec;
+    ~StopOnExit() {
+      std::lock_guard<std::mutex> lock(rec.mu);
+      rec.running = false;
+    }
+  } stop_on_exit{rec};
+  // Every queued kernel must have finished for its record to be complete (only the devices this
+  // process set up: synchronising another would create a context there). Recording is then
+  // disabled, so nothing reaches the buffers after the flush, which hands back every buffer
+  // (buffer_completed takes the lock; both calls are made outside it).
+  std::exception_ptr failure;
+  try {
+    for (int d = 0; d < cuda_runtime::device_count(); ++d)
+      if (cuda_runtime::in_use(d)) cuda_runtime::synchronize(d);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  set_kinds(false);
   check_cupti(cupti().flush_all(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED), "flush");
-  set_kinds(false);  // outside the lock, in case CUPTI returns a buffer on this thread
+  if (failure) std::rethrow_exception(failure);
   std::lock_guard<std::mutex> lock(rec.mu);
-  rec.running = false;
   std::vector<KernelStat> stats = rec.tally.stats();
   if (rec.dropped) stats.push_back({"[dropped records]", int64_t(rec.dropped), 0.0, 0.0});
+  if (rec.unreadable_buffers)
+    stats.push_back({"[buffers with unreadable records]", int64_t(rec.unreadable_buffers), 0.0, 0.0});
   return stats;
 }
 

@@ -46,5 +46,8 @@ void copy_device_to_host(void* dst, const void* src, size_t nbytes, int device);
 void copy_device_to_device(void* dst, const void* src, size_t nbytes, int device);
 // Waits for the device's stream and reports any asynchronous kernel fault as DeviceError.
 void synchronize(int device);
+// Whether this process has set the device up (context, stream); false without CUDA. Lets a caller
+// wait for every device the program used without creating contexts on the others.
+bool in_use(int device);
 
 }  // namespace rscapret::cuda_runtime

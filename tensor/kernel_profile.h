@@ -60,7 +60,8 @@ std::string format_kernel_profile(const std::vector<KernelStat>& stats, int top 
 void start_kernel_profile();
 // Waits for every device, collects what ran since start and stops recording. Throws DeviceError if
 // no profile is running. Records CUPTI had to drop (its buffers full) are reported as a row named
-// "[dropped records]" with their count as calls.
+// "[dropped records]" with their count as calls, and buffers whose records could not all be read
+// as "[buffers with unreadable records]"; format_kernel_profile leaves both out of the totals.
 std::vector<KernelStat> stop_kernel_profile();
 bool kernel_profile_running();
 

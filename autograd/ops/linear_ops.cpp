@@ -76,6 +76,8 @@ bool cuda_bf16_handoff() { return g_bf16_handoff.load(std::memory_order_relaxed)
 bool linear_takes_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
                        std::initializer_list<const Tensor*> producer_params) {
   if (!cuda_bf16_handoff() || !weight.defined() || weight.dim() != 2) return false;
+  // Exact only on our kernels: cuBLASLt may pick another algorithm (summation order) for a bf16 D.
+  if (kernels::cuda::gemm_backend() == kernels::cuda::GemmBackend::cublas) return false;
   return fuses(x, weight, bias) && !autograd::needs_grad(producer_params);
 }
 

@@ -531,6 +531,22 @@ void vit_l14_section(bool quick) {
   }
 }
 
+// Runs one part of the lab; an exception is reported and counted, and the next part still runs
+// (a kernel profile the failed part left running is stopped, so the next part can start its own).
+template <typename Fn>
+void section(const char* name, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    std::printf("\n<!-- MISMATCH: %s failed: %s -->\n", name, e.what());
+    ++g_failures;
+    try {
+      if (profile::kernel_profile_running()) profile::stop_kernel_profile();
+    } catch (const std::exception&) {
+    }
+  }
+}
+
 // Where the device time goes (--profile): the kernel profiler's table for one ViT-L/14 forward at
 // batch 64 (bf16 weights, bf16 attention), 16 greedy 7B decode tokens after the prompt, and one
 // frozen-7B training step, each after a warm-up. Device time only: the host's share is in the
@@ -540,7 +556,12 @@ void print_profile(const char* what, const std::vector<profile::KernelStat>& sta
 }
 
 void profile_section() {
-  {
+  if (profile::kernel_profile_running()) {  // RSCAPRET_PROFILE_KERNELS profiles the whole run
+    std::printf("\n<!-- MISMATCH: a kernel profile is already running (unset RSCAPRET_PROFILE_KERNELS for --profile) -->\n");
+    ++g_failures;
+    return;
+  }
+  section("kernel profile: ViT-L/14", [] {
     auto gpu = vit_l14();
     gpu->to(DType::bf16);
     gpu->to(Device::cuda(0));
@@ -552,8 +573,8 @@ void profile_section() {
     profile::start_kernel_profile();
     gpu->forward(px);
     print_profile("CLIP ViT-L/14, bf16 weights and attention, batch 64, one forward:", profile::stop_kernel_profile(), 30);
-  }
-  {
+  });
+  section("kernel profile: 7B decode", [] {
     auto m = llama_filled(models::LlamaConfig{}, Device::cuda(0));
     const Tensor prompt = decode_prompt(m->config());
     models::GenerateOptions opt;
@@ -568,8 +589,8 @@ void profile_section() {
     models::generate(dec, prompt, opt);
     print_profile("LLaMA-2-7B shape, bf16, batch 1: an 8-token prompt and 17 greedy tokens (one prefill, 16 decode steps):",
                   profile::stop_kernel_profile(), 30);
-  }
-  {
+  });
+  section("kernel profile: frozen-7B step", [] {
     models::RsCapRetOptions ro;
     ro.num_visual_tokens = 4;
     ro.max_len = 44;
@@ -577,18 +598,7 @@ void profile_section() {
     ops::CudaAutocastBf16Guard autocast(true);
     const BridgeSteps r = bridge_steps(models::LlamaConfig{}, 1024, Device::cuda(0), 16, ro, 2, 1, /*profile_steps=*/true);
     print_profile("frozen LLaMA-2-7B shape, caption loss, batch 16 x 48 tokens, bf16 attention, one step:", r.kernels, 30);
-  }
-}
-
-// Runs one part of the lab; an exception is reported and counted, and the next part still runs.
-template <typename Fn>
-void section(const char* name, Fn&& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    std::printf("\n<!-- MISMATCH: %s failed: %s -->\n", name, e.what());
-    ++g_failures;
-  }
+  });
 }
 
 }  // namespace
@@ -601,7 +611,7 @@ int run_lab(int argc, char** argv) {
     return 0;
   }
   if (argc > 1 && std::strcmp(argv[1], "--profile") == 0) {
-    section("kernel profile", profile_section);
+    profile_section();
     return g_failures ? 1 : 0;
   }
   section("CLIP ViT-L/14", [&] { vit_l14_section(quick); });

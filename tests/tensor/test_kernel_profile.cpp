@@ -60,6 +60,13 @@ TEST(KernelProfile, TableShowsTopRowsTheRestAndTotals) {
   EXPECT_EQ(top1.find("layer_norm"), std::string::npos);
   EXPECT_NE(top1.find("(2 more)"), std::string::npos);
   EXPECT_NE(top1.find(" 40.0%"), std::string::npos);  // the two rows left out: 4 of 10 ms
+  // The profiler's own counts (dropped records, unreadable buffers) are shown but not totalled.
+  std::vector<KernelStat> with_counts = s;
+  with_counts.push_back({"[dropped records]", 5, 0.0, 0.0});
+  with_counts.push_back({"[buffers with unreadable records]", 1, 0.0, 0.0});
+  const std::string counted = format_kernel_profile(with_counts);
+  EXPECT_NE(counted.find("device total: 10.000 ms in 70 runs of 3"), std::string::npos) << counted;
+  EXPECT_NE(counted.find("[buffers with unreadable records]"), std::string::npos);
   // A long name is cut to the column, not allowed to shift it.
   const std::string long_name(200, 'k');
   const std::string cut = format_kernel_profile({{long_name, 1, 1.0, 1.0}});
