@@ -85,6 +85,7 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps);
 Tensor rope_append(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions, double theta,
                    RopeLayout layout, int64_t rotary_dim, Tensor& k_dst, Tensor& v_dst);
 void set_cuda_fused_rope_append(bool on);  // default on; off for the benchmark's before/after
+bool cuda_fused_rope_append();
 // layer_norm with y handed on in bf16: the value of cast(layer_norm(...), bf16), written as bf16 by
 // the GPU kernel itself at inference (the bf16 handoff to a consumer that rounds to bf16 anyway).
 Tensor layer_norm_bf16_out(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);

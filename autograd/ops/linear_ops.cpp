@@ -8,14 +8,15 @@
 #include "autograd/dispatch.h"
 #include "autograd/ops.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "tensor/feature_switch.h"
 
 namespace rscapret::ops {
 
 namespace {
 
 std::atomic<bool> g_fused_linear{true};
-std::atomic<bool> g_bf16_handoff{true};
-std::atomic<bool> g_fused_residual{true};
+std::atomic<bool> g_bf16_handoff{feature_enabled_by_env("bf16_handoff")};
+std::atomic<bool> g_fused_residual{feature_enabled_by_env("fused_residual")};
 
 kernels::cuda::GemmActivation gemm_activation(Activation act) {
   using G = kernels::cuda::GemmActivation;

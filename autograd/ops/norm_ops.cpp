@@ -8,6 +8,7 @@
 #include "kernels/cpu/ref/ref_kernels.h"
 #include "kernels/cpu/simd_kernels.h"
 #include "kernels/cuda/cuda_kernels.h"
+#include "tensor/feature_switch.h"
 
 namespace rscapret::ops {
 
@@ -167,7 +168,7 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
 }
 
 namespace {
-std::atomic<bool> g_fused_rope_append{true};
+std::atomic<bool> g_fused_rope_append{feature_enabled_by_env("fused_rope_append")};
 
 // rope's argument checks for x [B, T, ., D] (shared with rope_append); returns rotary_dim with -1
 // resolved to D.
@@ -189,6 +190,7 @@ int64_t check_rope_args(const char* op, int64_t B, int64_t T, int64_t D, int64_t
 }  // namespace
 
 void set_cuda_fused_rope_append(bool on) { g_fused_rope_append.store(on, std::memory_order_relaxed); }
+bool cuda_fused_rope_append() { return g_fused_rope_append.load(std::memory_order_relaxed); }
 
 Tensor rope_append(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions, double theta,
                    RopeLayout layout, int64_t rotary_dim, Tensor& k_dst, Tensor& v_dst) {

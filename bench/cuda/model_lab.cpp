@@ -34,6 +34,7 @@
 #include "nn/optim/adamw.h"
 #include "nn/optim/clip.h"
 #include "tensor/device_backend.h"
+#include "tensor/feature_switch.h"
 #include "tensor/kernel_profile.h"
 #include "tensor/rng.h"
 
@@ -236,22 +237,25 @@ void decode_7b() {
   // Each switchable decode path's before/after: tokens/s with it off (the old path), then all on.
   // Each changes when or how bytes move, never which values: the greedy tokens must agree.
   struct SwitchedOff {
-    const char* row;    // "greedy decode, <row>" in the table
-    const char* check;  // the token agreement line
+    const char* row;      // "greedy decode, <row>" in the table
+    const char* check;    // the token agreement line
+    const char* feature;  // its RSCAPRET_DISABLE name (null: always on)
     void (*set)(bool);
     double tok_s = 0;
     std::vector<int64_t> tokens;
   };
   std::vector<SwitchedOff> offs = {
-      {"small host copies through the staging buffers", "ring vs staging buffers", cuda_runtime::set_small_copy_ring,
-       0, {}},
+      {"small host copies through the staging buffers", "ring vs staging buffers", nullptr,
+       cuda_runtime::set_small_copy_ring, 0, {}},
       {"residual adds as separate kernels (not in o_proj / down_proj)", "residual adds fused vs separate",
-       ops::set_cuda_fused_residual, 0, {}},
+       "fused_residual", ops::set_cuda_fused_residual, 0, {}},
       {"rope of q and k and the cache writes as separate kernels", "rope + cache write fused vs separate",
-       ops::set_cuda_fused_rope_append, 0, {}},
+       "fused_rope_append", ops::set_cuda_fused_rope_append, 0, {}},
       {"plain launches (no programmatic dependent launch, no early weight prefetch)", "dependent vs plain launches",
-       kernels::cuda::set_cuda_dependent_launch, 0, {}},
+       "dependent_launch", kernels::cuda::set_cuda_dependent_launch, 0, {}},
   };
+  // A path RSCAPRET_DISABLE leaves out (check.sh's probe found it failing) stays off: no row.
+  std::erase_if(offs, [](const SwitchedOff& o) { return o.feature && !feature_enabled_by_env(o.feature); });
   for (SwitchedOff& o : offs) {
     o.set(false);
     o.tok_s = decode_tokens_per_second(*m, Device::cuda(0), 64, &o.tokens);
@@ -275,9 +279,11 @@ void decode_7b() {
   std::printf("| fraction of the bound | %.2f |\n| vs HF generate (12.1 tokens/s) | %.1fx |\n", tok_s / bound,
               tok_s / 12.1);
   decode_step_split(*m, "");
-  kernels::cuda::set_cuda_dependent_launch(false);
-  decode_step_split(*m, ", plain launches");
-  kernels::cuda::set_cuda_dependent_launch(true);
+  if (feature_enabled_by_env("dependent_launch")) {
+    kernels::cuda::set_cuda_dependent_launch(false);
+    decode_step_split(*m, ", plain launches");
+    kernels::cuda::set_cuda_dependent_launch(true);
+  }
   m.reset();
   // The same 32 layers at a tiny width: the weights are read in microseconds, so its time per
   // token is the per-token cost of launches and host work alone (the floor that bytes do not set).
@@ -401,7 +407,7 @@ void bridge_step_7b() {
                          Row{false, true, "the same, bf16 attention (autocast)"},
                          Row{false, true, "the same, dY W products on mma.sync (B [K,N] wgmma off)", false},
                          Row{true, false, "RS-CapRet step, all three losses (K 1, L 24: two decoder passes)"}}) {
-    kernels::cuda::set_gemm_wgmma_kn(row.wgmma_kn);
+    kernels::cuda::set_gemm_wgmma_kn(row.wgmma_kn && feature_enabled_by_env("wgmma_kn"));
     models::RsCapRetOptions ro;
     ro.num_visual_tokens = row.all_losses ? 1 : 4;
     ro.max_len = row.all_losses ? 24 : 44;
@@ -428,7 +434,7 @@ void bridge_step_7b() {
     // their last losses agree to f32 summation order (carried through a few AdamW steps).
     if (!row.all_losses && row.bf16_attention) kn_last_losses.push_back(r.losses.empty() ? NAN : r.losses.back());
   }
-  kernels::cuda::set_gemm_wgmma_kn(true);
+  kernels::cuda::set_gemm_wgmma_kn(feature_enabled_by_env("wgmma_kn"));
   std::printf("<!-- B [K,N] wgmma variant self-check on device 0: %s -->\n",
               kernels::cuda::gemm_bf16_wgmma_kn_verified(0) ? "passed" : "FAILED or unavailable (the rows above match)");
   if (kn_last_losses.size() == 2) {
@@ -511,13 +517,16 @@ void vit_l14_section(bool quick) {
       ops::CudaAutocastBf16Guard guard(true);
       struct SwitchedOff {
         const char* row;
+        const char* feature;  // its RSCAPRET_DISABLE name (null: always on)
         void (*set)(bool);
       };
       for (const SwitchedOff& o :
-           {SwitchedOff{"bf16 handoff off (f32 between every op)", ops::set_cuda_bf16_handoff},
-            SwitchedOff{"residual adds as separate kernels", ops::set_cuda_fused_residual},
-            SwitchedOff{"LayerNorm reading each row three times (scalar loads)", kernels::cuda::set_cuda_norm_single_read},
-            SwitchedOff{"bias and activation as separate kernels", ops::set_cuda_fused_linear}}) {
+           {SwitchedOff{"bf16 handoff off (f32 between every op)", "bf16_handoff", ops::set_cuda_bf16_handoff},
+            SwitchedOff{"residual adds as separate kernels", "fused_residual", ops::set_cuda_fused_residual},
+            SwitchedOff{"LayerNorm reading each row three times (scalar loads)", "norm_single_read",
+                        kernels::cuda::set_cuda_norm_single_read},
+            SwitchedOff{"bias and activation as separate kernels", nullptr, ops::set_cuda_fused_linear}}) {
+        if (o.feature && !feature_enabled_by_env(o.feature)) continue;  // left out for this run: stays off
         o.set(false);
         const double s = time_forward(*gpu, batch64.to(Device::cuda(0)), 5);
         o.set(true);

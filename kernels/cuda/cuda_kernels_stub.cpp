@@ -8,6 +8,7 @@
 #include "kernels/cuda/gemm_bf16_internal.h"
 
 #include "tensor/error.h"
+#include "tensor/feature_switch.h"
 
 namespace rscapret::kernels::cuda {
 
@@ -85,17 +86,17 @@ bool cuda_device_is_sm90(int) { return false; }
 bool gemm_bf16_wgmma_supported(int) { return false; }
 bool gemm_bf16_wgmma_kn_verified(int) { return false; }
 namespace {
-std::atomic<bool> g_wgmma_kn{true};  // kept for the same answers as a CUDA build's switch
+std::atomic<bool> g_wgmma_kn{feature_enabled_by_env("wgmma_kn")};  // kept for the same answers as a CUDA build's switch
 }  // namespace
 void set_gemm_wgmma_kn(bool on) { g_wgmma_kn.store(on); }
 namespace {
-std::atomic<bool> g_dependent_launch{true};
+std::atomic<bool> g_dependent_launch{feature_enabled_by_env("dependent_launch")};
 }  // namespace
 void set_cuda_dependent_launch(bool on) { g_dependent_launch.store(on); }
 bool cuda_dependent_launch() { return g_dependent_launch.load(); }
 bool cuda_dependent_launch_active(int) { return false; }
 namespace {
-std::atomic<bool> g_norm_single_read{true};
+std::atomic<bool> g_norm_single_read{feature_enabled_by_env("norm_single_read")};
 }  // namespace
 void set_cuda_norm_single_read(bool on) { g_norm_single_read.store(on); }
 bool cuda_norm_single_read() { return g_norm_single_read.load(); }

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "kernels/cuda/dependent_launch.cuh"
+#include "tensor/feature_switch.h"
 
 namespace rscapret::kernels::cuda {
 
@@ -18,7 +19,7 @@ constexpr int kMaxDevices = 64;
 __global__ void pdl_build_probe_kernel() {}
 
 std::atomic<bool>& switch_slot() {
-  static std::atomic<bool> on{true};
+  static std::atomic<bool> on{feature_enabled_by_env("dependent_launch")};
   return on;
 }
 

@@ -18,6 +18,7 @@
 #include "kernels/cuda/gemm_bf16_skinny.cuh"
 #include "kernels/cuda/gemm_bf16_wgmma.cuh"
 #include "kernels/cuda/launch.cuh"
+#include "tensor/feature_switch.h"
 
 namespace rscapret::kernels::cuda {
 
@@ -46,7 +47,7 @@ std::atomic<GemmBackend>& backend_slot() {
 }
 
 std::atomic<bool>& wgmma_kn_slot() {
-  static std::atomic<bool> slot{true};
+  static std::atomic<bool> slot{feature_enabled_by_env("wgmma_kn")};
   return slot;
 }
 

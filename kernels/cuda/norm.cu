@@ -24,13 +24,14 @@
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/dependent_launch.cuh"
 #include "kernels/cuda/launch.cuh"
+#include "tensor/feature_switch.h"
 
 namespace rscapret::kernels::cuda {
 
 namespace {
 
 std::atomic<bool>& single_read_slot() {
-  static std::atomic<bool> on{true};
+  static std::atomic<bool> on{feature_enabled_by_env("norm_single_read")};
   return on;
 }
 

@@ -90,6 +90,7 @@ TEST(CudaDecode, RopeAppendHasTheBitsOfRopeAndAppend) {
     }
   }
   // Switched off, the fused path declines and leaves the cache as it was.
+  const bool was = ops::cuda_fused_rope_append();  // RSCAPRET_DISABLE may have set it off for the run
   ops::set_cuda_fused_rope_append(false);
   nn::LayerKVCache cache;
   const Tensor x = g.normal({1, 1, 2, 64}).to(gpu);
@@ -97,7 +98,7 @@ TEST(CudaDecode, RopeAppendHasTheBitsOfRopeAndAppend) {
   EXPECT_FALSE(cache.append_rotated(x, x, x, Tensor::from_vector(std::vector<int64_t>{0}, {1}), 10000.0,
                                     ops::RopeLayout::half_split, 64, &r));
   EXPECT_EQ(cache.length(), 0);
-  ops::set_cuda_fused_rope_append(true);
+  ops::set_cuda_fused_rope_append(was);
 }
 
 // RMSNorm with a bf16 weight on the device (a bf16 model at inference) reads it in place: the bits
@@ -225,9 +226,6 @@ TEST(CudaDecode, BatchedGreedyTokensMatchTheCpu) {
 TEST(CudaDecode, DependentLaunchesKeepTheBits) {
   RS_REQUIRE_CUDA();
   namespace kc = kernels::cuda;
-  if (kc::cuda_device_is_sm90(0)) {
-    EXPECT_TRUE(kc::cuda_dependent_launch_active(0)) << "cc 9.0 takes them";
-  }
   autograd::NoGradGuard no_grad;
   Generator g(38);
   const Device gpu = Device::cuda(0);
@@ -248,13 +246,18 @@ TEST(CudaDecode, DependentLaunchesKeepTheBits) {
       out.push_back(dec.step(Tensor::from_vector(std::vector<int64_t>{(7 * t + 2) % 64}, {1, 1})).to(Device::cpu()));
     return out;
   };
+  const bool was = kc::cuda_dependent_launch();  // RSCAPRET_DISABLE may have set it off for the run
+  kc::set_cuda_dependent_launch(true);
+  if (kc::cuda_device_is_sm90(0)) {
+    EXPECT_TRUE(kc::cuda_dependent_launch_active(0)) << "cc 9.0 takes them";
+  }
   const Tensor chain_on = chain();
   const std::vector<Tensor> logits_on = decode_logits();
   kc::set_cuda_dependent_launch(false);
   EXPECT_FALSE(kc::cuda_dependent_launch_active(0));
   const Tensor chain_off = chain();
   const std::vector<Tensor> logits_off = decode_logits();
-  kc::set_cuda_dependent_launch(true);
+  kc::set_cuda_dependent_launch(was);
   EXPECT_TRUE(close_rel("norm -> GEMV chain", chain_on, chain_off, 0.0));
   ASSERT_EQ(logits_on.size(), logits_off.size());
   for (size_t i = 0; i < logits_on.size(); ++i)

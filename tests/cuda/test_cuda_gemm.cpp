@@ -529,6 +529,7 @@ TEST(CudaGemmBf16, WgmmaKnSwitchChoosesTheKernel) {
   RS_REQUIRE_CUDA();
   if (!kc::gemm_bf16_wgmma_supported(0)) GTEST_SKIP() << "device 0 has no wgmma kernel (not a cc 9.0 GPU, or no sm_90a)";
   uint64_t seed = 9400;
+  const bool was = kc::gemm_wgmma_kn();  // RSCAPRET_DISABLE may have set it off for the run
   for (bool on : {true, false}) {
     SCOPED_TRACE(on ? "switch on" : "switch off");
     kc::set_gemm_wgmma_kn(on);
@@ -537,8 +538,8 @@ TEST(CudaGemmBf16, WgmmaKnSwitchChoosesTheKernel) {
     const int64_t before = kc::gemm_bf16_wgmma_launches();
     check_gemm_bf16(c, Path::ours, seed += 7);
     EXPECT_EQ(kc::gemm_bf16_wgmma_launches(), before + (on ? 1 : 0));
-    kc::set_gemm_wgmma_kn(true);
   }
+  kc::set_gemm_wgmma_kn(was);
 }
 
 // On a Hopper GPU this binary must carry the wgmma kernel (sm_90a): otherwise every "wgmma" case

@@ -27,8 +27,9 @@ namespace {
   return ::testing::AssertionSuccess();
 }
 
-struct HandoffGuard {  // restores the default when a test leaves
-  ~HandoffGuard() { ops::set_cuda_bf16_handoff(true); }
+struct HandoffGuard {  // restores the run's setting (RSCAPRET_DISABLE may have set it off) when a test leaves
+  bool was = ops::cuda_bf16_handoff();
+  ~HandoffGuard() { ops::set_cuda_bf16_handoff(was); }
 };
 
 TEST(CudaBf16Handoff, LinearBf16OutIsTheCastOfLinear) {

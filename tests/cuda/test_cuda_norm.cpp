@@ -194,13 +194,14 @@ TEST(CudaNorm, RmsNormForwardMatchesTheReference) {
 TEST(CudaNorm, SingleReadRowsAgreeWithTheThreePassKernel) {
   RS_REQUIRE_CUDA();
   const int64_t rows = 37;
+  const bool was = kc::cuda_norm_single_read();  // RSCAPRET_DISABLE may have set it off for the run
   for (const int64_t cols : {int64_t(4), int64_t(516), int64_t(1000), int64_t(1024)}) {
     for (const bool on : {true, false}) {
       kc::set_cuda_norm_single_read(on);
       check_layer_norm_forward(rows, cols, true);
       check_rms_norm_forward(rows, cols, true);
     }
-    kc::set_cuda_norm_single_read(true);
+    kc::set_cuda_norm_single_read(true);  // the comparison below needs both kernels
     SCOPED_TRACE(::testing::Message() << "cols " << cols);
     const std::vector<float> x = norm_input(rows * cols, 41 + cols), w = random_normal(cols, 42),
                              b = random_normal(cols, 43);
@@ -210,7 +211,7 @@ TEST(CudaNorm, SingleReadRowsAgreeWithTheThreePassKernel) {
     kc::layer_norm_bf16_out(X.get(), W.get(), B.get(), Y16.get(), rows, cols, kEps, 0);
     kc::set_cuda_norm_single_read(false);
     kc::layer_norm(X.get(), W.get(), B.get(), Y3.get(), nullptr, nullptr, rows, cols, kEps, 0);
-    kc::set_cuda_norm_single_read(true);
+    kc::set_cuda_norm_single_read(was);
     const std::vector<float> y1 = Y1.download(), y3 = Y3.download();
     EXPECT_LE(rel_err(y1, to_double(y3)), 1e-6) << "single read vs three passes";
     const std::vector<uint16_t> y16 = Y16.download();
@@ -225,6 +226,7 @@ TEST(CudaNorm, SingleReadRowsAgreeWithTheThreePassKernel) {
     for (auto* buf : {&X, &W, &B, &Y1, &Y3}) EXPECT_TRUE(buf->guards_intact());
     EXPECT_TRUE(Y16.guards_intact());
   }
+  kc::set_cuda_norm_single_read(was);
   // x one float past a 16-byte boundary: the three-pass kernel, still the reference's values.
   const int64_t cols = 64;
   const std::vector<float> x = norm_input(rows * cols + 1, 44);
