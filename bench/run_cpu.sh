@@ -3,6 +3,7 @@
 # Usage: bash bench/run_cpu.sh [build-dir]   (build first: bash scripts/build.sh)
 # Machines here are shared: compare ratios within one run, not absolute times across runs.
 set -euo pipefail
+source "$(dirname "$0")/../scripts/shared_dir.sh"  # the data and tokenizer benchmarks read the shared files
 b=${1:-build}
 rep="--benchmark_repetitions=3 --benchmark_report_aggregates_only=true"
 echo "== $(date -u) on $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"

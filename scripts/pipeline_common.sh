@@ -10,9 +10,10 @@ stage() {  # stage NAME COMMAND...: runs, logs, and times one stage
 }
 
 # METEOR needs its word lists: $RSCAPRET_METEOR_DATA, else metrics/meteor-data of the shared
-# reference files ($RSCAPRET_SHARED, else the folder the build was configured with); without them
-# the table says NA. SPICE needs the official jar (NA here).
+# reference files (scripts/shared_dir.sh); without them the table says NA. SPICE needs the official
+# jar (NA here).
 METEOR_ARGS=()
-shared=${RSCAPRET_SHARED:-$(sed -n 's/^RSCAPRET_DEFAULT_SHARED:PATH=//p' build/CMakeCache.txt 2>/dev/null || true)}
+source "$(dirname "${BASH_SOURCE[0]}")/shared_dir.sh"
+shared=${RSCAPRET_SHARED:-}
 meteor_data=${RSCAPRET_METEOR_DATA:-${shared:+$shared/metrics/meteor-data}}
 if [ -n "$meteor_data" ] && [ -d "$meteor_data" ]; then METEOR_ARGS=(--meteor-data "$meteor_data"); fi

@@ -32,9 +32,10 @@ done | sort -u | while read -r lib; do cp -L "$lib" "$stage/lib/"; done
 cupti=$(ls /usr/local/cuda/lib64/libcupti.so.13 /usr/local/cuda/lib/libcupti.so.13 \
   /usr/local/cuda/extras/CUPTI/lib64/libcupti.so.13 2>/dev/null | head -1 || true)
 if [ -n "$cupti" ]; then cp -L "$cupti" "$stage/lib/"; else echo "libcupti.so.13 not found: the kernel profile stage will say so"; fi
-# The reference fixtures the CUDA model tests read: $RSCAPRET_SHARED, else the folder the build
-# was configured with (they do not travel to the GPU machine otherwise).
-shared=${RSCAPRET_SHARED:-$(sed -n 's/^RSCAPRET_DEFAULT_SHARED:PATH=//p' "$build/CMakeCache.txt" 2>/dev/null || true)}
+# The reference fixtures the CUDA model tests read (scripts/shared_dir.sh finds them; they do not
+# travel to the GPU machine otherwise).
+source scripts/shared_dir.sh
+shared=${RSCAPRET_SHARED:-}
 if [ -n "$shared" ] && [ -d "$shared/fixtures/hf" ]; then
   mkdir -p "$stage/shared/fixtures" && cp -r "$shared/fixtures/hf" "$stage/shared/fixtures/"
   du -sh "$stage/shared" | sed 's/^/fixtures: /'

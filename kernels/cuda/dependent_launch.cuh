@@ -26,7 +26,7 @@
 #include <utility>
 
 #include "kernels/cuda/cuda_kernels.h"
-#include "tensor/error.h"
+#include "kernels/cuda/launch.cuh"
 
 namespace rscapret::kernels::cuda {
 
@@ -88,14 +88,12 @@ void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t s
     if (err == cudaSuccess) return;
     (void)cudaGetLastError();  // a refused launch is not sticky: clear it and try a plain one
     kernel<<<grid, block, smem, stream>>>(std::forward<Args>(args)...);
-    const cudaError_t plain = cudaGetLastError();
-    if (plain != cudaSuccess) throw DeviceError(cat("[cuda] ", what, ": ", cudaGetErrorString(plain)));
+    check_launch(what);
     pdl::disable_after_failure(device, err, what);  // only the attribute was refused
     return;
   }
   kernel<<<grid, block, smem, stream>>>(std::forward<Args>(args)...);
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) throw DeviceError(cat("[cuda] ", what, ": ", cudaGetErrorString(err)));
+  check_launch(what);
 }
 
 }  // namespace rscapret::kernels::cuda

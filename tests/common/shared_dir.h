@@ -1,4 +1,5 @@
-// Locates ../shared (reference fixtures, data) for tests. RSCAPRET_SHARED overrides the default.
+// Locates the shared reference files (fixtures, data) for tests: RSCAPRET_SHARED (set by the test
+// command, scripts/shared_dir.sh), else the build's optional RSCAPRET_DEFAULT_SHARED.
 // Tests that need it call RSCAPRET_REQUIRE_SHARED(path) and are skipped with a message when absent.
 #pragma once
 
@@ -14,7 +15,11 @@ inline std::filesystem::path shared_dir() {
 }
 
 // Absolute path of a file under shared/ ("fixtures/hf/llama_tiny/config.json").
-inline std::filesystem::path shared_path(const std::string& rel) { return shared_dir() / rel; }
+// Empty when no folder is known, so RSCAPRET_REQUIRE_SHARED skips.
+inline std::filesystem::path shared_path(const std::string& rel) {
+  const std::filesystem::path dir = shared_dir();
+  return dir.empty() ? std::filesystem::path() : dir / rel;
+}
 
 }  // namespace rscapret::testing
 
