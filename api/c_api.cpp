@@ -14,6 +14,7 @@
 #include "api/model_setup.h"
 #include "api/pipeline.h"
 #include "kernels/cpu/gemm.h"
+#include "models/rscapret/chat.h"
 #include "models/rscapret/retrieval.h"
 #include "tensor/error.h"
 #include "tensor/thread_pool.h"
@@ -22,14 +23,24 @@
 #define RSCAPRET_VERSION_STRING "unknown"
 #endif
 
+// Handles share what they hold, so a chat outlives the model and index handles it was made from.
 struct rscapret_model {
-  rscapret::models::RsCapRetBundle bundle;
+  std::shared_ptr<const rscapret::models::RsCapRetBundle> bundle;
   std::string dir;  // as given: index metadata and messages
-  int image_size() const { return int(bundle.model->clip().config().vision.image_size); }
+  int image_size() const { return int(bundle->model->clip().config().vision.image_size); }
 };
 
 struct rscapret_index {
-  rscapret::models::ImageIndex index;
+  std::shared_ptr<const rscapret::models::ImageIndex> index;
+};
+
+struct rscapret_chat {
+  rscapret_chat(const rscapret_model& m, const rscapret::models::ChatOptions& opt)
+      : bundle(m.bundle), dir(m.dir), image_size(m.image_size()), chat(*bundle, opt) {}
+  std::shared_ptr<const rscapret::models::RsCapRetBundle> bundle;  // before chat, which refers to it
+  std::string dir;
+  int image_size;
+  rscapret::models::RsCapRetChat chat;
 };
 
 namespace {
@@ -133,12 +144,12 @@ api::ImageInput to_input(const rscapret_image& im, size_t i) {
 
 // Images [begin, end) preprocessed for the model; an image that cannot be read fails the call, named
 // by its position (the error's own message names the file or kind).
-std::vector<Tensor> load_inputs(const rscapret_model& m, const rscapret_image* images, size_t begin, size_t end) {
+std::vector<Tensor> load_inputs(int image_size, const rscapret_image* images, size_t begin, size_t end) {
   std::vector<Tensor> px;
   px.reserve(end - begin);
   for (size_t i = begin; i < end; ++i) {
     try {
-      px.push_back(api::load_image_input(to_input(images[i], i), m.image_size()));
+      px.push_back(api::load_image_input(to_input(images[i], i), image_size));
     } catch (const Error& e) {
       throw StatusError(status_of(e), cat("images[", i, "]: ", e.what()));
     }
@@ -221,7 +232,7 @@ rscapret_status rscapret_model_load(const char* dir, const rscapret_model_option
     const std::string quantize = opt.quantize ? opt.quantize : "none";
     std::lock_guard<std::mutex> lock(compute_mutex());
     auto m = std::make_unique<rscapret_model>();
-    m->bundle = api::load_model(dir, device, quantize);
+    m->bundle = std::make_shared<const models::RsCapRetBundle>(api::load_model(dir, device, quantize));
     m->dir = dir;
     *model = m.release();
   });
@@ -234,7 +245,7 @@ void rscapret_model_free(rscapret_model* model) noexcept {
 }
 
 size_t rscapret_model_embedding_dim(const rscapret_model* model) noexcept {
-  return model ? size_t(model->bundle.model->options().retrieval_dim) : 0;
+  return model ? size_t(model->bundle->model->options().retrieval_dim) : 0;
 }
 
 int rscapret_model_image_size(const rscapret_model* model) noexcept { return model ? model->image_size() : 0; }
@@ -261,11 +272,11 @@ rscapret_status rscapret_caption(rscapret_model* model, const rscapret_image* im
     if (options) opt = *options;
     RS_CHECK(opt.batch >= 1, ValueError, fn, "batch must be at least 1, got ", opt.batch);
     std::lock_guard<std::mutex> lock(compute_mutex());
-    const models::GenerateOptions g = api::caption_options(model->bundle, opt.beam, opt.max_new_tokens);
+    const models::GenerateOptions g = api::caption_options(*model->bundle, opt.beam, opt.max_new_tokens);
     std::vector<std::string> text;  // all of them before any is handed out: the call fails as a whole
     for (size_t i0 = 0; i0 < n; i0 += size_t(opt.batch)) {
       const size_t i1 = std::min(n, i0 + size_t(opt.batch));
-      for (std::string& c : api::caption_images(model->bundle, load_inputs(*model, images, i0, i1), g, opt.batch))
+      for (std::string& c : api::caption_images(*model->bundle, load_inputs(model->image_size(), images, i0, i1), g, opt.batch))
         text.push_back(std::move(c));
     }
     try {
@@ -294,7 +305,7 @@ rscapret_status rscapret_embed_images(rscapret_model* model, const rscapret_imag
     std::vector<float> e;          // [n, Q], copied out only when every image was read
     for (size_t i0 = 0; i0 < n; i0 += kBatch) {
       const std::vector<float> part =
-          api::embed_images(model->bundle, load_inputs(*model, images, i0, std::min(n, i0 + kBatch)), kBatch);
+          api::embed_images(*model->bundle, load_inputs(model->image_size(), images, i0, std::min(n, i0 + kBatch)), kBatch);
       e.insert(e.end(), part.begin(), part.end());
     }
     std::memcpy(out, e.data(), e.size() * sizeof(float));
@@ -316,7 +327,7 @@ rscapret_status rscapret_embed_texts(rscapret_model* model, const char* const* t
       v.emplace_back(texts[i]);
     }
     std::lock_guard<std::mutex> lock(compute_mutex());
-    const std::vector<float> e = models::embed_texts(model->bundle, v);
+    const std::vector<float> e = models::embed_texts(*model->bundle, v);
     std::memcpy(out, e.data(), e.size() * sizeof(float));
   });
 }
@@ -335,7 +346,7 @@ rscapret_status rscapret_index_build(rscapret_model* model, const char* const* p
       files.emplace_back(paths[i]);
     }
     std::lock_guard<std::mutex> lock(compute_mutex());
-    const models::RsCapRetBundle& b = model->bundle;
+    const models::RsCapRetBundle& b = *model->bundle;
     const api::IndexedImages idx = api::embed_image_files(b, files, 16);
     models::save_image_index(out_path, idx.embeddings, b.model->options().retrieval_dim, idx.paths,
                              models::module_xxh3(*b.model), std::filesystem::absolute(model->dir).string(),
@@ -352,18 +363,18 @@ rscapret_status rscapret_index_load(const char* path, rscapret_index** index) no
     require(path, fn, "path");
     auto idx = std::make_unique<rscapret_index>();
     std::lock_guard<std::mutex> lock(compute_mutex());  // loading may convert on the thread pool
-    idx->index = models::ImageIndex::load(path);
+    idx->index = std::make_shared<const models::ImageIndex>(models::ImageIndex::load(path));
     *index = idx.release();
   });
 }
 
 void rscapret_index_free(rscapret_index* index) noexcept { delete index; }
 
-size_t rscapret_index_size(const rscapret_index* index) noexcept { return index ? size_t(index->index.size()) : 0; }
+size_t rscapret_index_size(const rscapret_index* index) noexcept { return index ? size_t(index->index->size()) : 0; }
 
 const char* rscapret_index_path(const rscapret_index* index, size_t i) noexcept {
-  if (!index || i >= index->index.paths.size()) return nullptr;
-  return index->index.paths[i].c_str();
+  if (!index || i >= index->index->paths.size()) return nullptr;
+  return index->index->paths[i].c_str();
 }
 
 rscapret_status rscapret_index_search_text(rscapret_model* model, const rscapret_index* index, const char* query,
@@ -376,12 +387,12 @@ rscapret_status rscapret_index_search_text(rscapret_model* model, const rscapret
     require(n_hits, fn, "n_hits");
     *n_hits = 0;
     std::lock_guard<std::mutex> lock(compute_mutex());
-    index->index.check_model(*model->bundle.model, model->dir);  // even for k == 0
+    index->index->check_model(*model->bundle->model, model->dir);  // even for k == 0
     if (k == 0) return;
     require(hits, fn, "hits");
     // Not cut to the training max_len, as `rscapret retrieve`: a long query keeps all its words.
-    const std::vector<float> q = models::embed_texts(model->bundle, {std::string(query)}, 1, /*max_len=*/0);
-    write_hits(index->index, index->index.search(q, int64_t(std::min(k, size_t(index->index.size())))), hits,
+    const std::vector<float> q = models::embed_texts(*model->bundle, {std::string(query)}, 1, /*max_len=*/0);
+    write_hits(*index->index, index->index->search(q, int64_t(std::min(k, size_t(index->index->size())))), hits,
                n_hits);
   });
 }
@@ -394,15 +405,132 @@ rscapret_status rscapret_index_search_embedding(const rscapret_index* index, con
     require(query, fn, "query");
     require(n_hits, fn, "n_hits");
     *n_hits = 0;
-    RS_CHECK(dim == size_t(index->index.dim), ValueError, fn, "the query has ", dim, " floats, the index's embeddings ",
-             index->index.dim);
+    RS_CHECK(dim == size_t(index->index->dim), ValueError, fn, "the query has ", dim, " floats, the index's embeddings ",
+             index->index->dim);
     for (size_t i = 0; i < dim; ++i)
       RS_CHECK(std::isfinite(query[i]), ValueError, fn, "query[", i, "] is not finite (", query[i], ")");
     if (k == 0) return;
     require(hits, fn, "hits");
     const std::vector<float> q(query, query + dim);
-    write_hits(index->index, index->index.search(q, int64_t(std::min(k, size_t(index->index.size())))), hits,
+    write_hits(*index->index, index->index->search(q, int64_t(std::min(k, size_t(index->index->size())))), hits,
                n_hits);
+  });
+}
+
+void rscapret_chat_options_init(rscapret_chat_options* options) noexcept {
+  if (!options) return;
+  const models::ChatOptions d;
+  options->max_new_tokens = int(d.max_new_tokens);
+  options->temperature = d.temperature;
+  options->top_p = d.top_p;
+  options->seed = d.seed;
+  options->top_k_images = int(d.top_k_images);
+  options->ret_scale = d.ret_scale_factor;
+}
+
+rscapret_status rscapret_chat_new(rscapret_model* model, const rscapret_chat_options* options,
+                                  rscapret_chat** chat) noexcept {
+  const char* fn = "rscapret_chat_new";
+  return guarded(fn, [&] {
+    require(chat, fn, "chat");
+    *chat = nullptr;
+    require(model, fn, "model");
+    rscapret_chat_options opt;
+    rscapret_chat_options_init(&opt);
+    if (options) opt = *options;
+    RS_CHECK(opt.top_k_images >= 0, ValueError, fn, "top_k_images must be >= 0, got ", opt.top_k_images);
+    RS_CHECK(std::isfinite(opt.temperature) && std::isfinite(opt.ret_scale) && opt.ret_scale > 0, ValueError, fn,
+             "temperature must be finite and ret_scale finite and positive, got ", opt.temperature, " and ",
+             opt.ret_scale);
+    models::ChatOptions c;
+    c.max_new_tokens = opt.max_new_tokens;  // the chat checks it and top_p
+    c.temperature = opt.temperature;
+    c.top_p = opt.top_p;
+    c.seed = opt.seed;
+    c.top_k_images = opt.top_k_images;
+    c.ret_scale_factor = opt.ret_scale;
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    *chat = new rscapret_chat(*model, c);
+  });
+}
+
+void rscapret_chat_free(rscapret_chat* chat) noexcept {
+  if (!chat) return;
+  std::lock_guard<std::mutex> lock(compute_mutex());  // may release the last reference to the model
+  delete chat;
+}
+
+rscapret_status rscapret_chat_set_index(rscapret_chat* chat, const rscapret_index* index) noexcept {
+  const char* fn = "rscapret_chat_set_index";
+  return guarded(fn, [&] {
+    require(chat, fn, "chat");
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    chat->chat.set_index(index ? index->index : nullptr, chat->dir);
+  });
+}
+
+rscapret_status rscapret_chat_add_image(rscapret_chat* chat, const rscapret_image* image) noexcept {
+  const char* fn = "rscapret_chat_add_image";
+  return guarded(fn, [&] {
+    require(chat, fn, "chat");
+    require(image, fn, "image");
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    chat->chat.add_image(load_inputs(chat->image_size, image, 0, 1).at(0));
+  });
+}
+
+rscapret_status rscapret_chat_reset(rscapret_chat* chat) noexcept {
+  const char* fn = "rscapret_chat_reset";
+  return guarded(fn, [&] {
+    require(chat, fn, "chat");
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    chat->chat.reset();
+  });
+}
+
+void rscapret_chat_reply_free(rscapret_chat_reply* reply) noexcept {
+  if (!reply) return;
+  std::free(reply->text);
+  for (size_t i = 0; reply->hits && i < reply->n_hits; ++i) std::free(const_cast<char*>(reply->hits[i].path));
+  std::free(reply->hits);
+  *reply = rscapret_chat_reply{};
+}
+
+rscapret_status rscapret_chat_ask(rscapret_chat* chat, const char* question, int force_retrieval,
+                                  rscapret_chat_reply* reply) noexcept {
+  const char* fn = "rscapret_chat_ask";
+  if (reply) *reply = rscapret_chat_reply{};
+  return guarded(fn, [&] {
+    require(chat, fn, "chat");
+    require(question, fn, "question");
+    require(reply, fn, "reply");
+    std::lock_guard<std::mutex> lock(compute_mutex());
+    // All or nothing: when copying the reply out fails, the turn is taken back.
+    const size_t most_hits = size_t(std::max<int64_t>(0, chat->chat.options().top_k_images));
+    models::RsCapRetChat::Snapshot before = chat->chat.snapshot();
+    rscapret_chat_reply out{};
+    try {
+      out.hits = static_cast<rscapret_hit*>(std::calloc(std::max<size_t>(most_hits, 1), sizeof(rscapret_hit)));
+      if (!out.hits) throw std::bad_alloc();
+      const models::ChatReply r = chat->chat.ask(question, force_retrieval != 0);
+      out.text = copy_string(r.text);
+      for (const models::ChatHit& h : r.retrieved) {
+        rscapret_hit& hit = out.hits[out.n_hits];
+        hit.index = size_t(h.index);
+        hit.score = h.score;
+        hit.path = copy_string(h.path);
+        ++out.n_hits;
+      }
+      out.retrieval_requested = r.retrieved_requested ? 1 : 0;
+      out.stop = r.stop == "newline" ? "newline" : r.stop == "Q:" ? "Q:" : r.stop == "eos" ? "eos" : "max_new_tokens";
+      out.positions = size_t(r.positions);
+      out.over_context = r.over_context ? 1 : 0;
+    } catch (...) {
+      rscapret_chat_reply_free(&out);
+      chat->chat.restore(std::move(before));
+      throw;
+    }
+    *reply = out;
   });
 }
 

@@ -1,7 +1,8 @@
 /* rscapret: the C library. RS-CapRet remote-sensing image captioning and text-to-image retrieval
  * from any language with a C FFI, without Python: load a model folder (written by `rscapret train
  * bridge`, or the embedded default's `assets/model`), caption images, embed images and texts, build
- * and search image indexes (the same files as `rscapret index`).
+ * and search image indexes (the same files as `rscapret index`), and hold FROMAGe's interleaved
+ * image/text dialogue with [RET] retrieval (as `rscapret chat`).
  *
  * Conventions
  * - Every function that can fail returns an rscapret_status. On failure its outputs are untouched,
@@ -14,8 +15,10 @@
  * - Calls may come from any thread: computations are serialized by one process-wide lock (the
  *   kernels already use every core through the library's own thread pool).
  * - Options structs are filled with defaults by their *_init function first. A version that changes
- *   a struct or a signature raises RSCAPRET_API_VERSION and the library's SONAME (librscapret.so.N),
- *   so a program never meets a struct of another size.
+ *   a struct or a signature raises the library's SONAME (librscapret.so.N), so a program never meets
+ *   a struct of another size. RSCAPRET_API_VERSION rises with every change, additions included: a
+ *   program built against version N runs with a library of the same SONAME reporting N or more.
+ *   Version 2 added the chat entries.
  */
 #ifndef RSCAPRET_RSCAPRET_H
 #define RSCAPRET_RSCAPRET_H
@@ -38,7 +41,7 @@
 extern "C" {
 #endif
 
-#define RSCAPRET_API_VERSION 1
+#define RSCAPRET_API_VERSION 2
 
 typedef enum rscapret_status {
   RSCAPRET_OK = 0,
@@ -174,6 +177,57 @@ RSCAPRET_API rscapret_status rscapret_index_search_text(rscapret_model* model, c
 RSCAPRET_API rscapret_status rscapret_index_search_embedding(const rscapret_index* index, const float* query,
                                                              size_t dim, size_t k, rscapret_hit* hits,
                                                              size_t* n_hits) RSCAPRET_NOEXCEPT;
+
+/* ---- chat (API version 2) ----
+ * FROMAGe's interleaved dialogue, as `rscapret chat`: images and questions accumulate in one
+ * conversation, the frozen decoder answers each question, and when it emits [RET] (or the caller
+ * forces it) its hidden state at [RET] ranks the images of an index. A chat keeps its own references
+ * to its model and index: their handles may be freed while the chat lives. Answers are greedy unless
+ * temperature > 0 (then sampled with top_p from one seeded stream per conversation), so the same
+ * calls give the same replies. */
+typedef struct rscapret_chat rscapret_chat;
+
+typedef struct rscapret_chat_options {
+  int max_new_tokens; /* answer length limit in tokens; default 32 */
+  double temperature; /* <= 0 (default): greedy */
+  double top_p;       /* nucleus sampling mass in (0, 1]; default 1 */
+  uint64_t seed;      /* the conversation's sampling stream; default 0 */
+  int top_k_images;   /* images returned per retrieval; default 3 */
+  double ret_scale;   /* multiplies the [RET] logit (FROMAGe's ret_scale_factor); default 1 */
+} rscapret_chat_options;
+
+RSCAPRET_API void rscapret_chat_options_init(rscapret_chat_options* options) RSCAPRET_NOEXCEPT;
+/* A new, empty conversation with model; options may be NULL. */
+RSCAPRET_API rscapret_status rscapret_chat_new(rscapret_model* model, const rscapret_chat_options* options,
+                                               rscapret_chat** chat) RSCAPRET_NOEXCEPT;
+RSCAPRET_API void rscapret_chat_free(rscapret_chat* chat) RSCAPRET_NOEXCEPT;
+/* The images [RET] retrieves from; NULL: none (a requested retrieval then returns no hits). Fails
+ * unless the index was built by the chat's model. */
+RSCAPRET_API rscapret_status rscapret_chat_set_index(rscapret_chat* chat, const rscapret_index* index) RSCAPRET_NOEXCEPT;
+/* Appends an image to the conversation (its visual prefix goes in now). On failure (an unreadable
+ * image) the conversation is unchanged. */
+RSCAPRET_API rscapret_status rscapret_chat_add_image(rscapret_chat* chat, const rscapret_image* image) RSCAPRET_NOEXCEPT;
+/* Forgets the conversation (images and text); options and index stay. */
+RSCAPRET_API rscapret_status rscapret_chat_reset(rscapret_chat* chat) RSCAPRET_NOEXCEPT;
+
+typedef struct rscapret_chat_reply {
+  char* text;              /* the answer, without [RET] or the stop text */
+  int retrieval_requested; /* 1 when [RET] was emitted or forced */
+  rscapret_hit* hits;      /* the first [RET]'s best images, best first (paths owned by the reply) */
+  size_t n_hits;
+  const char* stop;        /* why the answer ended: "newline", "Q:", "eos" or "max_new_tokens" (static) */
+  size_t positions;        /* the model input's positions this turn, prompt and answer */
+  int over_context;        /* 1 when positions passed the decoder's trained context: start anew */
+} rscapret_chat_reply;
+
+/* Asks question ("Q: question\nA:" is appended), writes the answer into *reply and appends it to
+ * the conversation. force_retrieval != 0: the answer starts with [RET] (the user asked for images).
+ * On failure *reply is all zero and the conversation is unchanged. Free with
+ * rscapret_chat_reply_free. */
+RSCAPRET_API rscapret_status rscapret_chat_ask(rscapret_chat* chat, const char* question, int force_retrieval,
+                                               rscapret_chat_reply* reply) RSCAPRET_NOEXCEPT;
+/* Frees what a reply owns and zeroes it; NULL and zeroed replies are accepted. */
+RSCAPRET_API void rscapret_chat_reply_free(rscapret_chat_reply* reply) RSCAPRET_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -57,6 +57,13 @@ void RsCapRetChat::add_text(const std::string& text) {
 
 void RsCapRetChat::reset() { items_.clear(); }
 
+RsCapRetChat::Snapshot RsCapRetChat::snapshot() const { return {items_, rng_}; }
+
+void RsCapRetChat::restore(Snapshot s) {
+  items_ = std::move(s.items);
+  rng_ = s.rng;
+}
+
 std::vector<std::vector<int64_t>> RsCapRetChat::tokenized() const {
   std::vector<std::vector<int64_t>> out;
   bool first_text = true;
@@ -112,6 +119,18 @@ int64_t RsCapRetChat::choose(Tensor& logits) {
 }
 
 ChatReply RsCapRetChat::ask(const std::string& question, bool force_retrieval) {
+  // A failed turn (a device error, out of memory) leaves the conversation as it was, so a front end
+  // can report it and go on.
+  Snapshot before = snapshot();
+  try {
+    return answer(question, force_retrieval);
+  } catch (...) {
+    restore(std::move(before));
+    throw;
+  }
+}
+
+ChatReply RsCapRetChat::answer(const std::string& question, bool force_retrieval) {
   autograd::NoGradGuard no_grad;
   const RsCapRet& m = *b_.model;
   const auto& tok = *b_.tokenizer;

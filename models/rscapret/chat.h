@@ -74,9 +74,26 @@ class RsCapRetChat {
   void add_pooled(const Tensor& pooled);
   void add_text(const std::string& text);
   // Appends "Q: question\nA:", generates the answer and appends it. force_retrieval: the answer
-  // starts with [RET] (the user asked for an image), whatever the model would have emitted.
+  // starts with [RET] (the user asked for an image), whatever the model would have emitted. When it
+  // throws, the conversation (and the sampling stream) is as before the call.
   ChatReply ask(const std::string& question, bool force_retrieval = false);
   void reset();
+
+ private:
+  struct Item {
+    Tensor prefix;     // [K, C] for an image; undefined for text
+    std::string text;  // text item
+  };
+
+ public:
+  // The conversation and sampling stream at one moment (image prefixes shared, not copied): a caller
+  // that does more after ask() than can fail restores it to keep the turn all or nothing.
+  struct Snapshot {
+    std::vector<Item> items;
+    std::mt19937_64 rng;
+  };
+  Snapshot snapshot() const;
+  void restore(Snapshot s);
 
   // The model input as ids per position, kVisual for the K positions of each image (tests, debugging).
   static constexpr int64_t kVisual = -1;
@@ -87,10 +104,7 @@ class RsCapRetChat {
   ChatOptions& options() { return opt_; }
 
  private:
-  struct Item {
-    Tensor prefix;     // [K, C] for an image; undefined for text
-    std::string text;  // text item
-  };
+  ChatReply answer(const std::string& question, bool force_retrieval);  // ask without the rollback
   std::vector<std::vector<int64_t>> tokenized() const;  // per item: ids (text) or K x kVisual
   int64_t choose(Tensor& logits);                       // logits f32 [1, V + 1] -> id
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs a finished build into a temporary prefix and uses it as an outside project would:
 #   1. the installed rscapret runs its demo on the installed model (share/rscapret/assets);
-#   2. examples/c_api builds with find_package(rscapret) and with pkg-config, and its captions and
-#      search results equal the installed program's;
+#   2. examples/c_api builds with find_package(rscapret) and with pkg-config, and its captions,
+#      search results and chat equal the installed program's;
 #   3. librscapret.so exports the C API and nothing else.
 # Usage: install_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -45,6 +45,14 @@ LD_LIBRARY_PATH=$(dirname "$lib") "$tmp/ex_pc" search "$model" "$tmp/index.safet
 "$prefix/bin/rscapret" retrieve "a river" --index "$tmp/index.safetensors" -k 5 > "$tmp/cli_search.txt" 2> /dev/null
 diff "$tmp/api_search.txt" "$tmp/cli_search.txt" || { echo "FAIL: search results differ (library < > program)"; exit 1; }
 [[ $(wc -l < "$tmp/api_search.txt") -eq 5 ]] || { echo "FAIL: expected 5 hits"; exit 1; }
+printf 'what is in this image?\n/retrieve a river\n' > "$tmp/turns.txt"
+LD_LIBRARY_PATH=$(dirname "$lib") "$tmp/ex_pc" chat "$model" "$tmp/index.safetensors" "${images[0]}" \
+  < "$tmp/turns.txt" > "$tmp/api_chat.txt"
+"$prefix/bin/rscapret" chat --model "$model" --index "$tmp/index.safetensors" --image "${images[0]}" \
+  < "$tmp/turns.txt" > "$tmp/cli_chat.txt" 2> /dev/null
+diff "$tmp/api_chat.txt" "$tmp/cli_chat.txt" || { echo "FAIL: chat differs (library < > program)"; exit 1; }
+[[ $(grep -c '^A: ' "$tmp/api_chat.txt") -eq 2 && $(grep -c '^\[RET\] ' "$tmp/api_chat.txt") -ge 3 ]] || {
+  echo "FAIL: expected two answers and a retrieval:"; cat "$tmp/api_chat.txt"; exit 1; }
 
 # 3. Only the C API is exported (plus the version node).
 extra=$(nm -D --defined-only "$lib" | awk '{print $NF}' | sed 's/@.*//' | grep -v -e '^rscapret_' -e '^RSCAPRET_1$' || true)

@@ -459,4 +459,198 @@ TEST_F(CApi, QuantizedDecoderLoadsAndCaptions) {
   rscapret_model_free(q);
 }
 
+// ---- chat ----
+
+// One turn's reply as the program prints it: "A: text", then "[RET] rank score path" per hit.
+std::vector<std::string> printed(const rscapret_chat_reply& r) {
+  std::vector<std::string> out(1, "A: ");
+  out[0].append(r.text);
+  for (size_t i = 0; i < r.n_hits; ++i) {
+    char line[4096];
+    std::snprintf(line, sizeof line, "[RET] %zu %.6f %s", i + 1, r.hits[i].score, r.hits[i].path);
+    out.emplace_back(line);
+  }
+  return out;
+}
+
+// An index of the sample images, built through the library.
+fs::path sample_index(rscapret_model* model, const fs::path& dir) {
+  const auto paths = sample_paths();
+  std::vector<const char*> p;
+  for (const auto& s : paths) p.push_back(s.c_str());
+  const fs::path file = dir / "samples.safetensors";
+  EXPECT_EQ(rscapret_index_build(model, p.data(), p.size(), file.c_str(), nullptr), RSCAPRET_OK) << rscapret_last_error();
+  return file;
+}
+
+// The answers of a chat through the library, turn by turn (a turn starting with "/retrieve " forces
+// [RET]); the reply of each turn as printed(), one after the other. per_turn: each turn's lines.
+std::vector<std::string> converse(rscapret_chat* chat, const std::vector<std::string>& turns,
+                                  std::vector<std::vector<std::string>>* per_turn = nullptr) {
+  std::vector<std::string> out;
+  for (const std::string& t : turns) {
+    const bool force = t.rfind("/retrieve ", 0) == 0;
+    rscapret_chat_reply r;
+    EXPECT_EQ(rscapret_chat_ask(chat, force ? t.c_str() + 10 : t.c_str(), force, &r), RSCAPRET_OK)
+        << rscapret_last_error();
+    if (!r.text) continue;
+    const std::vector<std::string> lines = printed(r);
+    out.insert(out.end(), lines.begin(), lines.end());
+    if (per_turn) per_turn->push_back(lines);
+    rscapret_chat_reply_free(&r);
+  }
+  return out;
+}
+
+TEST_F(CApi, ChatEqualsTheProgram) {
+  const fs::path dir = temp_dir("chat");
+  const fs::path file = sample_index(model_, dir);
+  rscapret_index* index = nullptr;
+  ASSERT_EQ(rscapret_index_load(file.c_str(), &index), RSCAPRET_OK) << rscapret_last_error();
+  const auto paths = sample_paths();
+  const std::vector<std::string> turns = {"what is in this image?", "/retrieve show me a similar place",
+                                          "what else is there?"};
+
+  rscapret_chat* chat = nullptr;
+  ASSERT_EQ(rscapret_chat_new(model_, nullptr, &chat), RSCAPRET_OK) << rscapret_last_error();
+  ASSERT_EQ(rscapret_chat_set_index(chat, index), RSCAPRET_OK) << rscapret_last_error();
+  rscapret_index_free(index);  // the chat keeps its own reference
+  const rscapret_image img = rscapret_image_file(paths[2].c_str());
+  ASSERT_EQ(rscapret_chat_add_image(chat, &img), RSCAPRET_OK) << rscapret_last_error();
+  std::vector<std::vector<std::string>> replies;
+  const std::vector<std::string> got = converse(chat, turns, &replies);
+
+  std::string input;
+  for (const auto& t : turns) input += t + "\n";
+  std::ofstream(dir / "turns.txt") << input;
+  const auto want = lines(run(quoted(kCli.string()) + " chat --model " + quoted(kModel.string()) + " --index " +
+                              quoted(file.string()) + " --image " + quoted(paths[2]) + " < " +
+                              quoted((dir / "turns.txt").string()) + " 2>/dev/null"));
+  EXPECT_EQ(got, want);
+  // The forced retrieval returned the default three images, best first.
+  ASSERT_EQ(replies.size(), 3u);
+  ASSERT_EQ(replies[1].size(), 4u);
+  for (size_t i = 1; i <= 3; ++i)
+    EXPECT_EQ(replies[1][i].rfind("[RET] " + std::to_string(i) + " ", 0), 0u) << replies[1][i];
+
+  // After a reset the same turns on the same image give the same answers.
+  ASSERT_EQ(rscapret_chat_reset(chat), RSCAPRET_OK);
+  ASSERT_EQ(rscapret_chat_add_image(chat, &img), RSCAPRET_OK);
+  EXPECT_EQ(converse(chat, turns), got);
+  rscapret_chat_free(chat);
+  fs::remove_all(dir);
+}
+
+TEST_F(CApi, ChatRepliesAndFailuresLeaveTheConversationWhole) {
+  const auto paths = sample_paths();
+  const rscapret_image img = rscapret_image_file(paths[0].c_str());
+  rscapret_chat_options opt;
+  rscapret_chat_options_init(&opt);
+  EXPECT_EQ(opt.max_new_tokens, 32);
+  EXPECT_EQ(opt.top_k_images, 3);
+  opt.max_new_tokens = 6;
+
+  // A chat outlives the model handle it was made from.
+  rscapret_model* own = nullptr;
+  ASSERT_EQ(rscapret_model_load(kModel.c_str(), nullptr, &own), RSCAPRET_OK) << rscapret_last_error();
+  rscapret_chat* chat = nullptr;
+  ASSERT_EQ(rscapret_chat_new(own, &opt, &chat), RSCAPRET_OK) << rscapret_last_error();
+  rscapret_model_free(own);
+  ASSERT_EQ(rscapret_chat_add_image(chat, &img), RSCAPRET_OK) << rscapret_last_error();
+
+  // Bad images fail and leave the conversation as it was: the answer equals a fresh chat's.
+  const std::vector<uint8_t> png = read_bytes(paths[1]);
+  const std::vector<uint8_t> truncated(png.begin(), png.begin() + ptrdiff_t(png.size() / 2));
+  const rscapret_image bad = rscapret_image_encoded(truncated.data(), truncated.size());
+  EXPECT_EQ(rscapret_chat_add_image(chat, &bad), RSCAPRET_ERR_FORMAT);
+  const rscapret_image missing = rscapret_image_file("/nonexistent/x.png");
+  EXPECT_EQ(rscapret_chat_add_image(chat, &missing), RSCAPRET_ERR_IO);
+  EXPECT_NE(std::string(rscapret_last_error()).find("/nonexistent/x.png"), std::string::npos) << rscapret_last_error();
+  rscapret_chat_reply r;
+  EXPECT_EQ(rscapret_chat_ask(chat, nullptr, 0, &r), RSCAPRET_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(r.text, nullptr);
+  EXPECT_EQ(rscapret_chat_ask(chat, "what is it?", 0, nullptr), RSCAPRET_ERR_INVALID_ARGUMENT);
+  const std::vector<std::string> got = converse(chat, {"what is it?"});
+
+  rscapret_chat* fresh = nullptr;
+  ASSERT_EQ(rscapret_chat_new(model_, &opt, &fresh), RSCAPRET_OK);
+  ASSERT_EQ(rscapret_chat_add_image(fresh, &img), RSCAPRET_OK);
+  EXPECT_EQ(converse(fresh, {"what is it?"}), got);
+  rscapret_chat_free(fresh);
+
+  // Without an index a forced retrieval is reported as requested, with no hits.
+  ASSERT_EQ(rscapret_chat_ask(chat, "show me one", 1, &r), RSCAPRET_OK) << rscapret_last_error();
+  EXPECT_EQ(r.retrieval_requested, 1);
+  EXPECT_EQ(r.n_hits, 0u);
+  EXPECT_NE(r.stop, nullptr);
+  EXPECT_GT(r.positions, 0u);
+  EXPECT_EQ(r.over_context, 0);
+  rscapret_chat_reply_free(&r);
+  EXPECT_EQ(r.text, nullptr);
+  rscapret_chat_reply_free(&r);  // twice: a zeroed reply
+  rscapret_chat_reply_free(nullptr);
+  rscapret_chat_free(chat);
+  rscapret_chat_free(nullptr);
+
+  // Sampling is seeded: the same seed gives the same answer.
+  opt.temperature = 1.0;
+  opt.top_p = 0.9;
+  opt.seed = 42;
+  std::vector<std::string> sampled[2];
+  for (auto& s : sampled) {
+    ASSERT_EQ(rscapret_chat_new(model_, &opt, &chat), RSCAPRET_OK);
+    ASSERT_EQ(rscapret_chat_add_image(chat, &img), RSCAPRET_OK);
+    s = converse(chat, {"describe it", "and then?"});
+    rscapret_chat_free(chat);
+  }
+  EXPECT_EQ(sampled[0], sampled[1]);
+
+  // Bad options and arguments.
+  rscapret_chat_options_init(&opt);
+  chat = reinterpret_cast<rscapret_chat*>(1);
+  EXPECT_EQ(rscapret_chat_new(nullptr, &opt, &chat), RSCAPRET_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(chat, nullptr);
+  opt.max_new_tokens = 0;
+  EXPECT_EQ(rscapret_chat_new(model_, &opt, &chat), RSCAPRET_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(rscapret_last_error()).find("max_new_tokens"), std::string::npos) << rscapret_last_error();
+  rscapret_chat_options_init(&opt);
+  opt.top_p = 0;
+  EXPECT_EQ(rscapret_chat_new(model_, &opt, &chat), RSCAPRET_ERR_INVALID_ARGUMENT);
+  rscapret_chat_options_init(&opt);
+  opt.temperature = std::nan("");
+  EXPECT_EQ(rscapret_chat_new(model_, &opt, &chat), RSCAPRET_ERR_INVALID_ARGUMENT);
+  rscapret_chat_options_init(&opt);
+  opt.top_k_images = -1;
+  EXPECT_EQ(rscapret_chat_new(model_, &opt, &chat), RSCAPRET_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(chat, nullptr);
+  EXPECT_EQ(rscapret_chat_new(model_, nullptr, nullptr), RSCAPRET_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(rscapret_chat_add_image(nullptr, &img), RSCAPRET_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(rscapret_chat_set_index(nullptr, nullptr), RSCAPRET_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(rscapret_chat_reset(nullptr), RSCAPRET_ERR_INVALID_ARGUMENT);
+}
+
+// An index built by another model (its bridge hash changed) is refused by set_index.
+TEST_F(CApi, ChatRefusesTheIndexOfAnotherModel) {
+  const fs::path dir = temp_dir("chat_other");
+  const fs::path file = sample_index(model_, dir);
+  std::vector<uint8_t> bytes = read_bytes(file);
+  const std::string key = "\"model_xxh3\":\"";
+  const auto at = std::search(bytes.begin(), bytes.end(), key.begin(), key.end());
+  ASSERT_NE(at, bytes.end());
+  uint8_t& digit = *(at + ptrdiff_t(key.size()));
+  digit = digit == '0' ? '1' : '0';
+  std::ofstream(file, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(bytes.data()),
+                                                                  std::streamsize(bytes.size()));
+  rscapret_index* index = nullptr;
+  ASSERT_EQ(rscapret_index_load(file.c_str(), &index), RSCAPRET_OK) << rscapret_last_error();
+  rscapret_chat* chat = nullptr;
+  ASSERT_EQ(rscapret_chat_new(model_, nullptr, &chat), RSCAPRET_OK);
+  EXPECT_EQ(rscapret_chat_set_index(chat, index), RSCAPRET_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(rscapret_last_error()).find("another model"), std::string::npos) << rscapret_last_error();
+  EXPECT_EQ(rscapret_chat_set_index(chat, nullptr), RSCAPRET_OK);  // no index: allowed
+  rscapret_index_free(index);
+  rscapret_chat_free(chat);
+  fs::remove_all(dir);
+}
+
 }  // namespace

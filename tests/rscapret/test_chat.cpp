@@ -215,6 +215,37 @@ TEST(RsCapRetChat, SamplingIsSeededAndIndexMustMatchTheModel) {
   fs::remove_all(f.tmp);
 }
 
+// A turn that fails half way (here the logits hook throws on its third step) leaves the
+// conversation and the sampling stream as they were: the next answers equal an untouched chat's.
+TEST(RsCapRetChat, AFailedTurnIsTakenBack) {
+  RSCAPRET_REQUIRE_TINY();
+  const ChatFixture f = load_chat_model("chat_rollback");
+  models::ChatOptions opt;
+  opt.temperature = 1.0;
+  opt.seed = 11;
+  opt.max_new_tokens = 5;
+  models::RsCapRetChat failing(f.b, opt), untouched(f.b, opt);
+  for (models::RsCapRetChat* c : {&failing, &untouched}) c->add_image(random_pixels(1, 3));  // [1, 3, 32, 32]
+  const std::vector<int64_t> before = failing.prompt_ids();
+  int steps = 0;
+  failing.options().logits_processor = [&](Tensor&) {
+    if (++steps == 3) throw ValueError("[test] hook failed");
+  };
+  EXPECT_THROW(failing.ask("what is it?"), ValueError);
+  EXPECT_EQ(steps, 3);
+  EXPECT_EQ(failing.prompt_ids(), before);
+  failing.options().logits_processor = nullptr;
+  EXPECT_EQ(failing.ask("what is it?").tokens, untouched.ask("what is it?").tokens);
+  EXPECT_EQ(failing.ask("and?").tokens, untouched.ask("and?").tokens);
+
+  // snapshot() and restore() by hand: a turn taken back answers again the same way.
+  const models::RsCapRetChat::Snapshot s = failing.snapshot();
+  const models::ChatReply first = failing.ask("more?");
+  failing.restore(s);
+  EXPECT_EQ(failing.ask("more?").tokens, first.tokens);
+  fs::remove_all(f.tmp);
+}
+
 TEST(RsCapRetRetrieve, TopKOrdersByScoreThenIndex) {
   const std::vector<float> cand = {0, 1, 1, 0, 0.6f, 0.8f, 1, 0};  // 4 candidates of width 2
   const auto hits = models::top_k(cand, {1, 0}, 2, 3);
