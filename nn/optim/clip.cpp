@@ -55,8 +55,6 @@ double grad_norm(const std::vector<Tensor>& params) {
   return std::sqrt(sum);
 }
 
-bool grads_finite(const std::vector<Tensor>& params) { return std::isfinite(grad_norm(params)); }
-
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   RS_CHECK(max_norm > 0, ValueError, "clip_grad_norm", "max_norm must be positive, got ", max_norm);
   const double norm = grad_norm(params);

@@ -18,10 +18,6 @@ double grad_norm(const std::vector<Tensor>& params);
 // and after scaling), so the returned norm is the only check a training step needs.
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 
-// False when some gradient holds a NaN or an infinity (or, for f64 grads near 1e154, when the
-// sum of squares overflows double).
-bool grads_finite(const std::vector<Tensor>& params);
-
 namespace detail {
 // The sum of squares of all the tensors (one device), computed with ops where the tensors live and
 // read back once: the device path of grad_norm, testable on the host.

@@ -72,12 +72,11 @@ TEST(ClipGradNorm, SumOfSquaresByOpsMatchesTheDoubleSum) {
 TEST(ClipGradNorm, NonFiniteNormIsReportedNotApplied) {
   const Tensor a = with_grad({NAN, 1.0});
   EXPECT_TRUE(std::isnan(clip_grad_norm({a}, 1.0)));
-  EXPECT_FALSE(grads_finite({a}));
   EXPECT_EQ(a.grad().to_vector<double>()[1], 1.0);
-  EXPECT_TRUE(grads_finite({with_grad({1.0})}));
+  EXPECT_TRUE(std::isfinite(grad_norm({with_grad({1.0})})));
   const Tensor inf = with_grad({1.0, -INFINITY});
   EXPECT_TRUE(std::isinf(clip_grad_norm({inf}, 1.0)));
-  EXPECT_FALSE(grads_finite({with_grad({1.0}), inf}));
+  EXPECT_FALSE(std::isfinite(grad_norm({with_grad({1.0}), inf})));
   EXPECT_EQ(inf.grad().to_vector<double>()[0], 1.0);
   EXPECT_EQ(grad_norm({}), 0.0);  // no gradients at all
 }
