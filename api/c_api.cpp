@@ -475,7 +475,7 @@ rscapret_status rscapret_chat_add_image(rscapret_chat* chat, const rscapret_imag
     require(chat, fn, "chat");
     require(image, fn, "image");
     std::lock_guard<std::mutex> lock(compute_mutex());
-    chat->chat.add_image(load_inputs(chat->image_size, image, 0, 1).at(0));
+    chat->chat.add_image(api::load_image_input(to_input(*image, 0), chat->image_size));  // errors name the file
   });
 }
 
