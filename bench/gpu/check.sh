@@ -107,6 +107,25 @@ stage_caption() {
   head -4 "$out/caption_cuda.txt"; tail -3 "$out/caption_cuda.err"
   diff "$out/caption_cpu.txt" "$out/caption_cuda.txt" | head -10
   note "rscapret caption --device cuda vs cpu" "$cap" "$t0"
+
+  # The chat (answers and the images [RET] finds; scores left out: bf16 products on the GPU move
+  # them in the third decimal) over an index made on the CPU.
+  t0=$(date +%s)
+  local chat_rc=1 chat=differ img=(assets/samples/*.png)
+  if timeout "$(limit 30)" "$bin/rscapret" index assets/samples -o "$out/samples_index.safetensors" --model assets/model \
+       > /dev/null 2>&1; then
+    printf 'what is in this image?\n/retrieve a river next to a road\n' > "$out/chat_turns.txt"
+    for dev in cuda cpu; do
+      timeout "$(limit 60)" "$bin/rscapret" chat --model assets/model --index "$out/samples_index.safetensors" \
+        --image "${img[0]}" --device $dev < "$out/chat_turns.txt" 2> "$out/chat_$dev.err" |
+        sed -E 's/^(\[RET\] [0-9]+) [-0-9.e]+ /\1 /' > "$out/chat_$dev.txt"
+      local rc_chat=${PIPESTATUS[0]}  # (before any other command resets it)
+      [ "$dev" = cuda ] && chat_rc=$rc_chat
+    done
+    [ "$chat_rc" -eq 0 ] && [ -s "$out/chat_cuda.txt" ] && cmp -s "$out/chat_cuda.txt" "$out/chat_cpu.txt" && chat=same
+    diff "$out/chat_cpu.txt" "$out/chat_cuda.txt" | head -10; tail -3 "$out/chat_cuda.err"
+  fi
+  note "rscapret chat --device cuda vs cpu (answers, [RET] images)" "$chat (rc $chat_rc)" "$t0"
 }
 
 # The model lab before the kernel labs: its figures (whole models) are the ones most sessions need.
