@@ -75,6 +75,16 @@ inline WgmmaKnSelfCheck wgmma_kn_self_check_case() {
   return c;
 }
 
+// The self-check's verdict on the device's result: every value equal to the expected one, compared
+// as floats, not bytes: a NaN (an output the kernel did not write) fails, and a zero the tensor
+// cores happen to write as -0.0 passes (bytes would lose the fast path to a sign bit).
+inline bool wgmma_kn_self_check_passes(const WgmmaKnSelfCheck& c, const std::vector<float>& got) {
+  if (got.size() != c.expected.size()) return false;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (!(got[i] == c.expected[i])) return false;
+  return true;
+}
+
 // Throws DTypeError / ValueError for arguments no GEMM can run with.
 inline void check_gemm_bf16_args(const char* op, int64_t lda, int64_t ldb, bool b_is_nk, DType c_dtype,
                                  int64_t ldc, int64_t M, int64_t N, int64_t K) {

@@ -97,7 +97,7 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   } while (!done);
 }
 // 2-D TMA load of one box into shared memory, completing on the mbarrier (transaction bytes).
-// c0 is the innermost (K) coordinate, c1 the row.
+// c0 is the innermost coordinate (K for A and for B [N,K]; N for B [K,N]), c1 the row.
 __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1) {
   asm volatile(
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], [%2];\n" ::"r"(

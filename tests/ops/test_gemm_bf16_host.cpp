@@ -4,6 +4,7 @@
 // expected result is exact and a wrong read of B gives another result; both are checked here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -83,6 +84,26 @@ TEST(GemmBf16Host, SelfCheckRejectsPlausibleMisreadsOfB) {
     const int64_t chunk = (n / 8) % 8, swizzled = chunk ^ (k % 8);
     return b(k, n - chunk * 8 + swizzled * 8);
   })));
+}
+
+// The device's result is judged by value: an unwritten (NaN) or wrong output fails, a zero written
+// as -0.0 does not.
+TEST(GemmBf16Host, SelfCheckComparesValuesNotBytes) {
+  const kc::WgmmaKnSelfCheck c = kc::wgmma_kn_self_check_case();
+  std::vector<float> got = c.expected;
+  EXPECT_TRUE(kc::wgmma_kn_self_check_passes(c, got));
+  const auto zero = std::find(c.expected.begin(), c.expected.end(), 0.0f);
+  ASSERT_NE(zero, c.expected.end()) << "the case has exact zeros; a sign-bit check needs one";
+  got[size_t(zero - c.expected.begin())] = -0.0f;
+  EXPECT_TRUE(kc::wgmma_kn_self_check_passes(c, got));
+  got = c.expected;
+  got[7] = std::nanf("");
+  EXPECT_FALSE(kc::wgmma_kn_self_check_passes(c, got));
+  got = c.expected;
+  got.back() += 1.0f;
+  EXPECT_FALSE(kc::wgmma_kn_self_check_passes(c, got));
+  got.pop_back();
+  EXPECT_FALSE(kc::wgmma_kn_self_check_passes(c, got));
 }
 
 TEST(GemmBf16Host, WgmmaKnSwitchRoundTrips) {
