@@ -1,8 +1,8 @@
 // What the attention kernels and launchers use that is not plain C++: the block's dynamic shared
 // memory, the conversions between f32 and packed bf16 pairs, and the kernel launch itself. A
-// classic include guard (not #pragma once) lets a host-side emulation of the kernels supply its
-// own versions of exactly these functions (as gemm_ptx.cuh does for cp.async, ldmatrix and mma)
-// and run the launchers of attention.cu and flash_attention_bf16.cu unchanged.
+// classic include guard (not #pragma once) lets the host emulation of the kernels (tests/cuda_emu)
+// supply its own versions of exactly these functions (as for gemm_ptx.cuh's cp.async, ldmatrix
+// and mma) and run the launchers of attention.cu and flash_attention_bf16.cu unchanged.
 #ifndef RSCAPRET_ATTENTION_DEVICE_CUH
 #define RSCAPRET_ATTENTION_DEVICE_CUH
 

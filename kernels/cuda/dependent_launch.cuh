@@ -16,8 +16,8 @@
 //
 // Without a dependency (a plain launch, or before Hopper) `wait_for_predecessor` returns at once
 // and `allow_dependents` does nothing, so a kernel written this way is correct under either launch.
-// Classic include guard (not #pragma once), as attention_device.cuh: a host-side emulation of the
-// kernels can supply its own versions of these device functions.
+// Classic include guard (not #pragma once), as attention_device.cuh: the host emulation of the
+// kernels (tests/cuda_emu) supplies its own versions of these device functions.
 #ifndef RSCAPRET_DEPENDENT_LAUNCH_CUH
 #define RSCAPRET_DEPENDENT_LAUNCH_CUH
 

@@ -111,30 +111,6 @@ bool skinny_ok(const gemm::SkinnyArgs& s, bool b_is_nk) {
          aligned16(s.B);
 }
 
-template <bool kAF32, bool kGlu>
-void launch_skinny_rows(const gemm::SkinnyArgs& s, unsigned blocks, cudaStream_t stream) {
-  using gemm::kSkinnyCols, gemm::kSkinnyThreads;
-  // The gated kernel reads twice the rows per pass: half the unroll keeps the bytes in flight.
-  constexpr int U = kGlu ? gemm::kSkinnyUnroll / 2 : gemm::kSkinnyUnroll;
-  // The smallest row count that covers M: no wasted A loads for decode (M = 1). A programmatic
-  // dependent of the kernel before it (the kernel starts its weight stream early).
-  auto launch = [&](auto kernel) {
-    launch_dependent(kernel, dim3(blocks), dim3(kSkinnyThreads), 0, stream, "gemm_bf16 (skinny kernel)", s);
-  };
-  if (s.M <= 1) launch(gemm::gemm_bf16_skinny_kernel<1, kSkinnyCols, U, kAF32, kGlu>);
-  else if (s.M <= 2) launch(gemm::gemm_bf16_skinny_kernel<2, kSkinnyCols, U, kAF32, kGlu>);
-  else if (s.M <= 4) launch(gemm::gemm_bf16_skinny_kernel<4, kSkinnyCols, U, kAF32, kGlu>);
-  else launch(gemm::gemm_bf16_skinny_kernel<8, kSkinnyCols, U, kAF32, kGlu>);
-}
-
-void launch_skinny(const gemm::SkinnyArgs& s, cudaStream_t stream) {
-  constexpr int cols_per_block = gemm::kSkinnyThreads / 32 * gemm::kSkinnyCols;
-  const unsigned blocks = unsigned((int64_t(s.N) + cols_per_block - 1) / cols_per_block);
-  if (s.B_up) launch_skinny_rows<true, true>(s, blocks, stream);  // only reached with f32 A
-  else if (s.A32) launch_skinny_rows<true, false>(s, blocks, stream);
-  else launch_skinny_rows<false, false>(s, blocks, stream);
-}
-
 // The products the automatic choice gives the wgmma kernel (see gemm_bf16_ours).
 bool wgmma_automatic_shape(int64_t M, int64_t N, int64_t K) { return M > 8 && N % 256 == 0 && K % 64 == 0; }
 
@@ -175,7 +151,7 @@ void gemm_bf16_ours(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t l
   }
   const gemm::SkinnyArgs s{A, lda, B, ldb, int(M), int(N), int(K), epi};
   if ((tiles == GemmTiles::automatic || tiles == GemmTiles::skinny) && skinny_ok(s, b_is_nk))
-    return launch_skinny(s, stream);
+    return gemm::launch_skinny(s, stream);
   if (tiles == GemmTiles::automatic || tiles == GemmTiles::skinny) tiles = pick_tiles(M, N, K, device);
 
   const gemm::MmaArgs p{A, lda, B, ldb, int(M), int(N), int(K), epi};
@@ -278,7 +254,7 @@ bool f32a_allowed() { return gemm_backend() == GemmBackend::ours && gemm_tiles()
 bool launch_f32a(gemm::SkinnyArgs s, const float* A, int device) {
   s.A32 = A;
   if (!skinny_ok(s, true)) return false;
-  launch_skinny(s, stream_for(device));
+  gemm::launch_skinny(s, stream_for(device));
   return true;
 }
 
@@ -332,7 +308,7 @@ bool gemm_bf16_residual(const uint16_t* A, int64_t lda, const uint16_t* B, int64
   if (wgmma_automatic_shape(M, N, K) && launch_wgmma(A, lda, B, ldb, true, *epi, K, device, stream)) return true;
   const gemm::SkinnyArgs s{A, lda, B, ldb, int(M), int(N), int(K), *epi};
   if (!skinny_ok(s, true)) return false;
-  launch_skinny(s, stream);
+  gemm::launch_skinny(s, stream);
   return true;
 }
 

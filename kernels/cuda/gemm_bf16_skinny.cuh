@@ -160,4 +160,29 @@ __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const 
       }
 }
 
+template <bool kAF32, bool kGlu>
+inline void launch_skinny_rows(const SkinnyArgs& s, unsigned blocks, cudaStream_t stream) {
+  // The gated kernel reads twice the rows per pass: half the unroll keeps the bytes in flight.
+  constexpr int U = kGlu ? kSkinnyUnroll / 2 : kSkinnyUnroll;
+  // The smallest row count that covers M: no wasted A loads for decode (M = 1). A programmatic
+  // dependent of the kernel before it (the kernel starts its weight stream early).
+  auto launch = [&](auto kernel) {
+    launch_dependent(kernel, dim3(blocks), dim3(kSkinnyThreads), 0, stream, "gemm_bf16 (skinny kernel)", s);
+  };
+  if (s.M <= 1) launch(gemm_bf16_skinny_kernel<1, kSkinnyCols, U, kAF32, kGlu>);
+  else if (s.M <= 2) launch(gemm_bf16_skinny_kernel<2, kSkinnyCols, U, kAF32, kGlu>);
+  else if (s.M <= 4) launch(gemm_bf16_skinny_kernel<4, kSkinnyCols, U, kAF32, kGlu>);
+  else launch(gemm_bf16_skinny_kernel<8, kSkinnyCols, U, kAF32, kGlu>);
+}
+
+// The production launch of the skinny kernels (M <= 8: decode); also what the host emulation
+// of the kernel runs (tests/cuda_emu).
+inline void launch_skinny(const SkinnyArgs& s, cudaStream_t stream) {
+  constexpr int cols_per_block = kSkinnyThreads / 32 * kSkinnyCols;
+  const unsigned blocks = unsigned((int64_t(s.N) + cols_per_block - 1) / cols_per_block);
+  if (s.B_up) launch_skinny_rows<true, true>(s, blocks, stream);  // only reached with f32 A
+  else if (s.A32) launch_skinny_rows<true, false>(s, blocks, stream);
+  else launch_skinny_rows<false, false>(s, blocks, stream);
+}
+
 }  // namespace rscapret::kernels::cuda::gemm

@@ -1,6 +1,7 @@
 // The PTX instructions of our bf16 GEMM kernels, one thin wrapper each: cp.async copies,
 // ldmatrix fragment loads, and the m16n8k16 bf16 mma. A classic include guard (not #pragma once)
-// lets a host-side emulation of the kernels supply its own versions of exactly these functions.
+// lets the host emulation of the kernels (tests/cuda_emu) supply its own versions of exactly these
+// functions.
 #ifndef RSCAPRET_GEMM_PTX_CUH
 #define RSCAPRET_GEMM_PTX_CUH
 

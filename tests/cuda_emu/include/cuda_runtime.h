@@ -1,0 +1,88 @@
+// The CUDA language as the host emulator (../simt.h) runs it: the keywords compile away, the
+// built-in indices are the emulator's, and the intrinsics our kernels use act on one emulated
+// thread (shuffles park it until its warp has arrived). Only what the emulated kernels need.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "../simt.h"
+
+#define __device__
+#define __global__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__
+
+typedef int cudaError_t;
+constexpr cudaError_t cudaSuccess = 0;
+typedef struct CUstream_st* cudaStream_t;
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize };
+inline cudaError_t cudaFuncSetAttribute(const void*, cudaFuncAttribute, int) { return cudaSuccess; }
+inline const char* cudaGetErrorString(cudaError_t) { return "emulated"; }
+inline cudaError_t cudaGetLastError() { return cudaSuccess; }
+
+struct alignas(16) uint4 {
+  uint32_t x, y, z, w;
+};
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+struct alignas(8) float2 {
+  float x, y;
+};
+inline uint4 make_uint4(uint32_t x, uint32_t y, uint32_t z, uint32_t w) { return {x, y, z, w}; }
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline float2 make_float2(float x, float y) { return {x, y}; }
+
+inline float __uint_as_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint32_t __float_as_uint(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+using std::fmaxf;
+using std::fminf;
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+
+// Global loads through the read-only or L2-only paths: checked against the registered buffers.
+template <class T>
+inline T __ldg(const T* p) {
+  simt::check_global(p, sizeof(T), "__ldg");
+  return *p;
+}
+template <class T>
+inline T __ldcg(const T* p) {
+  simt::check_global(p, sizeof(T), "__ldcg");
+  return *p;
+}
+
+inline void __syncthreads() { simt::arrive(simt::Op::sync); }
+
+template <class T>
+inline T simt_shuffle(unsigned mask, T v, int src_lane, int width) {
+  static_assert(sizeof(T) == 4, "32-bit shuffles only");
+  if (mask != 0xffffffffu || width != 32)
+    simt::fail("shuffle with mask %x width %d: only full warps are emulated", mask, width);
+  std::memcpy(&simt::me().v_in, &v, 4);
+  simt::me().src_lane = src_lane;
+  simt::arrive(simt::Op::shfl);
+  T r;
+  std::memcpy(&r, &simt::me().v_out, 4);
+  return r;
+}
+template <class T>
+inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
+  return simt_shuffle(mask, v, int(threadIdx.x & 31) ^ lane_mask, width);
+}
+template <class T>
+inline T __shfl_sync(unsigned mask, T v, int src_lane, int width = 32) {
+  return simt_shuffle(mask, v, src_lane & 31, width);
+}

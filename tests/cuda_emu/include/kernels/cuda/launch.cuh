@@ -1,0 +1,24 @@
+// Emulated stand-in for kernels/cuda/launch.cuh (same names): one device, no streams.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/kernel_types.h"
+#include "tensor/device_backend.h"
+#include "tensor/error.h"
+
+namespace rscapret::kernels::cuda {
+
+inline cudaStream_t stream_for(int) { return nullptr; }
+inline void check_cuda(cudaError_t err, const char* what) {
+  if (err != cudaSuccess) throw DeviceError(cat("[cuda] ", what, ": ", cudaGetErrorString(err)));
+}
+inline void check_launch(const char* what) { check_cuda(cudaGetLastError(), what); }
+inline unsigned grid_for(int64_t n, int threads, int64_t cap = 65535LL * 16) {
+  return unsigned(std::max<int64_t>(1, std::min<int64_t>((n + threads - 1) / threads, cap)));
+}
+
+}  // namespace rscapret::kernels::cuda
