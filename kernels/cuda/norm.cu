@@ -289,12 +289,12 @@ void launch_backward_dx(const float* dy, const float* x, const float* w, const f
   cudaStream_t st = stream_for(device);
   if (cols <= kWarpRowMaxCols) {
     const unsigned grid = grid_dim(ceil_div(rows, kThreads / 32), what);
-    norm_backward_dx_kernel<true, kCentered><<<grid, kThreads, 0, st>>>(dy, x, w, mean, rstd, dx, rows, cols);
+    launch_plain(norm_backward_dx_kernel<true, kCentered>, dim3(grid), dim3(kThreads), 0, st, what, dy, x, w, mean,
+                 rstd, dx, rows, cols);
   } else {
-    norm_backward_dx_kernel<false, kCentered><<<grid_dim(rows, what), kThreads, 0, st>>>(dy, x, w, mean, rstd, dx,
-                                                                                         rows, cols);
+    launch_plain(norm_backward_dx_kernel<false, kCentered>, dim3(grid_dim(rows, what)), dim3(kThreads), 0, st, what,
+                 dy, x, w, mean, rstd, dx, rows, cols);
   }
-  check_launch(what);
 }
 
 // Device scratch for one call, released on scope exit. Releasing while our kernels may still run is
@@ -328,20 +328,18 @@ void launch_param_grads(const float* dy, const float* x, const float* mean, cons
   cudaStream_t st = stream_for(device);
   const dim3 grid(grid_dim(strips, what), unsigned(chunks));  // chunks <= kTargetParamBlocks < 65536
   if (chunks == 1) {  // one chunk: its partial is the answer
-    norm_param_partial_kernel<kCentered><<<grid, kThreads, 0, st>>>(dy, x, mean, rstd, dw, db, rows, cols,
-                                                                    rows_per_chunk);
-    check_launch(what);
+    launch_plain(norm_param_partial_kernel<kCentered>, grid, dim3(kThreads), 0, st, what, dy, x, mean, rstd, dw, db,
+                 rows, cols, rows_per_chunk);
     return;
   }
   const int64_t part = chunks * cols;  // floats per partial
   Scratch scratch(size_t((dw ? part : 0) + (db ? part : 0)) * sizeof(float), device);
   float* part_w = dw ? scratch.floats() : nullptr;
   float* part_b = db ? scratch.floats() + (dw ? part : 0) : nullptr;
-  norm_param_partial_kernel<kCentered><<<grid, kThreads, 0, st>>>(dy, x, mean, rstd, part_w, part_b, rows, cols,
-                                                                  rows_per_chunk);
-  check_launch(what);
-  sum_chunks_kernel<<<grid_dim(strips, what), kThreads, 0, st>>>(part_w, dw, part_b, db, chunks, cols);
-  check_launch(what);
+  launch_plain(norm_param_partial_kernel<kCentered>, grid, dim3(kThreads), 0, st, what, dy, x, mean, rstd, part_w,
+               part_b, rows, cols, rows_per_chunk);
+  launch_plain(sum_chunks_kernel, dim3(grid_dim(strips, what)), dim3(kThreads), 0, st, what, part_w, dw, part_b, db,
+               chunks, cols);
 }
 
 }  // namespace

@@ -60,7 +60,7 @@ __device__ __forceinline__ void rotate_pair(const float* src, float* dst, int64_
 // the launch, so the barrier below is reached by every thread or none).
 __global__ void rope_kernel(const float* x, float* y, const int64_t* positions, int64_t H, int64_t D,
                             int64_t rotary_dim, double theta, bool interleaved, bool inverse, bool cached) {
-  extern __shared__ double table[];  // [2, half]: cos, then sin (cached only)
+  double* table = dynamic_smem<double>();  // [2, half]: cos, then sin (cached only)
   const int64_t bt = blockIdx.x;
   const int64_t half = rotary_dim / 2;
   const double pos = double(positions[bt]);
@@ -83,7 +83,7 @@ __global__ void rope_kernel(const float* x, float* y, const int64_t* positions, 
 // One block per token (b, t) of rope_append: q's and k's pairs rotated with one cos/sin table, their
 // tails and v copied. rope_kernel's table and rotate_pair, so the bits are the same.
 __global__ void rope_append_kernel(const RopeAppendArgs a, bool cached) {
-  extern __shared__ double table[];  // [2, half]: cos, then sin (cached only)
+  double* table = dynamic_smem<double>();  // [2, half]: cos, then sin (cached only)
   wait_for_predecessor();  // a programmatic dependent (decode): q, k, v are the previous kernel's output
   allow_dependents();
   const int64_t bt = blockIdx.x, b = bt / a.T, t = bt - b * a.T;
@@ -153,9 +153,8 @@ void rope(const float* x, float* y, const int64_t* positions, int64_t B, int64_t
           int64_t rotary_dim, double theta, RopeLayout layout, bool inverse, int device) {
   const TokenLaunch L = token_launch("rope", B * T, D, rotary_dim);
   if (L.blocks == 0 || H * D == 0) return;
-  rope_kernel<<<L.blocks, kThreads, L.smem, stream_for(device)>>>(
-      x, y, positions, H, D, rotary_dim, theta, layout == RopeLayout::interleaved, inverse, L.cached);
-  check_launch("rope");
+  launch_plain(rope_kernel, dim3(L.blocks), dim3(kThreads), L.smem, stream_for(device), "rope", x, y, positions, H, D,
+               rotary_dim, theta, layout == RopeLayout::interleaved, inverse, L.cached);
 }
 
 }  // namespace rscapret::kernels::cuda

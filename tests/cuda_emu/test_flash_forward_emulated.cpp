@@ -15,12 +15,6 @@
 
 #include "kernels/cuda/flash_attention_bf16.cu"
 
-namespace rscapret::cuda_runtime {
-// The forward's scratch comes from the device allocator; in the emulation it is host memory.
-void* allocate(size_t bytes, int) { return std::malloc(bytes ? bytes : 1); }
-void release(void* p, int) noexcept { std::free(p); }
-}  // namespace rscapret::cuda_runtime
-
 namespace {
 namespace kc = rscapret::kernels::cuda;
 

@@ -14,7 +14,8 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-#define __shared__
+// Blocks run one after the other, so a function-local static is one block's shared array.
+#define __shared__ static
 
 typedef int cudaError_t;
 constexpr cudaError_t cudaSuccess = 0;
@@ -33,6 +34,10 @@ struct alignas(16) float4 {
 struct alignas(8) float2 {
   float x, y;
 };
+struct alignas(8) uint2 {
+  uint32_t x, y;
+};
+inline uint2 make_uint2(uint32_t x, uint32_t y) { return {x, y}; }
 inline uint4 make_uint4(uint32_t x, uint32_t y, uint32_t z, uint32_t w) { return {x, y, z, w}; }
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 inline float2 make_float2(float x, float y) { return {x, y}; }
@@ -47,6 +52,11 @@ inline uint32_t __float_as_uint(float f) {
   std::memcpy(&u, &f, 4);
   return u;
 }
+// Double arithmetic rounded once per operation, never fused (the test target builds with
+// -ffp-contract=off, so these stay separate operations).
+inline double __dmul_rn(double a, double b) { return a * b; }
+inline double __dadd_rn(double a, double b) { return a + b; }
+inline double __dsub_rn(double a, double b) { return a - b; }
 using std::fmaxf;
 using std::fminf;
 inline int min(int a, int b) { return a < b ? a : b; }
