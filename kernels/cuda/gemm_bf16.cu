@@ -25,16 +25,9 @@ namespace rscapret::kernels::cuda {
 namespace {
 
 using gemm::MmaConfig;
-// BM, BN, BK, warps along M, warps along N, pipeline stages, blocks per SM to fit. All 8 warps of
-// 64x32 (or 4 of 32x32) at 2+ blocks per SM: on the H100 (run 1, gemm_lab) the 1-block-per-SM
-// 128x256 tiles with 64x64 warp tiles ran at 230 TFLOP/s (8192^3) and 137 (16448x1024x4096),
-// while 128x128x64 / 3 stages reached 335 and 209, and 128x128x32 / 4 stages 279 and 242.
-// k64:   108 KB shared, fewer barriers per K: the faster one for long K.
-// k32:   80 KB shared, a deeper pipeline: the faster one at K = 1024.
-// small: 40 KB shared, 4 blocks per SM: small products, where 128x128 tiles leave SMs idle.
-using CfgK64 = MmaConfig<128, 128, 64, 2, 4, 3, 2>;
-using CfgK32 = MmaConfig<128, 128, 32, 2, 4, 4, 2>;
-using CfgSmall = MmaConfig<64, 64, 32, 2, 2, 4, 4>;
+using gemm::CfgK32;  // the production tile configurations (gemm_bf16_kernel.cuh)
+using gemm::CfgK64;
+using gemm::CfgSmall;
 // K from which k64 replaces k32: measured faster at 8192, slower at 1024; between, a guess.
 constexpr int64_t kLongK = 4096;
 

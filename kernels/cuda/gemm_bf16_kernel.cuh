@@ -96,8 +96,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) gemm_bf16_mma_k
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, STAGES = Cfg::STAGES, THREADS = Cfg::THREADS;
   constexpr int MT = Cfg::MT, NT = Cfg::NT, A_LD = Cfg::A_LD;
   constexpr int B_LD = kBNK ? Cfg::BNK_LD : Cfg::BKN_LD;
-  extern __shared__ uint4 smem_raw[];  // uint4: 16-byte aligned base
-  uint16_t* const smem = reinterpret_cast<uint16_t*>(smem_raw);
+  uint16_t* const smem = dynamic_smem<uint16_t>();  // 16-byte aligned base
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int warp_m = warp % Cfg::WARPS_M, warp_n = warp / Cfg::WARPS_M;
@@ -268,6 +267,18 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MIN_BLOCKS) gemm_bf16_mma_k
 
 // ---- host side ----
 
+// The production tile configurations (gemm_bf16.cu picks among them; the host emulation runs them).
+// BM, BN, BK, warps along M, warps along N, pipeline stages, blocks per SM to fit. All 8 warps of
+// 64x32 (or 4 of 32x32) at 2+ blocks per SM: on the H100 (run 1, gemm_lab) the 1-block-per-SM
+// 128x256 tiles with 64x64 warp tiles ran at 230 TFLOP/s (8192^3) and 137 (16448x1024x4096),
+// while 128x128x64 / 3 stages reached 335 and 209, and 128x128x32 / 4 stages 279 and 242.
+// k64:   108 KB shared, fewer barriers per K: the faster one for long K.
+// k32:   80 KB shared, a deeper pipeline: the faster one at K = 1024.
+// small: 40 KB shared, 4 blocks per SM: small products, where 128x128 tiles leave SMs idle.
+using CfgK64 = MmaConfig<128, 128, 64, 2, 4, 3, 2>;
+using CfgK32 = MmaConfig<128, 128, 32, 2, 4, 4, 2>;
+using CfgSmall = MmaConfig<64, 64, 32, 2, 2, 4, 4>;
+
 // Whether the cp.async path applies: 16-byte aligned pointers and leading dimensions, and the
 // contiguous extent of each operand (K for A and B [N, K], N for B [K, N]) a multiple of 8.
 inline bool mma_vec_ok(const MmaArgs& p, bool b_is_nk) {
@@ -287,8 +298,8 @@ void launch_mma_variant(const MmaArgs& p, cudaStream_t stream, int device) {
     if (device >= 0 && device < 64) opted[size_t(device)].store(true, std::memory_order_release);
   }
   const int64_t tiles = int64_t((p.M + Cfg::BM - 1) / Cfg::BM) * ((p.N + Cfg::BN - 1) / Cfg::BN);
-  kernel<<<unsigned(tiles), Cfg::THREADS, Cfg::SMEM_BYTES, stream>>>(p);
-  check_launch("gemm_bf16 (mma.sync kernel)");
+  launch_plain(kernel, dim3(unsigned(tiles)), dim3(Cfg::THREADS), Cfg::SMEM_BYTES, stream,
+               "gemm_bf16 (mma.sync kernel)", p);
 }
 
 // Launches config Cfg on `stream` (the device's current stream). M, N > 0; sizes checked by the caller.
