@@ -52,7 +52,7 @@ struct Violation : std::runtime_error {
   throw Violation(buf);
 }
 
-enum class Op { none, shfl, ldsm, ldsm_trans, mma, sync };
+enum class Op { none, shfl, ldsm, ldsm_trans, mma, warp_sync, sync };
 struct Copy {
   uint32_t dst;
   const char* src;
@@ -183,7 +183,9 @@ inline void resolve(Thread* L) {
   const Op op = L[0].op;
   for (int l = 0; l < 32; ++l)
     if (L[l].op != op) fail("warp divergence at a collective (lane %d)", l);
-  if (op == Op::shfl) {
+  if (op == Op::warp_sync) {
+    // __syncwarp: every lane has arrived; nothing to exchange.
+  } else if (op == Op::shfl) {
     for (int l = 0; l < 32; ++l) L[l].v_out = L[L[l].src_lane & 31].v_in;
   } else if (op == Op::ldsm || op == Op::ldsm_trans) {
     // x4: lanes 8i..8i+7 give the row addresses of matrix i; each lane receives, of matrix i,

@@ -78,6 +78,10 @@ inline T __ldcg(const T* p) {
 }
 
 inline void __syncthreads() { simt::arrive(simt::Op::sync); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+  if (mask != 0xffffffffu) simt::fail("__syncwarp with mask %x: only full warps are emulated", mask);
+  simt::arrive(simt::Op::warp_sync);
+}
 
 template <class T>
 inline T simt_shuffle(unsigned mask, T v, int src_lane, int width) {
