@@ -36,13 +36,10 @@ struct rscapret_index {
 
 struct rscapret_chat {
   rscapret_chat(const rscapret_model& m, const rscapret::models::ChatOptions& opt)
-      : bundle(m.bundle), dir(m.dir), image_size(m.image_size()), chat(*bundle, opt) {}
-  std::shared_ptr<const rscapret::models::RsCapRetBundle> bundle;  // before chat, which refers to it
-  std::string dir;
-  int image_size;
+      : model(m), chat(*model.bundle, opt) {}
+  rscapret_model model;  // a copy sharing the bundle; before chat, which refers to it
   rscapret::models::RsCapRetChat chat;
 };
-
 namespace {
 
 using namespace rscapret;
@@ -144,12 +141,12 @@ api::ImageInput to_input(const rscapret_image& im, size_t i) {
 
 // Images [begin, end) preprocessed for the model; an image that cannot be read fails the call, named
 // by its position (the error's own message names the file or kind).
-std::vector<Tensor> load_inputs(int image_size, const rscapret_image* images, size_t begin, size_t end) {
+std::vector<Tensor> load_inputs(const rscapret_model& m, const rscapret_image* images, size_t begin, size_t end) {
   std::vector<Tensor> px;
   px.reserve(end - begin);
   for (size_t i = begin; i < end; ++i) {
     try {
-      px.push_back(api::load_image_input(to_input(images[i], i), image_size));
+      px.push_back(api::load_image_input(to_input(images[i], i), m.image_size()));
     } catch (const Error& e) {
       throw StatusError(status_of(e), cat("images[", i, "]: ", e.what()));
     }
@@ -276,7 +273,7 @@ rscapret_status rscapret_caption(rscapret_model* model, const rscapret_image* im
     std::vector<std::string> text;  // all of them before any is handed out: the call fails as a whole
     for (size_t i0 = 0; i0 < n; i0 += size_t(opt.batch)) {
       const size_t i1 = std::min(n, i0 + size_t(opt.batch));
-      for (std::string& c : api::caption_images(*model->bundle, load_inputs(model->image_size(), images, i0, i1), g, opt.batch))
+      for (std::string& c : api::caption_images(*model->bundle, load_inputs(*model, images, i0, i1), g, opt.batch))
         text.push_back(std::move(c));
     }
     try {
@@ -305,7 +302,7 @@ rscapret_status rscapret_embed_images(rscapret_model* model, const rscapret_imag
     std::vector<float> e;          // [n, Q], copied out only when every image was read
     for (size_t i0 = 0; i0 < n; i0 += kBatch) {
       const std::vector<float> part =
-          api::embed_images(*model->bundle, load_inputs(model->image_size(), images, i0, std::min(n, i0 + kBatch)), kBatch);
+          api::embed_images(*model->bundle, load_inputs(*model, images, i0, std::min(n, i0 + kBatch)), kBatch);
       e.insert(e.end(), part.begin(), part.end());
     }
     std::memcpy(out, e.data(), e.size() * sizeof(float));
@@ -405,8 +402,8 @@ rscapret_status rscapret_index_search_embedding(const rscapret_index* index, con
     require(query, fn, "query");
     require(n_hits, fn, "n_hits");
     *n_hits = 0;
-    RS_CHECK(dim == size_t(index->index->dim), ValueError, fn, "the query has ", dim, " floats, the index's embeddings ",
-             index->index->dim);
+    RS_CHECK(dim == size_t(index->index->dim), ValueError, fn, "the query has ", dim,
+             " floats, the index's embeddings ", index->index->dim);
     for (size_t i = 0; i < dim; ++i)
       RS_CHECK(std::isfinite(query[i]), ValueError, fn, "query[", i, "] is not finite (", query[i], ")");
     if (k == 0) return;
@@ -465,7 +462,7 @@ rscapret_status rscapret_chat_set_index(rscapret_chat* chat, const rscapret_inde
   return guarded(fn, [&] {
     require(chat, fn, "chat");
     std::lock_guard<std::mutex> lock(compute_mutex());
-    chat->chat.set_index(index ? index->index : nullptr, chat->dir);
+    chat->chat.set_index(index ? index->index : nullptr, chat->model.dir);
   });
 }
 
@@ -475,7 +472,7 @@ rscapret_status rscapret_chat_add_image(rscapret_chat* chat, const rscapret_imag
     require(chat, fn, "chat");
     require(image, fn, "image");
     std::lock_guard<std::mutex> lock(compute_mutex());
-    chat->chat.add_image(api::load_image_input(to_input(*image, 0), chat->image_size));  // errors name the file
+    chat->chat.add_image(api::load_image_input(to_input(*image, 0), chat->model.image_size()));  // errors name the file
   });
 }
 

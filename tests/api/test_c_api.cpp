@@ -109,6 +109,18 @@ std::vector<uint8_t> pattern(int w, int h) {  // packed RGB, varied enough to mo
   return px;
 }
 
+// Makes an index look built by another model: one hex digit of its bridge hash changed in place.
+void give_another_models_hash(const fs::path& file) {
+  std::vector<uint8_t> bytes = read_bytes(file);
+  const std::string key = "\"model_xxh3\":\"";
+  const auto at = std::search(bytes.begin(), bytes.end(), key.begin(), key.end());
+  ASSERT_NE(at, bytes.end());
+  uint8_t& digit = *(at + ptrdiff_t(key.size()));
+  digit = digit == '0' ? '1' : '0';
+  std::ofstream(file, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(bytes.data()),
+                                                                  std::streamsize(bytes.size()));
+}
+
 class CApi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -295,14 +307,7 @@ TEST_F(CApi, IndexOfAnotherModelIsRefused) {
   const char* p[] = {paths[0].c_str(), paths[1].c_str()};
   const fs::path file = dir / "two.safetensors";
   ASSERT_EQ(rscapret_index_build(model_, p, 2, file.c_str(), nullptr), RSCAPRET_OK) << rscapret_last_error();
-  std::vector<uint8_t> bytes = read_bytes(file);
-  const std::string key = "\"model_xxh3\":\"";
-  const auto at = std::search(bytes.begin(), bytes.end(), key.begin(), key.end());
-  ASSERT_NE(at, bytes.end());
-  uint8_t& digit = *(at + ptrdiff_t(key.size()));
-  digit = digit == '0' ? '1' : '0';
-  std::ofstream(file, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(bytes.data()),
-                                                                  std::streamsize(bytes.size()));
+  ASSERT_NO_FATAL_FAILURE(give_another_models_hash(file));
   rscapret_index* index = nullptr;
   ASSERT_EQ(rscapret_index_load(file.c_str(), &index), RSCAPRET_OK) << rscapret_last_error();
   rscapret_hit hits[2];
@@ -479,7 +484,8 @@ fs::path sample_index(rscapret_model* model, const fs::path& dir) {
   std::vector<const char*> p;
   for (const auto& s : paths) p.push_back(s.c_str());
   const fs::path file = dir / "samples.safetensors";
-  EXPECT_EQ(rscapret_index_build(model, p.data(), p.size(), file.c_str(), nullptr), RSCAPRET_OK) << rscapret_last_error();
+  EXPECT_EQ(rscapret_index_build(model, p.data(), p.size(), file.c_str(), nullptr), RSCAPRET_OK)
+      << rscapret_last_error();
   return file;
 }
 
@@ -633,14 +639,7 @@ TEST_F(CApi, ChatRepliesAndFailuresLeaveTheConversationWhole) {
 TEST_F(CApi, ChatRefusesTheIndexOfAnotherModel) {
   const fs::path dir = temp_dir("chat_other");
   const fs::path file = sample_index(model_, dir);
-  std::vector<uint8_t> bytes = read_bytes(file);
-  const std::string key = "\"model_xxh3\":\"";
-  const auto at = std::search(bytes.begin(), bytes.end(), key.begin(), key.end());
-  ASSERT_NE(at, bytes.end());
-  uint8_t& digit = *(at + ptrdiff_t(key.size()));
-  digit = digit == '0' ? '1' : '0';
-  std::ofstream(file, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(bytes.data()),
-                                                                  std::streamsize(bytes.size()));
+  ASSERT_NO_FATAL_FAILURE(give_another_models_hash(file));
   rscapret_index* index = nullptr;
   ASSERT_EQ(rscapret_index_load(file.c_str(), &index), RSCAPRET_OK) << rscapret_last_error();
   rscapret_chat* chat = nullptr;

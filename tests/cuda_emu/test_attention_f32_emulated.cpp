@@ -10,6 +10,7 @@
 
 #include "kernels/cpu/ref/ref_kernels.h"
 #include "kernels/cuda/attention.cu"
+#include "tests/cuda_emu/emu_test_util.h"
 
 namespace {
 namespace kc = rscapret::kernels::cuda;
@@ -55,16 +56,13 @@ TEST(EmulatedAttentionF32, ForwardMatchesTheCpuReference) {
     ref::attention(q.data(), kc_.data(), vc.data(), keep, want.data(), c.B, c.H, c.Hkv, c.Tq, c.Tk, c.D, c.Dv, scale,
                    c.causal);
     std::vector<float> out(want.size() + 4, NAN), lse(size_t(c.B * c.H * c.Tq), NAN);
-    for (const auto& [p, bytes] : std::vector<std::pair<const void*, size_t>>{{q.data(), q.size() * 4},
-                                                                              {k.data(), k.size() * 4},
-                                                                              {v.data(), v.size() * 4},
-                                                                              {keep_bytes.data(), keep_bytes.size()},
-                                                                              {out.data(), out.size() * 4},
-                                                                              {lse.data(), lse.size() * 4}})
-      simt::register_buffer(p, bytes);
-    kc::attention_forward(q.data(), k.data(), v.data(), keep, out.data(), lse.data(), c.B, c.H, c.Hkv, c.Tq, c.Tk, c.D,
-                          c.Dv, scale, c.causal, 0, c.kv_rows);
-    simt::clear_buffers();
+    {
+      const emu_test::Registered reg{{q.data(), q.size() * 4},     {k.data(), k.size() * 4},
+                                     {v.data(), v.size() * 4},     {keep_bytes.data(), keep_bytes.size()},
+                                     {out.data(), out.size() * 4}, {lse.data(), lse.size() * 4}};
+      kc::attention_forward(q.data(), k.data(), v.data(), keep, out.data(), lse.data(), c.B, c.H, c.Hkv, c.Tq, c.Tk,
+                            c.D, c.Dv, scale, c.causal, 0, c.kv_rows);
+    }
     // f32 throughout, online softmax in another order than the reference's: ~1e-6.
     for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(out[i], want[i], 2e-5f * (1 + std::fabs(want[i]))) << i;
     for (size_t i = want.size(); i < out.size(); ++i) EXPECT_TRUE(std::isnan(out[i])) << "written past out";

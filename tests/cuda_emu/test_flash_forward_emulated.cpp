@@ -14,12 +14,13 @@
 #include <vector>
 
 #include "kernels/cuda/flash_attention_bf16.cu"
+#include "tests/cuda_emu/emu_test_util.h"
 
 namespace {
 namespace kc = rscapret::kernels::cuda;
 
-uint16_t to_bf16(float f) { return __float2bfloat16_rn(f).x; }
-float from_bf16(uint16_t h) { return __uint_as_float(uint32_t(h) << 16); }
+using emu_test::from_bf16;
+using emu_test::to_bf16;
 constexpr uint16_t kUnwritten = 0x7fc1;  // a NaN the kernels never produce
 
 struct Case {

@@ -10,13 +10,14 @@
 #include <vector>
 
 #include "kernels/cuda/gemm_bf16_kernel.cuh"
+#include "tests/cuda_emu/emu_test_util.h"
 
 namespace {
 namespace gm = rscapret::kernels::cuda::gemm;
 using rscapret::kernels::cuda::GemmActivation;
 
-uint16_t to_bf16(float f) { return __float2bfloat16_rn(f).x; }
-float from_bf16(uint16_t h) { return __uint_as_float(uint32_t(h) << 16); }
+using emu_test::from_bf16;
+using emu_test::to_bf16;
 
 struct Shape {
   int M, N, K;
@@ -46,14 +47,12 @@ void check(const Shape& s, unsigned seed) {
   p.epi.act = s.gelu ? GemmActivation::gelu_tanh : GemmActivation::none;
   p.epi.M = s.M;
   p.epi.N = s.N;
-  for (const auto& [ptr, bytes] : std::vector<std::pair<const void*, size_t>>{{a.data(), a.size() * 2},
-                                                                              {b.data(), b.size() * 2},
-                                                                              {bias.data(), bias.size() * 4},
-                                                                              {c32.data(), c32.size() * 4},
-                                                                              {c16.data(), c16.size() * 2}})
-    simt::register_buffer(ptr, bytes);
+  const emu_test::Registered reg{{a.data(), a.size() * 2},
+                                 {b.data(), b.size() * 2},
+                                 {bias.data(), bias.size() * 4},
+                                 {c32.data(), c32.size() * 4},
+                                 {c16.data(), c16.size() * 2}};
   gm::launch_mma<Cfg>(p, s.b_is_nk, nullptr, 0);
-  simt::clear_buffers();
   for (int m = 0; m < s.M; ++m)
     for (int j = 0; j < ldc; ++j) {
       const float got = s.bf16_out ? from_bf16(c16[size_t(m * ldc + j)]) : c32[size_t(m * ldc + j)];

@@ -11,13 +11,14 @@
 #include <vector>
 
 #include "kernels/cuda/gemm_bf16_skinny.cuh"
+#include "tests/cuda_emu/emu_test_util.h"
 
 namespace {
 namespace gm = rscapret::kernels::cuda::gemm;
 
-uint16_t to_bf16(float f) { return __float2bfloat16_rn(f).x; }
-float from_bf16(uint16_t h) { return __uint_as_float(uint32_t(h) << 16); }
-uint32_t bits(float f) { return __float_as_uint(f); }
+using emu_test::bits;
+using emu_test::from_bf16;
+using emu_test::to_bf16;
 
 struct Problem {
   int M, N, K;
@@ -42,17 +43,15 @@ constexpr float kUnwritten = -12345.0f;
 // C [M, ldc = N + 3] from one launch; residual: add p.residual (ldr = N + 5); in_place: C is the
 // residual's own buffer (ldc = ldr), as the decode adds into its hidden state.
 std::vector<float> run(const Problem& p, bool with_bias, bool with_residual, bool in_place = false) {
-  simt::clear_buffers();
   const int64_t ldr = p.N + 5, ldc = in_place ? ldr : p.N + 3;
   std::vector<float> res = p.residual;
   std::vector<float> own(size_t(p.M) * size_t(ldc), kUnwritten);
   std::vector<float>& c = in_place ? res : own;
-  for (const auto& [ptr, bytes] : std::vector<std::pair<const void*, size_t>>{{p.a.data(), p.a.size() * 4},
-                                                                              {p.w.data(), p.w.size() * 2},
-                                                                              {p.bias.data(), p.bias.size() * 4},
-                                                                              {res.data(), res.size() * 4},
-                                                                              {own.data(), own.size() * 4}})
-    simt::register_buffer(ptr, bytes);
+  const emu_test::Registered reg{{p.a.data(), p.a.size() * 4},
+                                 {p.w.data(), p.w.size() * 2},
+                                 {p.bias.data(), p.bias.size() * 4},
+                                 {res.data(), res.size() * 4},
+                                 {own.data(), own.size() * 4}};
   gm::SkinnyArgs s{nullptr, p.K, p.w.data(), p.K, p.M, p.N, p.K, {}};
   s.A32 = p.a.data();
   s.epi.C = c.data();
@@ -65,7 +64,6 @@ std::vector<float> run(const Problem& p, bool with_bias, bool with_residual, boo
   s.epi.N = p.N;
   if (with_residual) s.epi.residual = res.data(), s.epi.ldr = ldr;
   gm::launch_skinny(s, nullptr);
-  simt::clear_buffers();
   return c;
 }
 

@@ -10,29 +10,15 @@
 
 #include "kernels/cpu/ref/ref_kernels.h"
 #include "kernels/cuda/rope.cu"
+#include "tests/cuda_emu/emu_test_util.h"
 
 namespace {
+using emu_test::bits;
+using emu_test::normal;
+using emu_test::Registered;
 namespace kc = rscapret::kernels::cuda;
 namespace ref = rscapret::kernels::ref;
 using rscapret::kernels::RopeLayout;
-
-uint32_t bits(float f) { return __float_as_uint(f); }
-
-std::vector<float> normal(size_t n, unsigned seed, float mean = 0.f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(mean, 1.f);
-  std::vector<float> x(n);
-  for (float& e : x) e = d(g);
-  return x;
-}
-
-// Registers every buffer for one emulated call and clears them after.
-struct Registered {
-  Registered(std::initializer_list<std::pair<const void*, size_t>> bufs) {
-    for (const auto& [p, n] : bufs) simt::register_buffer(p, n);
-  }
-  ~Registered() { simt::clear_buffers(); }
-};
 
 // rope_append through the layout of inference (q, k, v as column slices of one projection row,
 // the cache [B, Hkv, capacity, D] written at its current length) against rope of q and k and a
