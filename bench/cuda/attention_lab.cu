@@ -41,9 +41,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_kernels.h"
-#include "kernels/cuda/flash_attention_bf16_dq_mt.cuh"
-#include "kernels/cuda/flash_attention_bf16_fwd_mt.cuh"
-#include "kernels/cuda/flash_attention_bf16_kernels.cuh"
+#include "kernels/cuda/flash_attention_bf16_launch.cuh"
 #include "kernels/cuda/flash_attention_bf16_tiles.cuh"
 #include "bench/cuda/lab_common.cuh"
 #include "kernels/cuda/launch.cuh"
@@ -154,30 +152,21 @@ struct Variant {
   std::function<void(Buffers&)> fwd, bwd;
 };
 
-template <typename Params>
-void launch(void (*kernel)(Params), const fl::Launch& L, const Params& p) {
-  if (L.grid.x == 0 || L.grid.y == 0 || L.grid.z == 0) return;
-  LAB_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L.smem)));
-  kernel<<<L.grid, L.block, L.smem, stream()>>>(p);
-  LAB_CHECK(cudaGetLastError());
-}
-
 fl::Shape flash_shape(const Shape& s) { return fl::Shape{s.B, s.H, s.Hkv, s.T, s.T, s.scale(), s.causal}; }
 
-// A bf16 variant launched from the kernel templates with its own tile configurations.
+// A bf16 variant launched with its own tile configurations, through production's launch code
+// (flash_attention_bf16_launch.cuh; a launch error throws DeviceError).
 template <class Fwd, class Dq, class Dkdv>
 void cfg_forward(Buffers& b) {
   const fl::RowStrides qs = fl::contiguous_rows(b.s.H, b.s.T, b.s.D), kv = fl::contiguous_rows(b.s.Hkv, b.s.T, b.s.D);
-  const fl::FwdParams p{b.q, b.k, b.v, b.out, b.lse, flash_shape(b.s), qs, kv, kv, qs};
-  launch(fl::fwd_kernel(static_cast<Fwd*>(nullptr)), fl::fwd_launch<Fwd>(p.s), p);
+  fl::forward_with<Fwd>(fl::FwdParams{b.q, b.k, b.v, b.out, b.lse, flash_shape(b.s), qs, kv, kv, qs}, stream());
 }
 template <class Fwd, class Dq, class Dkdv>
 void cfg_backward(Buffers& b) {
-  const fl::BwdParams p{b.q, b.k, b.v, b.out, b.dout, b.lse, b.delta, b.dq, b.dk, b.dv, flash_shape(b.s)};
-  launch(fl::flash_bwd_delta_kernel<Dq::D>, fl::delta_launch(p.s), p);
-  launch(fl::dq_kernel(static_cast<Dq*>(nullptr)), fl::dq_launch<Dq>(p.s), p);
-  launch(fl::flash_bwd_dkdv_kernel<Dkdv>, fl::dkdv_launch<Dkdv>(p.s), p);
+  fl::backward_with<Dq, Dkdv>(
+      fl::BwdParams{b.q, b.k, b.v, b.out, b.dout, b.lse, b.delta, b.dq, b.dk, b.dv, flash_shape(b.s)}, stream());
 }
+
 template <template <int> class Cfgs>
 Variant cfg_variant(int id, const char* name) {
   auto fwd = [](Buffers& b) {

@@ -115,8 +115,7 @@ void adamw_update(const AdamWTensor* tensors, int count, const AdamWStep& step, 
     tab.block_start[tab.count] = blocks;
     if (blocks == 0) continue;  // only empty tensors in this batch
     RS_CHECK(blocks <= 0x7fffffffLL, DeviceError, "adamw_update", blocks, " blocks exceed the grid");
-    adamw_kernel<<<unsigned(blocks), kThreads, 0, stream_for(device)>>>(tab, k);
-    check_launch("adamw_update");
+    launch_plain(adamw_kernel, dim3(unsigned(blocks)), dim3(kThreads), 0, stream_for(device), "adamw_update", tab, k);
   }
 }
 

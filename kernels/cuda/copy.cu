@@ -11,9 +11,10 @@
 // its payload bits may differ from the host's. A same-dtype copy moves the element's bits.
 //
 // Built into the tensor library (tensor/CMakeLists.txt), so nothing here may come from
-// rscapret_kernels (kernels/loop_collapse.h is header-only), and it compiles without
-// --expt-relaxed-constexpr: no launch.cuh (its device helper reads std::array), and the kernels
-// take the loop as plain arrays (CopyLoop).
+// rscapret_kernels (kernels/loop_collapse.h and kernels/cuda/launch.cuh are header-only; the
+// launches go through launch.cuh's launch_plain so that the host emulation in tests/cuda_emu runs
+// this file), and it compiles without --expt-relaxed-constexpr: the kernels take the loop as plain
+// arrays (CopyLoop).
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -24,6 +25,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/loop_collapse.h"
 #include "tensor/device_backend.h"
 #include "tensor/element.h"
@@ -180,7 +182,7 @@ void strided_copy(const void* src, DType src_dtype, void* dst, DType dst_dtype, 
                   int device) {
   const int64_t n = loop.numel();
   if (n == 0) return;
-  const auto stream = static_cast<cudaStream_t>(cuda_runtime::stream(device));  // also selects the device
+  const cudaStream_t stream = stream_for(device);  // also selects the device
   const CopyLoop L = collapse2(loop);
   // Both sides dense and in the same order: a plain device copy of the bytes.
   const bool dense = L.ndim == 0 || (L.ndim == 1 && L.strides[0][0] == 1 && L.strides[1][0] == 1);
@@ -198,17 +200,18 @@ void strided_copy(const void* src, DType src_dtype, void* dst, DType dst_dtype, 
       const S* sp = static_cast<const S*>(src);
       D* dp = static_cast<D*>(dst);
       if (small)
-        strided_copy_kernel<uint32_t, S, D><<<blocks, kThreads, 0, stream>>>(sp, dp, L, uint32_t(n));
+        launch_plain(strided_copy_kernel<uint32_t, S, D>, dim3(blocks), dim3(kThreads), 0, stream, "strided_copy", sp,
+                     dp, L, uint32_t(n));
       else
-        strided_copy_kernel<int64_t, S, D><<<blocks, kThreads, 0, stream>>>(sp, dp, L, n);
+        launch_plain(strided_copy_kernel<int64_t, S, D>, dim3(blocks), dim3(kThreads), 0, stream, "strided_copy", sp,
+                     dp, L, n);
     });
   });
-  check(cudaGetLastError(), "strided_copy");
 }
 
 void fill(void* dst, DType dtype, int64_t n, double value, int device) {
   if (n <= 0) return;
-  const auto stream = static_cast<cudaStream_t>(cuda_runtime::stream(device));
+  const cudaStream_t stream = stream_for(device);
   // The element's bits, converted on the host exactly as Tensor::full does on the CPU.
   const size_t size = dtype_size(dtype);
   unsigned char bytes[8] = {};
@@ -231,24 +234,26 @@ void fill(void* dst, DType dtype, int64_t n, double value, int device) {
     case 2: {
       uint16_t v;
       std::memcpy(&v, bytes, 2);
-      fill_kernel<<<blocks, kThreads, 0, stream>>>(static_cast<uint16_t*>(dst), n, v);
+      launch_plain(fill_kernel<uint16_t>, dim3(blocks), dim3(kThreads), 0, stream, "fill", static_cast<uint16_t*>(dst),
+                   n, v);
       break;
     }
     case 4: {
       uint32_t v;
       std::memcpy(&v, bytes, 4);
-      fill_kernel<<<blocks, kThreads, 0, stream>>>(static_cast<uint32_t*>(dst), n, v);
+      launch_plain(fill_kernel<uint32_t>, dim3(blocks), dim3(kThreads), 0, stream, "fill", static_cast<uint32_t*>(dst),
+                   n, v);
       break;
     }
     case 8: {
       uint64_t v;
       std::memcpy(&v, bytes, 8);
-      fill_kernel<<<blocks, kThreads, 0, stream>>>(static_cast<uint64_t*>(dst), n, v);
+      launch_plain(fill_kernel<uint64_t>, dim3(blocks), dim3(kThreads), 0, stream, "fill", static_cast<uint64_t*>(dst),
+                   n, v);
       break;
     }
     default: throw DTypeError(cat("[cuda fill] unexpected element size ", size));
   }
-  check(cudaGetLastError(), "fill");
 }
 
 }  // namespace rscapret::kernels::cuda

@@ -145,11 +145,13 @@ void cross_entropy_forward(const float* logits, const int64_t* targets, float* l
   const int threads = threads_for(V);
   cudaStream_t st = stream_for(device);
   // Every row start is 16-byte aligned when the base is and V is a multiple of 4.
+  const char* what = "cross_entropy_forward";
   if (V % 4 == 0 && aligned16(logits))
-    ce_forward_kernel<true><<<grid, threads, 0, st>>>(logits, targets, loss, lse, V, ignore_index);
+    launch_plain(ce_forward_kernel<true>, dim3(grid), dim3(threads), 0, st, what, logits, targets, loss, lse, V,
+                 ignore_index);
   else
-    ce_forward_kernel<false><<<grid, threads, 0, st>>>(logits, targets, loss, lse, V, ignore_index);
-  check_launch("cross_entropy_forward");
+    launch_plain(ce_forward_kernel<false>, dim3(grid), dim3(threads), 0, st, what, logits, targets, loss, lse, V,
+                 ignore_index);
 }
 
 void cross_entropy_backward(const float* logits, const int64_t* targets, const float* lse, const float* grad_scale,
@@ -158,11 +160,13 @@ void cross_entropy_backward(const float* logits, const int64_t* targets, const f
   const unsigned grid = row_grid(rows, "cross_entropy_backward");
   const int threads = threads_for(V);
   cudaStream_t st = stream_for(device);
+  const char* what = "cross_entropy_backward";
   if (V % 4 == 0 && aligned16(logits) && aligned16(dlogits))
-    ce_backward_kernel<true><<<grid, threads, 0, st>>>(logits, targets, lse, grad_scale, dlogits, V, ignore_index);
+    launch_plain(ce_backward_kernel<true>, dim3(grid), dim3(threads), 0, st, what, logits, targets, lse, grad_scale,
+                 dlogits, V, ignore_index);
   else
-    ce_backward_kernel<false><<<grid, threads, 0, st>>>(logits, targets, lse, grad_scale, dlogits, V, ignore_index);
-  check_launch("cross_entropy_backward");
+    launch_plain(ce_backward_kernel<false>, dim3(grid), dim3(threads), 0, st, what, logits, targets, lse, grad_scale,
+                 dlogits, V, ignore_index);
 }
 
 }  // namespace rscapret::kernels::cuda

@@ -137,7 +137,8 @@ __global__ void unary_kernel(const float* x, float* y, int64_t n, float p, bool 
 template <UnaryOp op>
 void launch_unary(const float* x, float* y, int64_t n, float p, cudaStream_t stream) {
   const bool vec4 = aligned16(x) && aligned16(y);
-  unary_kernel<op><<<grid_for(vec4 ? n / 4 + 1 : n, kThreads), kThreads, 0, stream>>>(x, y, n, p, vec4);
+  launch_plain(unary_kernel<op>, dim3(grid_for(vec4 ? n / 4 + 1 : n, kThreads)), dim3(kThreads), 0, stream, "unary", x,
+               y, n, p, vec4);
 }
 
 // ---- broadcast loops ----
@@ -275,15 +276,15 @@ void launch_loop(const Body& body, const BroadcastLoop& loop, cudaStream_t strea
   for (int k = 0; k < K && c.ndim == 1; ++k) flat = flat && c.strides[k][0] == 1;
   const unsigned blocks = grid_for(n, kThreads);
   if (flat) {
-    flat_kernel<K><<<blocks, kThreads, 0, stream>>>(body, n);
+    launch_plain(flat_kernel<K, Body>, dim3(blocks), dim3(kThreads), 0, stream, what, body, n);
   } else {
     const DeviceLoop<K> L = device_loop<K>(c);
     if (fits_u32(L, n))
-      broadcast_kernel<K, uint32_t><<<blocks, kThreads, 0, stream>>>(body, L, uint32_t(n));
+      launch_plain(broadcast_kernel<K, uint32_t, Body>, dim3(blocks), dim3(kThreads), 0, stream, what, body, L,
+                   uint32_t(n));
     else
-      broadcast_kernel<K, int64_t><<<blocks, kThreads, 0, stream>>>(body, L, n);
+      launch_plain(broadcast_kernel<K, int64_t, Body>, dim3(blocks), dim3(kThreads), 0, stream, what, body, L, n);
   }
-  check_launch(what);
 }
 
 // True when the loop is every operand contiguous with the output (the float4 path's condition).
@@ -301,8 +302,8 @@ void launch_binary(const float* a, const float* b, float* out, const BroadcastLo
   const int64_t n = loop.numel();
   if (n == 0) return;
   if (all_flat(loop, 2) && aligned16(a) && aligned16(b) && aligned16(out)) {
-    binary_vec4_kernel<op><<<grid_for(n / 4 + 1, kThreads), kThreads, 0, stream>>>(a, b, out, n);
-    check_launch("binary");
+    launch_plain(binary_vec4_kernel<op>, dim3(grid_for(n / 4 + 1, kThreads)), dim3(kThreads), 0, stream, "binary", a,
+                 b, out, n);
     return;
   }
   launch_loop<2>(BinaryBody<op>{a, b, out}, loop, stream, "binary");
@@ -346,7 +347,6 @@ void unary(UnaryOp op, const float* x, float* y, int64_t n, float param, int dev
     case UnaryOp::silu_grad: launch_unary<UnaryOp::silu_grad>(x, y, n, param, s); break;
     default: throw DeviceError(cat("[cuda unary] unknown op ", int(op)));
   }
-  check_launch("unary");
 }
 
 void binary(BinaryOp op, const float* a, const float* b, float* out, const BroadcastLoop& loop, int device) {

@@ -1,6 +1,6 @@
 // flash_attention_bf16_forward / _backward: checks the arguments, picks the tile configuration
 // for the head dim and launches the kernels of flash_attention_bf16_kernels.cuh on the device's
-// stream. The backward's delta scratch comes from the caching allocator and is released right
+// stream (flash_attention_bf16_launch.cuh). The backward's delta scratch comes from the caching allocator and is released right
 // after the launches (the allocator's reuse is ordered after them on the same stream).
 #include <cuda_runtime.h>
 
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_kernels.h"
-#include "kernels/cuda/flash_attention_bf16_kernels.cuh"
+#include "kernels/cuda/flash_attention_bf16_launch.cuh"
 #include "kernels/cuda/flash_attention_bf16_tiles.cuh"
 #include "kernels/cuda/launch.cuh"
 
@@ -20,9 +20,10 @@ namespace rscapret::kernels::cuda {
 
 namespace {
 
+using flash::backward_with;
 using flash::BwdParams;
+using flash::forward_with;
 using flash::FwdParams;
-using flash::Launch;
 using flash::Shape;
 
 // The tile configurations: flash_attention_bf16_tiles.cuh.
@@ -41,36 +42,6 @@ Shape make_shape(const char* op, int64_t B, int64_t H, int64_t Hkv, int64_t Tq, 
   for (const void* p : ptrs)  // cp.async moves 16-byte chunks
     if (reinterpret_cast<uintptr_t>(p) % 16 != 0) throw DeviceError(cat("[", op, "] tensors must be 16-byte aligned"));
   return Shape{int(B), int(H), int(Hkv), int(Tq), int(Tk), scale, causal};
-}
-
-template <typename Params>
-void launch(void (*kernel)(Params), const Launch& L, const Params& p, cudaStream_t stream, const char* what) {
-  if (L.grid.x == 0 || L.grid.y == 0 || L.grid.z == 0) return;
-  if (L.smem > 48 * 1024)
-    check_cuda(cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(L.smem)),
-               what);
-  attn::launch_kernel(kernel, L.grid, L.block, L.smem, stream, p);
-  check_launch(what);
-}
-
-template <int D>
-void forward_with(const FwdParams& p, cudaStream_t stream) {
-  using Cfg = typename Tiles<D>::Fwd;
-  launch(flash::fwd_kernel(static_cast<Cfg*>(nullptr)), flash::fwd_launch<Cfg>(p.s), p, stream,
-         "flash_attention_bf16_forward");
-}
-
-template <int D>
-void backward_with(const BwdParams& p, cudaStream_t stream) {
-  using Dq = typename Tiles<D>::Dq;
-  using Dkdv = typename Tiles<D>::Dkdv;
-  launch(flash::flash_bwd_delta_kernel<D>, flash::delta_launch(p.s), p, stream,
-         "flash_attention_bf16_backward (delta)");
-  launch(flash::dq_kernel(static_cast<Dq*>(nullptr)), flash::dq_launch<Dq>(p.s), p, stream,
-         "flash_attention_bf16_backward (dq)");
-  launch(flash::flash_bwd_dkdv_kernel<Dkdv>, flash::dkdv_launch<Dkdv>(p.s), p, stream,
-         "flash_attention_bf16_backward (dk, dv)");
 }
 
 // Device scratch from the caching allocator, released when the launches are queued.
@@ -136,9 +107,9 @@ void flash_attention_bf16_forward_strided(const uint16_t* q, AttentionRowStrides
   if (int64_t(p.s.B) * p.s.Tq == 0) return;
   const cudaStream_t stream = stream_for(device);
   if (D == 64)
-    forward_with<64>(p, stream);
+    forward_with<Tiles<64>::Fwd>(p, stream);
   else
-    forward_with<128>(p, stream);
+    forward_with<Tiles<128>::Fwd>(p, stream);
 }
 
 void flash_attention_bf16_backward(const uint16_t* q, const uint16_t* k, const uint16_t* v, const uint16_t* out,
@@ -154,9 +125,9 @@ void flash_attention_bf16_backward(const uint16_t* q, const uint16_t* k, const u
   Scratch delta(size_t(rows > 0 ? rows : 1) * sizeof(float), device);
   const BwdParams p{q, k, v, out, dout, lse, static_cast<float*>(delta.ptr), dq, dk, dv, s};
   if (D == 64)
-    backward_with<64>(p, stream);
+    backward_with<Tiles<64>::Dq, Tiles<64>::Dkdv>(p, stream);
   else
-    backward_with<128>(p, stream);
+    backward_with<Tiles<128>::Dq, Tiles<128>::Dkdv>(p, stream);
 }
 
 }  // namespace rscapret::kernels::cuda

@@ -121,8 +121,7 @@ void matmul_f32(const float* A, int64_t sam, int64_t sak, int64_t sab, const flo
   const MatmulF32Args args{A, sam, sak, sab, B, sbk, sbn, sbb, C, M, K, N, batch};
   const dim3 grid(unsigned(tiles_m), unsigned(std::min<int64_t>(tiles_n, 65535)),
                   unsigned(std::min<int64_t>(batch, 65535)));
-  matmul_f32_kernel<<<grid, kThreads, 0, stream>>>(args);
-  check_launch("matmul_f32");
+  launch_plain(matmul_f32_kernel, grid, dim3(kThreads), 0, stream, "matmul_f32", args);
 }
 
 }  // namespace rscapret::kernels::cuda

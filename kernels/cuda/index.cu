@@ -104,8 +104,8 @@ void index_select(const float* x, const int64_t* index, float* out, int64_t oute
   const int64_t total = outer * n_index * inner;
   if (total <= 0) return;
   const cudaStream_t s = stream_for(device);
-  index_select_kernel<<<grid_for(total, kThreads), kThreads, 0, s>>>(x, index, out, dim, inner, n_index, total);
-  check_launch("index_select");
+  launch_plain(index_select_kernel, dim3(grid_for(total, kThreads)), dim3(kThreads), 0, s, "index_select", x, index,
+               out, dim, inner, n_index, total);
 }
 
 void index_add(float* out, const int64_t* index, const float* src, int64_t outer, int64_t dim, int64_t inner,
@@ -113,8 +113,7 @@ void index_add(float* out, const int64_t* index, const float* src, int64_t outer
   if (outer <= 0 || dim <= 0 || inner <= 0 || n_index <= 0) return;  // nothing is added
   const cudaStream_t s = stream_for(device);
   const dim3 grid(unsigned(std::min(outer * dim, kMaxGridX)), unsigned(std::min(ceil_div(inner, kThreads), kMaxGridY)));
-  index_add_kernel<<<grid, kThreads, 0, s>>>(out, index, src, outer, dim, inner, n_index);
-  check_launch("index_add");
+  launch_plain(index_add_kernel, grid, dim3(kThreads), 0, s, "index_add", out, index, src, outer, dim, inner, n_index);
 }
 
 void embedding(const void* weight, DType weight_dtype, const int64_t* ids, float* out, int64_t n, int64_t C,
@@ -124,13 +123,21 @@ void embedding(const void* weight, DType weight_dtype, const int64_t* ids, float
   const cudaStream_t s = stream_for(device);
   const unsigned grid = grid_for(total, kThreads);
   switch (weight_dtype) {
-    case DType::f32: embedding_kernel<DType::f32><<<grid, kThreads, 0, s>>>(weight, ids, out, C, total); break;
-    case DType::bf16: embedding_kernel<DType::bf16><<<grid, kThreads, 0, s>>>(weight, ids, out, C, total); break;
-    case DType::f16: embedding_kernel<DType::f16><<<grid, kThreads, 0, s>>>(weight, ids, out, C, total); break;
+    case DType::f32:
+      launch_plain(embedding_kernel<DType::f32>, dim3(grid), dim3(kThreads), 0, s, "embedding", weight, ids, out, C,
+                   total);
+      break;
+    case DType::bf16:
+      launch_plain(embedding_kernel<DType::bf16>, dim3(grid), dim3(kThreads), 0, s, "embedding", weight, ids, out, C,
+                   total);
+      break;
+    case DType::f16:
+      launch_plain(embedding_kernel<DType::f16>, dim3(grid), dim3(kThreads), 0, s, "embedding", weight, ids, out, C,
+                   total);
+      break;
     default:
       throw DTypeError(cat("[cuda embedding] weight must be f32, bf16 or f16, got ", dtype_name(weight_dtype)));
   }
-  check_launch("embedding");
 }
 
 }  // namespace rscapret::kernels::cuda

@@ -1,5 +1,5 @@
 // What every CUDA kernel file needs on the host side: the device's stream, launch checks, grids,
-// and the device-side broadcast-offset helper.
+// the plain launch, and the block's dynamic shared memory.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -43,18 +43,6 @@ __device__ __forceinline__ T* dynamic_smem() {
 // Blocks for a grid-stride loop over n elements (capped: the loop covers the rest).
 inline unsigned grid_for(int64_t n, int threads, int64_t cap = 65535LL * 16) {
   return unsigned(std::max<int64_t>(1, std::min<int64_t>((n + threads - 1) / threads, cap)));
-}
-
-// Offset of linear output index i in operand k of a BroadcastLoop (the loop is passed by value
-// as a kernel parameter, so it lives in constant memory).
-__device__ __forceinline__ int64_t loop_offset(const BroadcastLoop& L, int64_t i, int k) {
-  int64_t off = 0;
-  for (int d = L.ndim - 1; d >= 0; --d) {
-    const int64_t idx = i % L.shape[d];
-    i /= L.shape[d];
-    off += idx * L.strides[k][d];
-  }
-  return off;
 }
 
 }  // namespace rscapret::kernels::cuda

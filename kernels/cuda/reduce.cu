@@ -155,13 +155,20 @@ __global__ void reduce_rows_kernel(const float* x, float* out, int64_t rows, int
 
 template <bool kWarp>
 void launch_reduce(ReduceOp op, const float* x, float* out, int64_t rows, int64_t n, cudaStream_t s) {
-  const unsigned grid = row_grid<kWarp>(rows);
+  const dim3 grid(row_grid<kWarp>(rows)), block(kThreads);
+  const char* what = "reduce_rows";
   switch (op) {
-    case ReduceOp::sum: reduce_rows_kernel<kWarp, ReduceOp::sum><<<grid, kThreads, 0, s>>>(x, out, rows, n); break;
-    case ReduceOp::mean: reduce_rows_kernel<kWarp, ReduceOp::mean><<<grid, kThreads, 0, s>>>(x, out, rows, n); break;
-    case ReduceOp::max: reduce_rows_kernel<kWarp, ReduceOp::max><<<grid, kThreads, 0, s>>>(x, out, rows, n); break;
+    case ReduceOp::sum:
+      launch_plain(reduce_rows_kernel<kWarp, ReduceOp::sum>, grid, block, 0, s, what, x, out, rows, n);
+      break;
+    case ReduceOp::mean:
+      launch_plain(reduce_rows_kernel<kWarp, ReduceOp::mean>, grid, block, 0, s, what, x, out, rows, n);
+      break;
+    case ReduceOp::max:
+      launch_plain(reduce_rows_kernel<kWarp, ReduceOp::max>, grid, block, 0, s, what, x, out, rows, n);
+      break;
     case ReduceOp::logsumexp:
-      reduce_rows_kernel<kWarp, ReduceOp::logsumexp><<<grid, kThreads, 0, s>>>(x, out, rows, n);
+      launch_plain(reduce_rows_kernel<kWarp, ReduceOp::logsumexp>, grid, block, 0, s, what, x, out, rows, n);
       break;
     default: throw DeviceError(cat("[cuda reduce_rows] unknown op ", int(op)));
   }
@@ -253,27 +260,28 @@ void reduce_rows(ReduceOp op, const float* x, float* out, int64_t rows, int64_t 
     launch_reduce<true>(op, x, out, rows, n, s);
   else
     launch_reduce<false>(op, x, out, rows, n, s);
-  check_launch("reduce_rows");
 }
 
 void argmax_rows(const float* x, int64_t* out, int64_t rows, int64_t n, int device) {
   if (rows <= 0) return;
   const cudaStream_t s = stream_for(device);
   if (n <= kWarpRowMax)
-    argmax_rows_kernel<true><<<row_grid<true>(rows), kThreads, 0, s>>>(x, out, rows, n);
+    launch_plain(argmax_rows_kernel<true>, dim3(row_grid<true>(rows)), dim3(kThreads), 0, s, "argmax_rows", x, out,
+                 rows, n);
   else
-    argmax_rows_kernel<false><<<row_grid<false>(rows), kThreads, 0, s>>>(x, out, rows, n);
-  check_launch("argmax_rows");
+    launch_plain(argmax_rows_kernel<false>, dim3(row_grid<false>(rows)), dim3(kThreads), 0, s, "argmax_rows", x, out,
+                 rows, n);
 }
 
 void softmax_rows(const float* x, float* y, int64_t rows, int64_t n, bool log, int device) {
   if (rows <= 0 || n <= 0) return;
   const cudaStream_t s = stream_for(device);
   if (n <= kWarpRowMax)
-    softmax_rows_kernel<true><<<row_grid<true>(rows), kThreads, 0, s>>>(x, y, rows, n, log);
+    launch_plain(softmax_rows_kernel<true>, dim3(row_grid<true>(rows)), dim3(kThreads), 0, s, "softmax_rows", x, y,
+                 rows, n, log);
   else
-    softmax_rows_kernel<false><<<row_grid<false>(rows), kThreads, 0, s>>>(x, y, rows, n, log);
-  check_launch("softmax_rows");
+    launch_plain(softmax_rows_kernel<false>, dim3(row_grid<false>(rows)), dim3(kThreads), 0, s, "softmax_rows", x, y,
+                 rows, n, log);
 }
 
 void sum_all(const float* x, float* out, int64_t n, int device) {
@@ -281,10 +289,9 @@ void sum_all(const float* x, float* out, int64_t n, int device) {
   const int64_t blocks = std::min(kSumAllBlocks, std::max<int64_t>(1, ceil_div(n, kThreads * kSumAllPerThread)));
   const Scratch partial(size_t(blocks) * sizeof(float), device);
   float* p = static_cast<float*>(partial.p);
-  sum_partials_kernel<<<unsigned(blocks), kThreads, 0, s>>>(x, p, std::max<int64_t>(n, 0));
-  check_launch("sum_all partials");
-  sum_final_kernel<<<1, kThreads, 0, s>>>(p, out, blocks);
-  check_launch("sum_all");
+  launch_plain(sum_partials_kernel, dim3(unsigned(blocks)), dim3(kThreads), 0, s, "sum_all partials", x, p,
+               std::max<int64_t>(n, 0));
+  launch_plain(sum_final_kernel, dim3(1), dim3(kThreads), 0, s, "sum_all", p, out, blocks);
 }
 
 }  // namespace rscapret::kernels::cuda

@@ -4,7 +4,9 @@
 
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <random>
 #include <utility>
@@ -33,6 +35,32 @@ struct Registered {
   ~Registered() { simt::clear_buffers(); }
   Registered(const Registered&) = delete;
   Registered& operator=(const Registered&) = delete;
+};
+
+// n elements between guards of `fill`, the first at a 16-byte boundary plus `shift` elements
+// (shift 1 gives a pointer the vector paths must refuse). The guards catch writes past either end
+// (and reads: a test chooses a fill that changes a result when read); whole() is the buffer to
+// register, guards included.
+template <class T>
+struct Guarded {
+  std::vector<T> mem;
+  size_t first = 16, n;
+  T fill;
+  Guarded(size_t n_, T fill_, size_t shift = 0) : mem(n_ + 64, fill_), n(n_), fill(fill_) {
+    while (reinterpret_cast<uintptr_t>(&mem[first]) % 16) ++first;
+    first += shift;
+  }
+  // The elements of x between guards of T{}.
+  explicit Guarded(const std::vector<T>& x) : Guarded(x.size(), T{}) { std::copy(x.begin(), x.end(), data()); }
+  T* data() { return mem.data() + first; }
+  std::pair<const void*, size_t> whole() const { return {mem.data(), mem.size() * sizeof(T)}; }
+  std::vector<T> payload() const { return {mem.begin() + long(first), mem.begin() + long(first + n)}; }
+  // Whether every guard element still has the bits it started with.
+  bool guards_intact() const {
+    for (size_t i = 0; i < mem.size(); ++i)
+      if ((i < first || i >= first + n) && std::memcmp(&mem[i], &fill, sizeof(T)) != 0) return false;
+    return true;
+  }
 };
 
 }  // namespace emu_test

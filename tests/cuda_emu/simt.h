@@ -52,7 +52,10 @@ struct Violation : std::runtime_error {
   throw Violation(buf);
 }
 
-enum class Op { none, shfl, ldsm, ldsm_trans, mma, warp_sync, sync };
+// yield: the thread steps aside (a spin on an mbarrier, or an asynchronous operation's completion
+// point) and runs again next round; a round in which only yielding threads ran and nothing changed
+// (State::progress) is a deadlock.
+enum class Op { none, shfl, ballot, ldsm, ldsm_trans, mma, warp_sync, sync, yield };
 struct Copy {
   uint32_t dst;
   const char* src;
@@ -64,7 +67,7 @@ struct Thread {
   Op op = Op::none;
   bool done = false;
   bool waited = false;           // has called griddepcontrol.wait (wait_for_predecessor)
-  uint32_t v_in = 0, v_out = 0;  // shfl
+  uint32_t v_in = 0, v_out = 0;  // shfl, ballot
   int src_lane = 0;
   uint32_t addr = 0, r[4] = {};   // ldmatrix
   uint32_t a[4] = {}, b[2] = {};  // mma
@@ -93,6 +96,9 @@ struct State {
   };
   std::vector<Buffer> buffers;
   long long launches = 0;  // (a test checks that refused calls launch nothing)
+  // Bumped by every state change a yielding thread may be waiting for (mbarrier arrivals, completed
+  // transactions, passed waits, retired asynchronous work): the scheduler's deadlock test.
+  unsigned long long progress = 0;
 };
 inline State& state() {
   static State s;
@@ -118,6 +124,14 @@ inline void register_buffer(const void* p, size_t bytes) {
   state().buffers.push_back({static_cast<const char*>(p), bytes});
 }
 inline void clear_buffers() { state().buffers.clear(); }
+inline void unregister_buffer(const void* p) {
+  auto& b = state().buffers;
+  for (size_t i = b.size(); i-- > 0;)
+    if (b[i].lo == p) {
+      b.erase(b.begin() + long(i));
+      return;
+    }
+}
 inline Thread& me();
 inline void check_global(const void* p, size_t bytes, const char* what) {
   if (state().dependent && !me().waited) fail("%s before wait_for_predecessor in a dependent launch", what);
@@ -133,6 +147,9 @@ inline void arrive(Op op) {
   me().op = op;
   swapcontext(&me().ctx, &state().scheduler);
 }
+// Lets every other thread run once before the caller continues (not a collective: lanes of one warp
+// may yield at different times, as in a spin loop only some of them run).
+inline void yield() { arrive(Op::yield); }
 
 inline void land(const Copy& c) {
   State& s = state();
@@ -186,6 +203,10 @@ inline void resolve(Thread* L) {
     // __syncwarp: every lane has arrived; nothing to exchange.
   } else if (op == Op::shfl) {
     for (int l = 0; l < 32; ++l) L[l].v_out = L[L[l].src_lane & 31].v_in;
+  } else if (op == Op::ballot) {  // every lane receives the mask of the lanes whose predicate is set
+    uint32_t mask = 0;
+    for (int l = 0; l < 32; ++l) mask |= uint32_t(L[l].v_in != 0) << l;
+    for (int l = 0; l < 32; ++l) L[l].v_out = mask;
   } else if (op == Op::ldsm || op == Op::ldsm_trans) {
     // x4: lanes 8i..8i+7 give the row addresses of matrix i; each lane receives, of matrix i,
     // row l/4 columns 2(l%4), +1 (or, transposed, rows 2(l%4), +1 of column l/4).
@@ -277,13 +298,20 @@ inline void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function
         while (true) {
           unsigned only_warp = ~0u;  // warp_serial: the first warp with a thread not at the barrier
           for (unsigned i = 0; s.warp_serial && i < n && only_warp == ~0u; ++i)
-            if (!s.threads[i].done && s.threads[i].op != Op::sync) only_warp = i / 32;
-          for (unsigned i = 0; i < n; ++i)
-            if (!s.threads[i].done && s.threads[i].op == Op::none && (only_warp == ~0u || i / 32 == only_warp)) {
+            if (!s.threads[i].done && s.threads[i].op != Op::sync && s.threads[i].op != Op::yield) only_warp = i / 32;
+          const unsigned long long progress_before = s.progress;
+          bool moved = false;  // a thread ran from Op::none, or a yielding one went on to something else
+          for (unsigned i = 0; i < n; ++i) {
+            const bool yielded = s.threads[i].op == Op::yield;
+            if (!s.threads[i].done && (s.threads[i].op == Op::none || yielded) &&
+                (only_warp == ~0u || i / 32 == only_warp)) {
+              s.threads[i].op = Op::none;
               s.current = int(i);
               threadIdx = dim3(i);
               swapcontext(&s.scheduler, &s.threads[i].ctx);
+              moved = moved || !yielded || s.threads[i].op != Op::yield;
             }
+          }
           // A violation ends the launch once every fiber is parked or done (none is left running).
           if (!s.error.empty()) {
             s.threads.clear();
@@ -296,7 +324,7 @@ inline void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function
             Thread* L = &s.threads[32 * w];
             int waiting = 0, exited = 0;
             for (int l = 0; l < 32; ++l) {
-              waiting += L[l].op != Op::none && L[l].op != Op::sync;
+              waiting += L[l].op != Op::none && L[l].op != Op::sync && L[l].op != Op::yield;
               exited += L[l].done;
             }
             if (waiting == 32) {
@@ -310,6 +338,13 @@ inline void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function
           bool runnable = false;  // warp_serial: a warp not yet run up to the barrier
           for (const Thread& t : s.threads) runnable = runnable || (!t.done && t.op == Op::none);
           if (resolved || runnable) continue;
+          bool yielding = false;  // threads that run again next round, if anything changed
+          for (const Thread& t : s.threads) yielding = yielding || (!t.done && t.op == Op::yield);
+          if (yielding && (moved || s.progress != progress_before)) continue;
+          if (yielding) {
+            s.threads.clear();
+            fail("deadlock in block %u,%u,%u: threads spin (mbarrier waits) with no change to wait for", x, y, z);
+          }
           bool barrier = true;
           for (const Thread& t : s.threads) barrier = barrier && (t.done || t.op == Op::sync);
           if (!barrier) {
