@@ -27,6 +27,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 struct dim3 {
@@ -96,6 +97,7 @@ struct State {
   };
   std::vector<Buffer> buffers;
   long long launches = 0;  // (a test checks that refused calls launch nothing)
+  std::vector<std::pair<const void*, size_t>> smem_opt_in;  // cudaFuncSetAttribute's, per kernel
   // Bumped by every state change a yielding thread may be waiting for (mbarrier arrivals, completed
   // transactions, passed waits, retired asynchronous work): the scheduler's deadlock test.
   unsigned long long progress = 0;
@@ -142,6 +144,11 @@ inline void check_global(const void* p, size_t bytes, const char* what) {
 }
 
 inline Thread& me() { return state().threads[size_t(state().current)]; }
+// A copy between overlapping ranges is undefined in CUDA's memcpy calls.
+inline void check_disjoint(const void* dst, const void* src, size_t bytes, const char* what) {
+  const char *d = static_cast<const char*>(dst), *c = static_cast<const char*>(src);
+  if (bytes && d < c + bytes && c < d + bytes) fail("%s between overlapping ranges", what);
+}
 // Parks the calling thread at a collective until the scheduler resolves it.
 inline void arrive(Op op) {
   me().op = op;
@@ -269,9 +276,30 @@ inline void fiber_entry() {
 
 // Runs fn (the kernel with its arguments bound) over the grid, block by block. dependent: launched
 // as a programmatic dependent (see State::dependent).
-inline void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& fn, bool dependent = false) {
+// A launch configuration the device (compute capability 9.0) would refuse fails here: an empty
+// grid, more than 1024 threads, grid y or z past 65535, more dynamic shared memory than 227 KB,
+// or more than 48 KB without the kernel's opt-in (cudaFuncSetAttribute; checked when the launch
+// names its kernel).
+inline void check_configuration(const void* kernel, dim3 grid, dim3 block, size_t smem_bytes) {
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0) fail("launch with an empty grid (%u, %u, %u)", grid.x, grid.y, grid.z);
+  if (grid.y > 65535 || grid.z > 65535) fail("grid (%u, %u, %u): y and z are at most 65535", grid.x, grid.y, grid.z);
+  if (block.x * block.y * block.z > 1024) fail("%u threads per block: at most 1024", block.x * block.y * block.z);
+  if (smem_bytes > 227 * 1024) fail("%zu bytes of dynamic shared memory: at most 227 KB", smem_bytes);
+  if (kernel && smem_bytes > 48 * 1024) {
+    size_t allowed = 48 * 1024;
+    for (const auto& [k, bytes] : state().smem_opt_in)
+      if (k == kernel) allowed = bytes;
+    if (smem_bytes > allowed)
+      fail("%zu bytes of dynamic shared memory, %zu allowed: the kernel needs its opt-in", smem_bytes, allowed);
+  }
+}
+
+// kernel: the launched function, for the opt-in check (null: not checked).
+inline void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& fn, bool dependent = false,
+                   const void* kernel = nullptr) {
   State& s = state();
   s.dependent = dependent;
+  check_configuration(kernel, grid, block, smem_bytes);
   if (block.y != 1 || block.z != 1 || block.x % 32) fail("blocks must be 1-D whole warps, got %u", block.x);
   ++s.launches;
   gridDim = grid;

@@ -178,10 +178,13 @@ TEST(EmulatedCrossEntropy, ForwardSpecialLogits) {
       const Forward f = forward(logits, t, V, shift, true);
       for (size_t r = 0; r < t.size(); ++r) {  // the bounds of check_forward
         if (r != past_end) expect_like(f.loss[r], want_loss[r], 1e-5 + 2e-7 * std::fabs(want_loss[r]), "loss", r);
-        // (A +inf logit: the reference's logsumexp returns +inf; the kernel's rescaling merge of a
-        // +inf maximum with the other threads' sums gives NaN. Not pinned.)
+        // A +inf logit: the reference's logsumexp returns +inf; the kernel's rescaling merge of a
+        // +inf maximum with the other threads' sums gives NaN (inf - inf). Both are non-finite, and
+        // so is the loss, on which the trainers stop; pinned so that a change shows.
         if (r != plus_inf) expect_like(f.lse[r], want_lse[r], 1e-5 + 2e-7 * std::fabs(want_lse[r]), "lse of row", r);
       }
+      EXPECT_TRUE(std::isnan(f.lse[plus_inf])) << f.lse[plus_inf];
+      EXPECT_FALSE(std::isfinite(f.loss[plus_inf])) << f.loss[plus_inf];
       EXPECT_TRUE(std::isnan(f.loss[past_end])) << f.loss[past_end];
       f.loss.expect_untouched_tail();
       f.lse.expect_untouched_tail();

@@ -205,7 +205,7 @@ TEST(EmulatedReduce, SoftmaxMatchesTheCpuReference) {
   expect_untouched_tail(y, 0);
 }
 
-// argmax is the reference's index exactly: the first maximum (PyTorch's rule), NaNs skipped
+// argmax is the reference's index exactly: the first maximum (the lowest index among ties), NaNs skipped
 // unless at index 0 (the reference compares later elements against it, and nothing is greater
 // than NaN), 0 for an all-NaN or empty row. Ties are placed so that lane order, warp order and
 // index order disagree.

@@ -72,4 +72,29 @@ TEST(Simt, BrokenKernelsFailTheLaunch) {
   EXPECT_EQ(sum[0], 32.0f);
 }
 
+// Launch configurations the device refuses fail the launch: an empty grid, grid y past 65535, more
+// than 1024 threads, more than 227 KB of dynamic shared memory, or more than 48 KB without the
+// kernel's opt-in; copies between overlapping ranges (undefined in CUDA) fail too.
+__global__ void nothing() {}
+
+TEST(Simt, RefusesWhatTheDeviceRefuses) {
+  const auto body = [] { nothing(); };
+  EXPECT_THROW(simt::launch(dim3(0), dim3(32), 0, body), simt::Violation);
+  EXPECT_THROW(simt::launch(dim3(1, 65536), dim3(32), 0, body), simt::Violation);
+  EXPECT_THROW(simt::launch(dim3(1), dim3(1056), 0, body), simt::Violation);
+  EXPECT_THROW(simt::launch(dim3(1), dim3(32), 228 * 1024, body), simt::Violation);
+  const void* kernel = reinterpret_cast<const void*>(&nothing);
+  EXPECT_NO_THROW(simt::launch(dim3(1), dim3(32), 48 * 1024, body, false, kernel));
+  EXPECT_THROW(simt::launch(dim3(1), dim3(32), 64 * 1024, body, false, kernel), simt::Violation);
+  ASSERT_EQ(cudaFuncSetAttribute(&nothing, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 * 1024), cudaSuccess);
+  EXPECT_NO_THROW(simt::launch(dim3(1), dim3(32), 64 * 1024, body, false, kernel));
+  EXPECT_THROW(simt::launch(dim3(1), dim3(32), 64 * 1024 + 16, body, false, kernel), simt::Violation);
+
+  std::vector<float> buf(64);
+  simt::register_buffer(buf.data(), buf.size() * 4);
+  EXPECT_EQ(cudaMemcpyAsync(buf.data(), buf.data() + 32, 32 * 4, cudaMemcpyDeviceToDevice), cudaSuccess);
+  EXPECT_THROW(cudaMemcpyAsync(buf.data(), buf.data() + 16, 32 * 4, cudaMemcpyDeviceToDevice), simt::Violation);
+  simt::clear_buffers();
+}
+
 }  // namespace

@@ -26,7 +26,11 @@ constexpr cudaError_t cudaSuccess = 0;
 typedef struct CUstream_st* cudaStream_t;
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize };
 template <class F>
-inline cudaError_t cudaFuncSetAttribute(F*, cudaFuncAttribute, int) {
+inline cudaError_t cudaFuncSetAttribute(F* kernel, cudaFuncAttribute, int bytes) {
+  const void* k = reinterpret_cast<const void*>(kernel);
+  for (auto& [known, allowed] : simt::state().smem_opt_in)
+    if (known == k) return allowed = size_t(bytes), cudaSuccess;
+  simt::state().smem_opt_in.emplace_back(k, size_t(bytes));
   return cudaSuccess;
 }
 inline const char* cudaGetErrorString(cudaError_t) { return "emulated"; }
@@ -45,7 +49,8 @@ inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cud
   if (kind != cudaMemcpyDeviceToDevice) simt::fail("cudaMemcpyAsync of kind %d: only device to device", int(kind));
   simt::check_global(src, bytes, "cudaMemcpyAsync source");
   simt::check_global(dst, bytes, "cudaMemcpyAsync destination");
-  std::memmove(dst, src, bytes);
+  simt::check_disjoint(dst, src, bytes, "cudaMemcpyAsync");
+  std::memcpy(dst, src, bytes);
   return cudaSuccess;
 }
 inline cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t = nullptr) {
@@ -192,6 +197,7 @@ inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemc
     simt::check_global(src, bytes, "cudaMemcpy source");
   if (kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice)
     simt::check_global(dst, bytes, "cudaMemcpy destination");
-  std::memmove(dst, src, bytes);
+  simt::check_disjoint(dst, src, bytes, "cudaMemcpy");
+  std::memcpy(dst, src, bytes);
   return cudaSuccess;
 }

@@ -23,13 +23,14 @@ inline float bf16_hi(uint32_t pair) { return __uint_as_float(pair & 0xffff0000u)
 
 template <typename Params>
 inline void launch_kernel(void (*kernel)(Params), dim3 grid, dim3 block, size_t smem, cudaStream_t, const Params& p) {
-  simt::launch(grid, block, smem, [&] { kernel(p); });
+  simt::launch(
+      grid, block, smem, [&] { kernel(p); }, false, reinterpret_cast<const void*>(kernel));
 }
 template <typename Params>
 inline void launch_kernel_dependent(void (*kernel)(Params), dim3 grid, dim3 block, size_t smem, cudaStream_t,
                                     const Params& p, const char*) {
   simt::launch(
-      grid, block, smem, [&] { kernel(p); }, /*dependent=*/true);
+      grid, block, smem, [&] { kernel(p); }, /*dependent=*/true, reinterpret_cast<const void*>(kernel));
 }
 
 }  // namespace rscapret::kernels::cuda::attn

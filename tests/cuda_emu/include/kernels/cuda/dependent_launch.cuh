@@ -21,7 +21,7 @@ template <typename... Params, typename... Args>
 void launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t, const char*,
                       Args&&... args) {
   simt::launch(
-      grid, block, smem, [&] { kernel(args...); }, /*dependent=*/true);
+      grid, block, smem, [&] { kernel(args...); }, /*dependent=*/true, reinterpret_cast<const void*>(kernel));
 }
 
 }  // namespace rscapret::kernels::cuda

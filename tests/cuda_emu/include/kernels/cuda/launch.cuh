@@ -20,7 +20,8 @@ inline void check_launch(const char* what) { check_cuda(cudaGetLastError(), what
 template <typename... Params, typename... Args>
 void launch_plain(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t, const char*,
                   Args&&... args) {
-  simt::launch(grid, block, smem, [&] { kernel(args...); });
+  simt::launch(
+      grid, block, smem, [&] { kernel(args...); }, false, reinterpret_cast<const void*>(kernel));
 }
 template <typename T>
 inline T* dynamic_smem() {

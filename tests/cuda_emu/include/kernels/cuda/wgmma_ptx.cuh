@@ -13,7 +13,9 @@
 //   the scheduler, which fails the launch when every live thread spins and nothing changes;
 // - cp.async.bulk.tensor.2d with the 128-byte swizzle: the box written row by row (128 bytes each),
 //   each 16-byte chunk at its address XOR (address bits 7-9 into bits 4-6), elements outside the
-//   tensor zero-filled, the full box's bytes completed on the mbarrier at once;
+//   tensor zero-filled, the full box's bytes completed on the mbarrier when it lands: as late as
+//   the hardware may, at the next wait on that barrier (simt::Timing's lazy copies, the default),
+//   or at issue;
 // - wgmma.mma_async m64nNk16 f32 += bf16 x bf16 with both operands from shared memory: the
 //   descriptor's start, leading and stride byte offsets, base offset and layout type decoded; the
 //   canonical layouts of the 128-byte swizzle (K-major ((8,m),(T,2k)):((8T,SBO),(1,T)), MN-major
@@ -21,7 +23,8 @@
 //   thread (warp w, lane l) of the warpgroup holds rows 16w + l/4 (+8) and columns 8j + 2(l%4) + {0,1}
 //   as d[4j + 2h + c]. Products run at the wgmma.wait_group that retires their group (the latest the
 //   hardware may read shared memory), after the waiting thread has let every other thread run once,
-//   so a stage released before its reads retire is refilled first and the result shows it.
+//   so a stage released before its reads retire is refilled first, and a stage read without its
+//   full-barrier wait still holds its old bytes: either way the result shows it.
 // Anything else (other swizzles, a non-zero base offset, a pattern not starting on a 1024-byte
 // boundary, barriers in dynamic shared memory, unaligned copies) fails the launch rather than being
 // guessed. Not modelled: the immediate scale-a/scale-b/transpose-a operands (fixed in the kernel's
@@ -45,10 +48,17 @@ namespace simt::wgmma {
 constexpr uint32_t kDynBase = 128;
 constexpr uint32_t kStaticBase = 1u << 20;
 
+// A TMA box read from global memory, not yet written to shared memory (see tma_load_2d).
+struct InFlightBox {
+  uint32_t dst;                 // shared address of the box's first byte (before the swizzle)
+  uint32_t row_elems;           // box width
+  std::vector<uint16_t> elems;  // row-major, zeros outside the tensor
+};
 struct Mbarrier {
   bool init = false;
   uint32_t expected = 0, pending = 0, phase = 0;
   int64_t tx = 0;
+  std::vector<InFlightBox> in_flight;  // copies completing on this barrier, landing at its next wait
 };
 struct Product {
   int n, tnsp_b;
@@ -209,6 +219,7 @@ inline void mbar_init(uint32_t bar, uint32_t count) {
 }
 inline void mbar_arrive(uint32_t bar) {
   simt::wgmma::Mbarrier& m = simt::wgmma::mbarrier(bar);
+  if (m.pending == 0) simt::fail("mbarrier at %#x: an arrival past the expected count", bar);
   --m.pending;
   simt::wgmma::complete_if_done(m);
   ++simt::state().progress;
@@ -217,21 +228,32 @@ inline void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
   simt::wgmma::mbarrier(bar).tx += bytes;
   mbar_arrive(bar);
 }
-inline void mbar_wait(uint32_t bar, uint32_t parity) {
-  while (simt::wgmma::mbarrier(bar).phase == (parity & 1u)) simt::yield();
-  ++simt::state().progress;
-}
-inline void fence_mbarrier_init() {}  // the copies are synchronous here: nothing to order
+inline void fence_mbarrier_init() {}  // the emulated barriers are visible to every thread once initialised
 
 inline void prefetch_tensormap(const CUtensorMap* map) { (void)simt::tensor_map(map); }
 
+// Writes a box into shared memory with the 128-byte swizzle and completes its bytes on `m`.
+inline void land(simt::wgmma::Mbarrier& m, const simt::wgmma::InFlightBox& box) {
+  for (uint32_t i = 0; i < box.elems.size(); ++i) {
+    const uint32_t a = simt::wgmma::swizzle128(box.dst + 2 * i);
+    std::memcpy(simt::wgmma::dyn(a, 2, "TMA write"), &box.elems[i], 2);
+  }
+  m.tx -= int64_t(box.elems.size()) * 2;
+  simt::wgmma::complete_if_done(m);
+  ++simt::state().progress;
+}
+
+// The global rows are read (and checked against the registered buffers) at issue; the box reaches
+// shared memory as late as the hardware may: when a thread next waits on its barrier (with
+// simt::Timing's lazy_copies, the default), so a read of a stage not ordered after that wait sees
+// the stage's old bytes. With lazy_copies off it lands at once.
 inline void tma_load_2d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1) {
   const simt::TensorMap2D t = simt::tensor_map(map);
   if (dst % 1024)
     simt::fail("TMA box with the 128-byte swizzle at shared address %#x: only 1024-byte aligned boxes are modelled",
                dst);
-  const uint32_t box_bytes = t.box[0] * t.box[1] * 2;
-  simt::wgmma::dyn(dst, box_bytes, "TMA destination");
+  simt::wgmma::InFlightBox box{dst, t.box[0], std::vector<uint16_t>(size_t(t.box[0]) * t.box[1], 0)};
+  simt::wgmma::dyn(dst, uint32_t(box.elems.size() * 2), "TMA destination");
   for (uint32_t r = 0; r < t.box[1]; ++r) {
     const int64_t y = int64_t(c1) + r;
     const bool row_in = y >= 0 && y < int64_t(t.dims[1]);
@@ -239,20 +261,27 @@ inline void tma_load_2d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int 
     const int64_t x_lo = std::max<int64_t>(c0, 0), x_hi = std::min<int64_t>(int64_t(c0) + t.box[0], int64_t(t.dims[0]));
     const char* row = t.base + y * int64_t(t.row_bytes);
     if (row_in && x_lo < x_hi) simt::check_global(row + x_lo * 2, size_t(x_hi - x_lo) * 2, "TMA source row");
-    for (uint32_t e = 0; e < t.box[0]; ++e) {
-      const int64_t x = int64_t(c0) + e;
-      uint16_t v = 0;
-      if (row_in && x >= x_lo && x < x_hi) std::memcpy(&v, row + x * 2, 2);
-      const uint32_t a = simt::wgmma::swizzle128(dst + r * t.box[0] * 2 + e * 2);
-      std::memcpy(simt::wgmma::dyn(a, 2, "TMA write"), &v, 2);
-    }
+    for (int64_t x = x_lo; row_in && x < x_hi; ++x)
+      std::memcpy(&box.elems[size_t(r) * t.box[0] + size_t(x - c0)], row + x * 2, 2);
   }
   simt::wgmma::Mbarrier& m = simt::wgmma::mbarrier(bar);
-  m.tx -= box_bytes;
-  simt::wgmma::complete_if_done(m);
-  ++simt::state().progress;
+  if (simt::state().lazy_copies)
+    m.in_flight.push_back(std::move(box));
+  else
+    land(m, box);
 }
 
+// Lands the copies in flight on the barrier first (they land at the latest here), then spins.
+inline void mbar_wait(uint32_t bar, uint32_t parity) {
+  while (true) {
+    simt::wgmma::Mbarrier& m = simt::wgmma::mbarrier(bar);  // (again after a yield: the table may grow)
+    for (const simt::wgmma::InFlightBox& box : m.in_flight) land(m, box);
+    m.in_flight.clear();
+    if (m.phase != (parity & 1u)) break;
+    simt::yield();
+  }
+  ++simt::state().progress;
+}
 inline void wgmma_fence() { simt::wgmma::block().threads[threadIdx.x].fenced = true; }
 inline void wgmma_commit() {
   simt::wgmma::ThreadState& t = simt::wgmma::block().threads[threadIdx.x];
@@ -299,7 +328,8 @@ inline void launch_unchecked(void (*kernel)(Params...), dim3 grid, dim3 block, s
       if (threadIdx.x < n) kernel(args...);
     });
   else
-    simt::launch(grid, block, smem, [&] { kernel(args...); });
+    simt::launch(
+        grid, block, smem, [&] { kernel(args...); }, false, reinterpret_cast<const void*>(kernel));
 }
 
 }  // namespace rscapret::kernels::cuda::wgmma_tma
