@@ -261,6 +261,13 @@ inline void resolve(Thread* L) {
   for (int l = 0; l < 32; ++l) L[l].op = Op::none;
 }
 
+// Checks on a thread that has finished its kernel, from the models of other asynchronous units
+// (the emulated wgmma: no group may still be in flight).
+inline std::vector<void (*)()>& exit_checks() {
+  static std::vector<void (*)()> checks;
+  return checks;
+}
+
 inline void fiber_entry() {
   State& s = state();
   try {
@@ -268,6 +275,7 @@ inline void fiber_entry() {
     if (!me().open.empty()) fail("a thread exits with uncommitted cp.async copies");
     for (const auto& g : me().groups)
       if (!g.empty()) fail("a thread exits with cp.async copies in flight");
+    for (void (*check)() : exit_checks()) check();
   } catch (const Violation& v) {
     if (s.error.empty()) s.error = v.what();
   }

@@ -94,6 +94,14 @@ inline Block& block() {
   return b;
 }
 
+// A thread may not exit with wgmma work issued and not retired (wait_group 0): its accumulators
+// would be read by the epilogue before the products land.
+inline void check_retired_at_exit() {
+  const ThreadState& t = block().threads[threadIdx.x];
+  if (!t.open.empty() || !t.groups.empty()) fail("a thread exits with wgmma groups not retired");
+}
+inline const bool exit_check_registered = (exit_checks().push_back(&check_retired_at_exit), true);
+
 inline uint32_t shared_address(const void* p) {
   const char* c = static_cast<const char*>(p);
   const State& s = state();
