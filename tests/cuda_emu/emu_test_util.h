@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cuda_bf16.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
@@ -17,6 +19,21 @@ namespace emu_test {
 inline uint16_t to_bf16(float f) { return __float2bfloat16_rn(f).x; }
 inline float from_bf16(uint16_t h) { return __uint_as_float(uint32_t(h) << 16); }
 inline uint32_t bits(float f) { return __float_as_uint(f); }
+
+// A NaN payload no kernel computes: a slot past an output's end must keep these bits.
+inline const float kSentinel = __uint_as_float(0x7fc0beefu);
+
+// got is want where want is NaN or infinite (the special cases a kernel follows exactly), else
+// within tol of it.
+inline void expect_like(float got, double want, double tol, const char* what, size_t i) {
+  if (std::isnan(want)) {
+    EXPECT_TRUE(std::isnan(got)) << what << " " << i << ": " << got << ", want NaN";
+  } else if (std::isinf(want)) {
+    EXPECT_EQ(got, want) << what << " " << i;
+  } else {
+    EXPECT_NEAR(got, want, tol) << what << " " << i;
+  }
+}
 
 // n values drawn from N(mean, 1) with a fixed seed.
 inline std::vector<float> normal(size_t n, unsigned seed, float mean = 0.f) {

@@ -18,14 +18,13 @@
 
 namespace {
 using emu_test::bits;
+using emu_test::kSentinel;
 using emu_test::normal;
 namespace kc = rscapret::kernels::cuda;
 namespace ref = rscapret::kernels::ref;
 using rscapret::kernels::AdamWStep;
 
 constexpr size_t kPad = 4;
-// A NaN payload no kernel computes: a slot past a tensor's end must keep these bits.
-const float kSentinel = __uint_as_float(0x7fc0beefu);
 
 std::vector<float> padded(std::vector<float> v) {
   v.insert(v.end(), kPad, kSentinel);

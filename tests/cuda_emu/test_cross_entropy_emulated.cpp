@@ -22,6 +22,8 @@ namespace {
 using emu_test::bits;
 using emu_test::normal;
 using emu_test::Registered;
+using emu_test::expect_like;
+using emu_test::kSentinel;
 namespace kc = rscapret::kernels::cuda;
 namespace ref = rscapret::kernels::ref;
 using rscapret::kernels::ReduceOp;
@@ -29,8 +31,6 @@ using rscapret::kernels::ReduceOp;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr int64_t kIgnore = -100;
 constexpr size_t kPad = 6;
-// A NaN payload no kernel computes: an output slot past the end must keep these bits.
-const float kSentinel = __uint_as_float(0x7fc0beefu);
 
 // A float buffer whose data starts `shift` floats past a 16-byte boundary (std::vector's storage
 // is 16-byte aligned here; checked), followed by kPad sentinels.
@@ -48,17 +48,6 @@ struct Buf {
       EXPECT_EQ(bits(storage[i]), bits(kSentinel)) << "written past the end at " << i - shift;
   }
 };
-
-// got is want where want is NaN or infinite, else within tol of it.
-void expect_like(float got, double want, double tol, const char* what, size_t i) {
-  if (std::isnan(want)) {
-    EXPECT_TRUE(std::isnan(got)) << what << " " << i << ": " << got << ", want NaN";
-  } else if (std::isinf(want)) {
-    EXPECT_EQ(got, want) << what << " " << i;
-  } else {
-    EXPECT_NEAR(got, want, tol) << what << " " << i;
-  }
-}
 
 struct Forward {
   Buf loss, lse;

@@ -26,28 +26,19 @@ using namespace rscapret::testing::attention;
 using emu_test::Guarded;
 using emu_test::Registered;
 using rscapret::testing::close_norm_and_max;
+using rscapret::testing::from_bf16;
 using rscapret::testing::random_normal;
+using rscapret::testing::to_bf16;
 
 constexpr uint16_t kUnwritten = 0x7fc1;  // a NaN the kernels never produce
-std::vector<uint16_t> bf16_of(const std::vector<float>& x) {
-  std::vector<uint16_t> r(x.size());
-  for (size_t i = 0; i < x.size(); ++i) r[i] = emu_test::to_bf16(x[i]);
-  return r;
-}
-std::vector<float> float_of(const std::vector<uint16_t>& x) {
-  std::vector<float> r(x.size());
-  for (size_t i = 0; i < x.size(); ++i) r[i] = emu_test::from_bf16(x[i]);
-  return r;
-}
-
 struct Inputs {
   std::vector<uint16_t> q, k, v, dout;
 };
 Inputs inputs(const Case& c, uint64_t seed) {
-  return {bf16_of(random_normal(c.B * c.H * c.Tq * c.D, seed)),
-          bf16_of(random_normal(c.B * c.Hkv * c.Tk * c.D, seed + 1)),
-          bf16_of(random_normal(c.B * c.Hkv * c.Tk * c.D, seed + 2)),
-          bf16_of(random_normal(c.B * c.H * c.Tq * c.D, seed + 3))};
+  return {to_bf16(random_normal(c.B * c.H * c.Tq * c.D, seed)),
+          to_bf16(random_normal(c.B * c.Hkv * c.Tk * c.D, seed + 1)),
+          to_bf16(random_normal(c.B * c.Hkv * c.Tk * c.D, seed + 2)),
+          to_bf16(random_normal(c.B * c.H * c.Tq * c.D, seed + 3))};
 }
 fl::Shape shape(const Case& c) {
   return {int(c.B), int(c.H), int(c.Hkv), int(c.Tq), int(c.Tk), float(default_scale(c)), c.causal};
@@ -116,7 +107,7 @@ const Case kCases[] = {
 template <class Fwd>
 void check_forward(const Case& c, const Inputs& in, const Reference& ref) {
   const Forward f = forward<Fwd>(c, in);
-  EXPECT_TRUE(close_norm_and_max(float_of(f.out), ref.out, kBf16OutTol)) << "out";
+  EXPECT_TRUE(close_norm_and_max(from_bf16(f.out), ref.out, kBf16OutTol)) << "out";
   EXPECT_LT(lse_err(f.lse, ref.lse), kBf16OutTol) << "lse";
   EXPECT_TRUE(f.guards_intact) << "written outside out or lse";
   const simt::Timing eager(/*lazy_copies=*/false, /*warp_serial=*/true);
@@ -128,15 +119,15 @@ void check_forward(const Case& c, const Inputs& in, const Reference& ref) {
 template <int D>
 void check_production(const Case& c) {
   const Inputs in = inputs(c, uint64_t(c.Tq * 131 + c.Tk + c.D));
-  const std::vector<float> qf = float_of(in.q), kf = float_of(in.k), vf = float_of(in.v), dof = float_of(in.dout);
+  const std::vector<float> qf = from_bf16(in.q), kf = from_bf16(in.k), vf = from_bf16(in.v), dof = from_bf16(in.dout);
   const Reference ref = reference(c, default_scale(c), qf, kf, vf, nullptr, &dof);
   const Forward f = forward<typename Production<D>::Fwd>(c, in);
-  EXPECT_TRUE(close_norm_and_max(float_of(f.out), ref.out, kBf16OutTol)) << "out";
+  EXPECT_TRUE(close_norm_and_max(from_bf16(f.out), ref.out, kBf16OutTol)) << "out";
   EXPECT_LT(lse_err(f.lse, ref.lse), kBf16OutTol) << "lse";
   const Grads g = backward<typename Production<D>::Dq, typename Production<D>::Dkdv>(c, in, f);
-  EXPECT_TRUE(close_norm_and_max(float_of(g.dq), ref.dq, kBf16GradTol)) << "dq";
-  EXPECT_TRUE(close_norm_and_max(float_of(g.dk), ref.dk, kBf16GradTol)) << "dk";
-  EXPECT_TRUE(close_norm_and_max(float_of(g.dv), ref.dv, kBf16GradTol)) << "dv";
+  EXPECT_TRUE(close_norm_and_max(from_bf16(g.dq), ref.dq, kBf16GradTol)) << "dq";
+  EXPECT_TRUE(close_norm_and_max(from_bf16(g.dk), ref.dk, kBf16GradTol)) << "dk";
+  EXPECT_TRUE(close_norm_and_max(from_bf16(g.dv), ref.dv, kBf16GradTol)) << "dv";
   EXPECT_TRUE(f.guards_intact && g.guards_intact) << "written outside an output";
   // Copies landing at issue with each warp running alone to its barrier: the same bits.
   const simt::Timing eager(/*lazy_copies=*/false, /*warp_serial=*/true);
@@ -182,7 +173,7 @@ TEST(EmulatedFlashBackward, EntryPointWithNoQueryGivesZeroKeyGradients) {
 template <int D>
 void check_lab_candidates(const Case& c) {
   const Inputs in = inputs(c, 17);
-  const std::vector<float> qf = float_of(in.q), kf = float_of(in.k), vf = float_of(in.v), dof = float_of(in.dout);
+  const std::vector<float> qf = from_bf16(in.q), kf = from_bf16(in.k), vf = from_bf16(in.v), dof = from_bf16(in.dout);
   const Reference ref = reference(c, default_scale(c), qf, kf, vf, nullptr, &dof);
   check_forward<fl::FwdMtConfig<D, 4, 2, 32, 2>>(c, in, ref);
   check_forward<fl::FwdMtConfig<D, 4, 2, 32, 2, 3>>(c, in, ref);
@@ -191,7 +182,7 @@ void check_lab_candidates(const Case& c) {
   const Forward f = forward<typename P::Fwd>(c, in);
   const Grads mt = backward<DqMt, typename P::Dkdv>(c, in, f),
               prod = backward<typename P::Dq, typename P::Dkdv>(c, in, f);
-  EXPECT_TRUE(close_norm_and_max(float_of(mt.dq), ref.dq, kBf16GradTol)) << "dq";
+  EXPECT_TRUE(close_norm_and_max(from_bf16(mt.dq), ref.dq, kBf16GradTol)) << "dq";
   EXPECT_EQ(mt.dk, prod.dk);
   EXPECT_EQ(mt.dv, prod.dv);
   EXPECT_TRUE(mt.guards_intact);

@@ -23,14 +23,14 @@ namespace {
 using emu_test::bits;
 using emu_test::normal;
 using emu_test::Registered;
+using emu_test::expect_like;
+using emu_test::kSentinel;
 namespace kc = rscapret::kernels::cuda;
 namespace ref = rscapret::kernels::ref;
 using rscapret::kernels::ReduceOp;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr size_t kPad = 5;
-// A NaN payload no kernel computes: an output slot past the end must keep these bits.
-const float kSentinel = __uint_as_float(0x7fc0beefu);
 constexpr int64_t kSentinelIndex = -7;
 
 // n values followed by kPad sentinels.
@@ -40,18 +40,6 @@ std::vector<float> padded(std::vector<float> v) {
 }
 void expect_untouched_tail(const std::vector<float>& v, size_t n) {
   for (size_t i = n; i < v.size(); ++i) EXPECT_EQ(bits(v[i]), bits(kSentinel)) << "written past the end at " << i;
-}
-
-// got is want where want is NaN or infinite (the special cases the kernel follows exactly), else
-// within tol of it.
-void expect_like(float got, double want, double tol, const char* what, size_t i) {
-  if (std::isnan(want)) {
-    EXPECT_TRUE(std::isnan(got)) << what << " " << i << ": " << got << ", want NaN";
-  } else if (std::isinf(want)) {
-    EXPECT_EQ(got, want) << what << " " << i;
-  } else {
-    EXPECT_NEAR(got, want, tol) << what << " " << i;
-  }
 }
 
 // The timings a case runs under: warps in lockstep, and (block a row only, where warps meet at
