@@ -27,12 +27,15 @@ struct Lse {
   float m, s;
 };
 
+// A value equal to the maximum adds exactly 1 (expf(0) for finite values, the same bits), so that a
+// second +inf adds 1 instead of expf(inf - inf) = NaN: the lse of a row holding +inf is +inf, as the
+// reference's logsumexp gives.
 __device__ __forceinline__ void lse_add(Lse& a, float x) {
   if (x > a.m) {  // new max: rescale what was summed (expf(-inf) = 0 covers the first element)
     a.s = a.s * expf(a.m - x) + 1.0f;
     a.m = x;
   } else if (x != -INFINITY) {  // -inf adds nothing (and -inf - -inf would be NaN); NaN propagates
-    a.s += expf(x - a.m);
+    a.s += x == a.m ? 1.0f : expf(x - a.m);
   }
 }
 
@@ -42,8 +45,12 @@ __device__ __forceinline__ Lse lse_merge(Lse a, Lse b) {
   if (a.m == -INFINITY || b.m == -INFINITY) {  // an empty side: its s is 0 (or NaN, which must survive)
     return a.m == -INFINITY ? Lse{b.m, b.s + a.s} : Lse{a.m, a.s + b.s};
   }
+  // The side holding the maximum keeps its sum as it is (times expf(0) = 1 for finite values, the
+  // same bits), which also keeps a +inf maximum from scaling by expf(inf - inf) = NaN.
   const float m = fmaxf(a.m, b.m);
-  return Lse{m, __fadd_rn(__fmul_rn(a.s, expf(a.m - m)), __fmul_rn(b.s, expf(b.m - m)))};
+  const float sa = a.m == m ? a.s : __fmul_rn(a.s, expf(a.m - m));
+  const float sb = b.m == m ? b.s : __fmul_rn(b.s, expf(b.m - m));
+  return Lse{m, __fadd_rn(sa, sb)};
 }
 
 // The whole block's Lse, in every thread; warps reduce by butterfly, then warp results in warp order.

@@ -134,7 +134,8 @@ TEST(EmulatedCrossEntropy, ForwardMatchesTheCpuReference) {
 // Rows that stress the numerics, in blocks of 64 and 256 threads, through both kernels:
 // logits ~1e4 (the f32 lse there is only good to ~1e-3, so a loss taken as lse - x[t] fails the
 // 1e-5 bound; (m - x[t]) + log(s) meets it), -inf logits (masked classes, at index 0, at the end,
-// and at the target: loss +inf), a NaN and a +inf (loss NaN, as the reference), and a target past the end
+// and at the target: loss +inf), a NaN (loss NaN), three +inf away from the target (lse and loss +inf;
+// two in one thread's float4, so a thread and a merge each meet an equal infinite maximum), and a target past the end
 // (documented: loss NaN, lse still the row's).
 TEST(EmulatedCrossEntropy, ForwardSpecialLogits) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
@@ -154,7 +155,7 @@ TEST(EmulatedCrossEntropy, ForwardSpecialLogits) {
       row(0.f, 1.f, 3, {{0, -kInf}, {V - 1, -kInf}, {V / 2, -kInf}});
       row(0.f, 1.f, V / 2, {{V / 2, -kInf}});
       row(0.f, 1.f, 1, {{V - 5, nan}});
-      row(0.f, 1.f, 4, {{V / 3, kInf}});  // loss NaN as the reference's (exp(inf - inf) in its sum)
+      row(0.f, 1.f, 4, {{V / 3, kInf}, {V / 3 + 1, kInf}, {V / 2 + 1, kInf}});  // +inf twice in a float4
       const size_t plus_inf = t.size() - 1;
       row(0.f, 1.f, 2, {});
       // The last row's target is past its end, which the reference would read: its loss is checked
@@ -166,14 +167,14 @@ TEST(EmulatedCrossEntropy, ForwardSpecialLogits) {
       ref::reduce_rows(ReduceOp::logsumexp, logits.data(), want_lse.data(), int64_t(t.size()), V);
       const Forward f = forward(logits, t, V, shift, true);
       for (size_t r = 0; r < t.size(); ++r) {  // the bounds of check_forward
-        if (r != past_end) expect_like(f.loss[r], want_loss[r], 1e-5 + 2e-7 * std::fabs(want_loss[r]), "loss", r);
-        // A +inf logit: the reference's logsumexp returns +inf; the kernel's rescaling merge of a
-        // +inf maximum with the other threads' sums gives NaN (inf - inf). Both are non-finite, and
-        // so is the loss, on which the trainers stop; pinned so that a change shows.
-        if (r != plus_inf) expect_like(f.lse[r], want_lse[r], 1e-5 + 2e-7 * std::fabs(want_lse[r]), "lse of row", r);
+        // A +inf logit away from the target: lse = +inf (as the reference's logsumexp) and the loss
+        // lse - x[t] = +inf (as PyTorch's); the double reference's loss sums exp(inf - inf) = NaN.
+        if (r != past_end && r != plus_inf)
+          expect_like(f.loss[r], want_loss[r], 1e-5 + 2e-7 * std::fabs(want_loss[r]), "loss", r);
+        expect_like(f.lse[r], want_lse[r], 1e-5 + 2e-7 * std::fabs(want_lse[r]), "lse of row", r);
       }
-      EXPECT_TRUE(std::isnan(f.lse[plus_inf])) << f.lse[plus_inf];
-      EXPECT_FALSE(std::isfinite(f.loss[plus_inf])) << f.loss[plus_inf];
+      EXPECT_EQ(want_lse[plus_inf], kInf);
+      EXPECT_EQ(f.loss[plus_inf], kInf);
       EXPECT_TRUE(std::isnan(f.loss[past_end])) << f.loss[past_end];
       f.loss.expect_untouched_tail();
       f.lse.expect_untouched_tail();
