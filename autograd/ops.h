@@ -116,15 +116,28 @@ Tensor activate(const Tensor& x, Activation act);  // the elementwise op named b
 // ops above (matmul, add, activate), except on a GPU with bf16 weights where no gradient is wanted:
 // there one GEMM applies bias and activation in its epilogue (kernels/cuda/gemm_epilogue.cuh).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, Activation act = Activation::none);
+// An RMSNorm (weight [K], eps) that gated_linear and decode_linears apply to their input first:
+// rms_norm(x, weight, eps). At decode on a GPU their kernel applies it as it loads x, with the bits
+// of rms_norm's output (LLaMA's widths, K > 1024; kernels::cuda::RmsNormOnLoad), one launch fewer.
+struct InputRmsNorm {
+  Tensor weight;  // [K]
+  double eps = 1e-5;
+};
 // The gated MLP's first half: act(x W_gate^T) * (x W_up^T) [..., N] for weights [N, K] without
 // bias. On a GPU at decode (a few rows, bf16 weights, no gradient) one kernel computes it with the
-// bits of the composed ops; elsewhere it is those ops.
-Tensor gated_linear(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, Activation act);
+// bits of the composed ops; elsewhere it is those ops. With norm, x is normalised first
+// (rms_norm(x, norm->weight, norm->eps), in the kernel where it can be).
+Tensor gated_linear(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, Activation act,
+                    const InputRmsNorm* norm = nullptr);
 // x [..., K] times up to three weights [N_i, K] without bias in one GPU kernel at decode (a few
 // rows of f32, bf16 weights, no gradient): [..., N_0 + N_1 + ..] holding each linear(x, w_i) in
 // turn (q, k and v of an attention layer). Undefined when that kernel does not apply: then call
-// linear for each weight.
-Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights);
+// linear for each weight. With norm, of rms_norm(x, norm->weight, norm->eps) applied in the kernel;
+// undefined also where the kernel cannot apply it (then normalise x and call again).
+Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights, const InputRmsNorm* norm = nullptr);
+// Whether the decode kernels above may apply InputRmsNorm themselves (default on; off for the
+// benchmark's before/after, or RSCAPRET_DISABLE=norm_in_gemv).
+void set_cuda_norm_in_gemv(bool on);
 // residual + linear(x, weight, bias): the residual stream's update (o_proj, down_proj, fc2). On a GPU
 // with bf16 weights, no gradient and an f32 residual of the output's shape, the product's epilogue
 // adds the residual (the decode kernel for a few rows, the wgmma kernel for the shapes it takes),

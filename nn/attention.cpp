@@ -62,24 +62,32 @@ Tensor Attention::forward(const Tensor& x, const AttentionArgs& args) const {
   const int64_t past = args.cache ? args.cache->length() : 0;
 
   Tensor q, k, v;
-  // At decode on a GPU one kernel makes q, k and v (plain layers without bias).
+  // At decode on a GPU one kernel makes q, k and v (plain layers without bias), the input norm
+  // applied as it loads x where it can be; otherwise the norm runs first.
   const bool plain = x.device().is_cuda() && !cfg_.bias && !q_proj->is_quantized() && !k_proj->is_quantized() &&
                      !v_proj->is_quantized();
-  const Tensor qkv = plain ? ops::decode_linears(x, {q_proj->weight, k_proj->weight, v_proj->weight}) : Tensor();
+  const std::vector<Tensor> qkv_weights = {q_proj->weight, k_proj->weight, v_proj->weight};
+  Tensor qkv;
+  if (plain && args.input_norm) {
+    const ops::InputRmsNorm norm{args.input_norm->weight, args.input_norm->eps()};
+    qkv = ops::decode_linears(x, qkv_weights, &norm);
+  }
+  const Tensor xn = args.input_norm && !qkv.defined() ? args.input_norm->forward(x) : x;  // the projections' input
+  if (plain && !qkv.defined()) qkv = ops::decode_linears(xn, qkv_weights);
   if (qkv.defined()) {  // [B, T, (H + 2 Hkv) D]
     q = ops::reshape(ops::narrow(qkv, 2, 0, H * D), {B, T, H, D});
     k = ops::reshape(ops::narrow(qkv, 2, H * D, Hkv * D), {B, T, Hkv, D});
     v = ops::reshape(ops::narrow(qkv, 2, (H + Hkv) * D, Hkv * D), {B, T, Hkv, D});
-  } else if (bf16_projections(x, args)) {
+  } else if (bf16_projections(xn, args)) {
     // The bf16 handoff: the tensor-core attention rounds q, k and v to bf16 as it takes them, so
     // the projections' GEMMs write them in bf16 (same bits, half the bytes, no cast passes).
-    q = ops::reshape(ops::linear_bf16_out(x, q_proj->weight, q_proj->bias), {B, T, H, D});    // [B, T, H, D]
-    k = ops::reshape(ops::linear_bf16_out(x, k_proj->weight, k_proj->bias), {B, T, Hkv, D});  // [B, T, Hkv, D]
-    v = ops::reshape(ops::linear_bf16_out(x, v_proj->weight, v_proj->bias), {B, T, Hkv, D});  // [B, T, Hkv, D]
+    q = ops::reshape(ops::linear_bf16_out(xn, q_proj->weight, q_proj->bias), {B, T, H, D});    // [B, T, H, D]
+    k = ops::reshape(ops::linear_bf16_out(xn, k_proj->weight, k_proj->bias), {B, T, Hkv, D});  // [B, T, Hkv, D]
+    v = ops::reshape(ops::linear_bf16_out(xn, v_proj->weight, v_proj->bias), {B, T, Hkv, D});  // [B, T, Hkv, D]
   } else {
-    q = ops::reshape(q_proj->forward(x), {B, T, H, D});    // [B, T, H, D]
-    k = ops::reshape(k_proj->forward(x), {B, T, Hkv, D});  // [B, T, Hkv, D]
-    v = ops::reshape(v_proj->forward(x), {B, T, Hkv, D});  // [B, T, Hkv, D]
+    q = ops::reshape(q_proj->forward(xn), {B, T, H, D});    // [B, T, H, D]
+    k = ops::reshape(k_proj->forward(xn), {B, T, Hkv, D});  // [B, T, Hkv, D]
+    v = ops::reshape(v_proj->forward(xn), {B, T, Hkv, D});  // [B, T, Hkv, D]
   }
   bool appended = false;
   if (cfg_.rope) {
@@ -105,9 +113,10 @@ Tensor Attention::forward(const Tensor& x, const AttentionArgs& args) const {
 
   // The causal rule places query i at Tk - T + i, which is exactly its position after a cache.
   ops::AttentionOptions opt{args.causal, args.key_keep, cfg_.scale};
-  // The bf16 handoff again: o_proj rounds its input to bf16, which the tensor-core kernel makes.
+  // The bf16 handoff again: o_proj rounds its input to bf16, which the tensor-core kernel makes
+  // (xn: a gradient the input norm's weight wants is one the handoff must not cut).
   opt.bf16_out = !cfg_.composed && ops::attention_takes_bf16(x.device(), D, D, opt) && !o_proj->is_quantized() &&
-                 ops::linear_takes_bf16(x, o_proj->weight, o_proj->bias,
+                 ops::linear_takes_bf16(xn, o_proj->weight, o_proj->bias,
                                         {&q_proj->weight, &q_proj->bias, &k_proj->weight, &k_proj->bias,
                                          &v_proj->weight, &v_proj->bias});
   Tensor o = cfg_.composed ? ops::attention_composed(q, k, v, opt) : ops::attention(q, k, v, opt);  // [B, H, T, D]

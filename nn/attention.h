@@ -14,6 +14,7 @@
 #include "autograd/ops.h"
 #include "nn/kv_cache.h"
 #include "nn/linear.h"
+#include "nn/norm.h"
 
 namespace rscapret::nn {
 
@@ -49,6 +50,9 @@ struct AttentionArgs {
   LayerKVCache* cache = nullptr;  // appends this call's k/v and attends over all of them
   Tensor residual = {};           // [B, T, C]: when given, forward returns residual + attention
                                   // (added in o_proj's epilogue at decode, Linear::forward_add)
+  // When given, x is this norm's input and the projections take input_norm(x) (at decode on a GPU
+  // normalised as the q/k/v kernel loads x, ops::InputRmsNorm; elsewhere by the norm's forward).
+  const RMSNorm* input_norm = nullptr;
 };
 
 class Attention : public Module {

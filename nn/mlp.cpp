@@ -40,13 +40,19 @@ SwiGLU::SwiGLU(int64_t channels, int64_t hidden, bool bias, const Init& init) : 
   down_proj = register_module("down_proj", std::make_shared<Linear>(hidden, channels, bias, init));
 }
 
-Tensor SwiGLU::forward(const Tensor& x, const Tensor& residual) const {
-  // Plain GPU layers without bias take ops::gated_linear (one kernel at decode); the others, and
-  // every CPU layer, the composed form.
+Tensor SwiGLU::forward(const Tensor& x, const Tensor& residual, const RMSNorm* input_norm) const {
+  // Plain GPU layers without bias take ops::gated_linear (one kernel at decode, which also applies
+  // the input norm where it can); the others, and every CPU layer, the composed form.
   const bool plain = x.device().is_cuda() && !gate_proj->bias.defined() && !up_proj->bias.defined() &&
                      !gate_proj->is_quantized() && !up_proj->is_quantized();
-  const Tensor h = plain ? ops::gated_linear(x, gate_proj->weight, up_proj->weight, Activation::silu)
-                         : ops::mul(gate_proj->forward(x, Activation::silu), up_proj->forward(x));  // [..., hidden]
+  Tensor h;  // [..., hidden]
+  if (plain) {
+    const ops::InputRmsNorm norm{input_norm ? input_norm->weight : Tensor(), input_norm ? input_norm->eps() : 0.0};
+    h = ops::gated_linear(x, gate_proj->weight, up_proj->weight, Activation::silu, input_norm ? &norm : nullptr);
+  } else {
+    const Tensor xn = input_norm ? input_norm->forward(x) : x;
+    h = ops::mul(gate_proj->forward(xn, Activation::silu), up_proj->forward(xn));
+  }
   return residual.defined() ? down_proj->forward_add(h, residual) : down_proj->forward(h);
 }
 

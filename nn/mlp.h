@@ -6,6 +6,7 @@
 
 #include "autograd/ops.h"
 #include "nn/linear.h"
+#include "nn/norm.h"
 
 namespace rscapret::nn {
 
@@ -38,8 +39,9 @@ class SwiGLU : public Module {
  public:
   SwiGLU(int64_t channels, int64_t hidden, bool bias = false, const Init& init = {});
   // x [..., C] -> [..., C]; with a residual [..., C], residual + that (added in down_proj's epilogue
-  // at decode, Linear::forward_add).
-  Tensor forward(const Tensor& x, const Tensor& residual = {}) const;
+  // at decode, Linear::forward_add). With input_norm, x is that norm's input and the block takes
+  // input_norm(x) (at decode on a GPU normalised as the gate/up kernel loads x, ops::InputRmsNorm).
+  Tensor forward(const Tensor& x, const Tensor& residual = {}, const RMSNorm* input_norm = nullptr) const;
   Tensor operator()(const Tensor& x) const { return forward(x); }
 
   std::shared_ptr<Linear> gate_proj;  // C -> hidden

@@ -2,6 +2,7 @@
 // inference. It is not an entry of the op registry: its gradient is the composition's.
 #include <atomic>
 #include <numeric>
+#include <optional>
 #include <vector>
 
 #include "autograd/autograd.h"
@@ -147,9 +148,31 @@ Tensor linear_add(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   return add(residual, linear(x, weight, bias));  // linear reports any bad shape
 }
 
-Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights) {
+namespace {
+
+// The kernel's view of an InputRmsNorm on x's device, K wide, nothing to differentiate; nullopt
+// where the kernel cannot take it (the caller then runs rms_norm first).
+std::optional<kernels::cuda::RmsNormOnLoad> norm_on_load(const InputRmsNorm& norm, const Tensor& x, int64_t K) {
+  const Tensor& w = norm.weight;
+  if (!x.device().is_cuda() || !kernels::cuda::gemv_takes_rms_norm(K) || !w.defined() || w.dim() != 1 || w.shape()[0] != K || w.device() != x.device() || !w.is_contiguous() ||
+      (w.dtype() != DType::f32 && w.dtype() != DType::bf16) || autograd::needs_grad({&w}))
+    return std::nullopt;
+  kernels::cuda::RmsNormOnLoad n;
+  if (w.dtype() == DType::f32) n.w = w.data<float>();
+  else n.w_bf16 = static_cast<const uint16_t*>(w.raw_data());
+  n.eps = float(norm.eps);  // as rms_norm passes it to its kernel
+  return n;
+}
+
+}  // namespace
+
+void set_cuda_norm_in_gemv(bool on) { kernels::cuda::set_cuda_norm_in_gemv(on); }
+
+Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights, const InputRmsNorm* norm) {
   if (weights.empty() || weights.size() > 3 || x.dtype() != DType::f32 || !x.is_contiguous() || x.dim() < 1) return {};
   const int64_t K = x.shape().back();
+  std::optional<kernels::cuda::RmsNormOnLoad> on_load;
+  if (norm && !(on_load = norm_on_load(*norm, x, K))) return {};
   std::vector<const uint16_t*> w16;
   std::vector<int64_t> n;
   if (K == 0 || x.numel() / K > 8) return {};  // the one-kernel path takes at most 8 rows
@@ -163,28 +186,32 @@ Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights) {
   out_shape.back() = total;
   Tensor out = Tensor::empty(out_shape, DType::f32, x.device());  // [..., total]
   if (!kernels::cuda::gemm_bf16_f32a_concat(x.data<float>(), K, w16.data(), n.data(), int(n.size()), K,
-                                            out.data<float>(), M, K, x.device().index))
+                                            out.data<float>(), M, K, x.device().index, on_load ? &*on_load : nullptr))
     return {};
   return out;
 }
 
-Tensor gated_linear(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, Activation act) {
+Tensor gated_linear(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, Activation act,
+                    const InputRmsNorm* norm) {
   // The one-kernel path: 2-D weights of one shape, at most 8 rows of contiguous f32 (checked before
   // fuses(), which reads the weight's second dimension, and before any allocation).
   const bool decode = w_gate.dim() == 2 && w_up.dim() == 2 && w_gate.shape() == w_up.shape() &&
                       x.dtype() == DType::f32 && x.is_contiguous() && x.dim() >= 1 &&
                       x.shape().back() == w_gate.shape()[1] && w_gate.shape()[1] > 0 &&
                       x.numel() / w_gate.shape()[1] <= 8;
-  if (decode && fuses(x, w_gate, Tensor()) && fuses(x, w_up, Tensor())) {
+  const auto on_load = decode && norm ? norm_on_load(*norm, x, w_gate.shape()[1]) : std::nullopt;
+  if (decode && (!norm || on_load) && fuses(x, w_gate, Tensor()) && fuses(x, w_up, Tensor())) {
     const int64_t N = w_gate.shape()[0], K = w_gate.shape()[1], M = x.numel() / K;
     Shape out_shape = x.shape();
     out_shape.back() = N;
     Tensor out = Tensor::empty(out_shape, DType::f32, x.device());  // [..., N]
     if (kernels::cuda::gemm_bf16_f32a_glu(x.data<float>(), K, static_cast<const uint16_t*>(w_gate.raw_data()),
                                           static_cast<const uint16_t*>(w_up.raw_data()), K, out.data<float>(), N,
-                                          gemm_activation(act), M, N, K, x.device().index))
+                                          gemm_activation(act), M, N, K, x.device().index,
+                                          on_load ? &*on_load : nullptr))
       return out;
   }
+  if (norm) return gated_linear(rms_norm(x, norm->weight, norm->eps), w_gate, w_up, act);
   return mul(linear(x, w_gate, Tensor(), act), linear(x, w_up));
 }
 

@@ -76,6 +76,7 @@ dependent_launch CudaDecode.DependentLaunchesKeepTheBits
 norm_single_read CudaNorm.SingleRead*:CudaNorm.*Forward*
 fused_residual CudaLinear.LinearAdd*
 fused_rope_append CudaDecode.RopeAppend*
+norm_in_gemv CudaDecode.NormInGemv*
 bf16_handoff CudaBf16Handoff.*
 PATHS
   if [ ${#off[@]} -gt 0 ]; then

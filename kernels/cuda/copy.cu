@@ -37,10 +37,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) throw DeviceError(cat("[cuda] ", what, ": ", cudaGetErrorString(err)));
-}
-
 // Blocks for a grid-stride loop over n elements (capped: the loop covers the rest).
 unsigned blocks_for(int64_t n) {
   return unsigned(std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, 65535LL * 16)));
@@ -187,7 +183,7 @@ void strided_copy(const void* src, DType src_dtype, void* dst, DType dst_dtype, 
   // Both sides dense and in the same order: a plain device copy of the bytes.
   const bool dense = L.ndim == 0 || (L.ndim == 1 && L.strides[0][0] == 1 && L.strides[1][0] == 1);
   if (src_dtype == dst_dtype && dense) {
-    check(cudaMemcpyAsync(dst, src, size_t(n) * dtype_size(src_dtype), cudaMemcpyDeviceToDevice, stream),
+    check_cuda(cudaMemcpyAsync(dst, src, size_t(n) * dtype_size(src_dtype), cudaMemcpyDeviceToDevice, stream),
                "strided_copy memcpy");
     return;
   }
@@ -226,7 +222,7 @@ void fill(void* dst, DType dtype, int64_t n, double value, int device) {
   bool one_byte = true;
   for (size_t b = 1; b < size; ++b) one_byte = one_byte && bytes[b] == bytes[0];
   if (one_byte) {
-    check(cudaMemsetAsync(dst, bytes[0], size_t(n) * size, stream), "fill memset");
+    check_cuda(cudaMemsetAsync(dst, bytes[0], size_t(n) * size, stream), "fill memset");
     return;
   }
   const unsigned blocks = blocks_for(n);

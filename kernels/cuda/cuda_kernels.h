@@ -197,16 +197,43 @@ bool gemm_bf16_f32a_residual(const float* A, int64_t lda, const uint16_t* B, int
 bool gemm_bf16_residual(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C, int64_t ldc,
                         const float* bias, const float* residual, int64_t ldr, int64_t M, int64_t N, int64_t K,
                         int device);
+// An RMSNorm the next two entry points may apply to A's rows as they load them: A is then the
+// norm's input x, and the product is taken with rms_norm(x, weight, eps) (rms_norm above, f32
+// output) rounded to bf16, with the bits of that norm's output (each block recomputes the row's
+// rstd in the norm kernel's order), one launch fewer. Weight [K]: f32 w, or bf16 w_bf16 when w is
+// null, 16-byte aligned. Taken where rms_norm gives a row of K a whole block (K > 1024 columns, as
+// LLaMA's); otherwise, or when decode_norm_in_gemv is off, the entry point returns false.
+struct RmsNormOnLoad {
+  const float* w = nullptr;
+  const uint16_t* w_bf16 = nullptr;
+  float eps = 0.f;
+};
 // The gated MLP at decode: C [M, N] (f32, ldc) = act(bf16(A) @ B_gate^T) * (bf16(A) @ B_up^T), B_gate and
 // B_up [N, K] (ldb): one launch with the bits of the two products, the activation and the f32
-// multiply done separately. Same conditions and refusals as gemm_bf16_f32a.
+// multiply done separately. Same conditions and refusals as gemm_bf16_f32a; with norm, A is the
+// norm's input (RmsNormOnLoad).
 bool gemm_bf16_f32a_glu(const float* A, int64_t lda, const uint16_t* B_gate, const uint16_t* B_up, int64_t ldb,
-                        float* C, int64_t ldc, GemmActivation act, int64_t M, int64_t N, int64_t K, int device);
+                        float* C, int64_t ldc, GemmActivation act, int64_t M, int64_t N, int64_t K, int device,
+                        const RmsNormOnLoad* norm = nullptr);
 // Several products of one f32 A at decode, in one launch: C [M, N[0] + .. + N[count-1]] (f32,
 // contiguous) = bf16(A) @ [B[0]; ..; B[count-1]]^T, B[i] [N[i], K] (ldb), count <= 3 (q, k and v);
-// each column has the bits gemm_bf16_f32a gives it. Same conditions and refusals as gemm_bf16_f32a.
+// each column has the bits gemm_bf16_f32a gives it. Same conditions and refusals as gemm_bf16_f32a;
+// with norm, A is the norm's input (RmsNormOnLoad).
 bool gemm_bf16_f32a_concat(const float* A, int64_t lda, const uint16_t* const* B, const int64_t* N, int count,
-                           int64_t ldb, float* C, int64_t M, int64_t K, int device);
+                           int64_t ldb, float* C, int64_t M, int64_t K, int device,
+                           const RmsNormOnLoad* norm = nullptr);
+// The RMSNorm of the entry points above taken in the GEMV (on by default; off: they return false
+// when given a norm, and the caller runs rms_norm first). For before/after timings and as the
+// fallback of a path written without a GPU to run it on (RSCAPRET_DISABLE=norm_in_gemv).
+void set_cuda_norm_in_gemv(bool on);
+bool cuda_norm_in_gemv();
+// Whether the entry points above take an RmsNormOnLoad for rows of K (the switch is on and rms_norm
+// gives such a row a whole block), so a caller can decline before allocating.
+bool gemv_takes_rms_norm(int64_t K);
+// rstd [rows] of x [rows, cols] (f32, contiguous) as the decode GEMVs' RmsNormOnLoad computes it
+// (blocks of their 128 threads, norm_row_order.cuh): for the test that holds it to rms_norm's own
+// rstd bit for bit on the device. Requires gemv_takes_rms_norm(cols).
+void rms_norm_rstd_as_gemv(const float* x, float* rstd, int64_t rows, int64_t cols, float eps, int device);
 // ---- programmatic dependent launch (dependent_launch.cu) ----
 // The decode chain's kernels (norms, rope_append, the f32 attention forward, the decode GEMV) are
 // launched as programmatic dependents of the kernel before them on cc >= 9.0 devices, so each is

@@ -100,6 +100,13 @@ std::atomic<bool> g_norm_single_read{feature_enabled_by_env("norm_single_read")}
 }  // namespace
 void set_cuda_norm_single_read(bool on) { g_norm_single_read.store(on); }
 bool cuda_norm_single_read() { return g_norm_single_read.load(); }
+namespace {
+std::atomic<bool> g_norm_in_gemv{feature_enabled_by_env("norm_in_gemv")};
+}  // namespace
+void set_cuda_norm_in_gemv(bool on) { g_norm_in_gemv.store(on); }
+bool cuda_norm_in_gemv() { return g_norm_in_gemv.load(); }
+bool gemv_takes_rms_norm(int64_t) { return false; }
+void rms_norm_rstd_as_gemv(const float*, float*, int64_t, int64_t, float, int) { no_cuda(); }
 bool gemm_wgmma_kn() { return g_wgmma_kn.load(); }
 GemmBackend gemm_backend() { return GemmBackend::ours; }
 void set_gemm_backend(GemmBackend) {}
@@ -127,12 +134,12 @@ bool gemm_bf16_f32a_residual(const float*, int64_t, const uint16_t*, int64_t, fl
   return false;
 }
 bool gemm_bf16_f32a_glu(const float*, int64_t, const uint16_t*, const uint16_t*, int64_t, float*, int64_t,
-                        GemmActivation, int64_t, int64_t, int64_t, int) {
+                        GemmActivation, int64_t, int64_t, int64_t, int, const RmsNormOnLoad*) {
   no_cuda();
   return false;
 }
 bool gemm_bf16_f32a_concat(const float*, int64_t, const uint16_t* const*, const int64_t*, int, int64_t, float*,
-                           int64_t, int64_t, int) {
+                           int64_t, int64_t, int, const RmsNormOnLoad*) {
   no_cuda();
   return false;
 }

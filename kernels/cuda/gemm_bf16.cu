@@ -39,6 +39,11 @@ std::atomic<GemmBackend>& backend_slot() {
   return slot;
 }
 
+std::atomic<bool>& norm_in_gemv_slot() {
+  static std::atomic<bool> slot{feature_enabled_by_env("norm_in_gemv")};
+  return slot;
+}
+
 std::atomic<bool>& wgmma_kn_slot() {
   static std::atomic<bool> slot{feature_enabled_by_env("wgmma_kn")};
   return slot;
@@ -174,6 +179,27 @@ bool cuda_device_is_sm90(int device) {
   return cudaGetDeviceProperties(&prop, device) == cudaSuccess && prop.major == 9 && prop.minor == 0;
 }
 void set_gemm_wgmma_kn(bool on) { wgmma_kn_slot().store(on, std::memory_order_relaxed); }
+void set_cuda_norm_in_gemv(bool on) { norm_in_gemv_slot().store(on, std::memory_order_relaxed); }
+bool cuda_norm_in_gemv() { return norm_in_gemv_slot().load(std::memory_order_relaxed); }
+// The kernel reproduces the bits of rms_norm's block-per-row kernel only (norm_row_order.cuh).
+bool gemv_takes_rms_norm(int64_t K) { return cuda_norm_in_gemv() && norm_order::block_owns_row(K); }
+
+namespace {
+__global__ void __launch_bounds__(gemm::kSkinnyThreads)
+    rstd_as_gemv_kernel(const float* x, float* rstd, int64_t cols, float eps) {
+  __shared__ float warp_sums[norm_order::kNormThreads / 32];
+  const float ss = norm_order::sum_of_squares_in_block_order(x + int64_t(blockIdx.x) * cols, cols, warp_sums);
+  if (threadIdx.x == 0) rstd[blockIdx.x] = norm_order::rstd_from_sum_of_squares(ss, cols, eps);
+}
+}  // namespace
+
+void rms_norm_rstd_as_gemv(const float* x, float* rstd, int64_t rows, int64_t cols, float eps, int device) {
+  RS_CHECK(rows >= 0 && rows <= 0x7fffffff && norm_order::block_owns_row(cols), ValueError, "rms_norm_rstd_as_gemv",
+           "rows ", rows, " and cols ", cols, " out of range");
+  if (rows == 0) return;
+  launch_plain(rstd_as_gemv_kernel, dim3(unsigned(rows)), dim3(gemm::kSkinnyThreads), 0, stream_for(device),
+               "rms_norm_rstd_as_gemv", x, rstd, cols, eps);
+}
 bool gemm_wgmma_kn() { return wgmma_kn_slot().load(std::memory_order_relaxed); }
 
 // The wgmma kernel with B [K,N] was written without a GPU to run it on (its MN-major descriptor and
@@ -243,9 +269,18 @@ namespace {
 // tile choice or the cuBLASLt backend takes the caller's general path).
 bool f32a_allowed() { return gemm_backend() == GemmBackend::ours && gemm_tiles() == GemmTiles::automatic; }
 
-// Their shared tail: f32 A in s, then the skinny kernel where it applies.
-bool launch_f32a(gemm::SkinnyArgs s, const float* A, int device) {
+// Their shared tail: f32 A in s (with the RMSNorm to apply as it loads, if any), then the skinny
+// kernel where it applies.
+bool launch_f32a(gemm::SkinnyArgs s, const float* A, int device, const RmsNormOnLoad* norm = nullptr) {
   s.A32 = A;
+  if (norm) {
+    auto aligned16 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
+    const void* w = norm->w ? static_cast<const void*>(norm->w) : static_cast<const void*>(norm->w_bf16);
+    if (!gemv_takes_rms_norm(s.K) || !w || !aligned16(w)) return false;
+    s.norm_w = norm->w;
+    s.norm_w16 = norm->w ? nullptr : norm->w_bf16;
+    s.norm_eps = norm->eps;
+  }
   if (!skinny_ok(s, true)) return false;
   gemm::launch_skinny(s, stream_for(device));
   return true;
@@ -306,7 +341,8 @@ bool gemm_bf16_residual(const uint16_t* A, int64_t lda, const uint16_t* B, int64
 }
 
 bool gemm_bf16_f32a_glu(const float* A, int64_t lda, const uint16_t* B_gate, const uint16_t* B_up, int64_t ldb,
-                        float* C, int64_t ldc, GemmActivation act, int64_t M, int64_t N, int64_t K, int device) {
+                        float* C, int64_t ldc, GemmActivation act, int64_t M, int64_t N, int64_t K, int device,
+                        const RmsNormOnLoad* norm) {
   if (!f32a_allowed()) return false;
   check_gemm_bf16_args("gemm_bf16_f32a_glu", lda, ldb, true, DType::f32, ldc, M, N, K);
   if (M == 0 || N == 0 || reinterpret_cast<uintptr_t>(B_up) % 16 != 0) return false;
@@ -314,11 +350,11 @@ bool gemm_bf16_f32a_glu(const float* A, int64_t lda, const uint16_t* B_gate, con
                                int(M), int(N)};
   gemm::SkinnyArgs s{nullptr, lda, B_gate, ldb, int(M), int(N), int(K), epi};
   s.B_up = B_up;
-  return launch_f32a(s, A, device);
+  return launch_f32a(s, A, device, norm);
 }
 
 bool gemm_bf16_f32a_concat(const float* A, int64_t lda, const uint16_t* const* B, const int64_t* N, int count,
-                           int64_t ldb, float* C, int64_t M, int64_t K, int device) {
+                           int64_t ldb, float* C, int64_t M, int64_t K, int device, const RmsNormOnLoad* norm) {
   if (!f32a_allowed() || count < 1 || count > 3) return false;
   int64_t total = 0;
   for (int i = 0; i < count; ++i) {
@@ -332,7 +368,7 @@ bool gemm_bf16_f32a_concat(const float* A, int64_t lda, const uint16_t* const* B
   gemm::SkinnyArgs s{nullptr, lda, B[0], ldb, int(M), int(total), int(K), epi};
   if (count > 1) s.B_seg1 = B[1], s.seg1 = int(N[0]);
   if (count > 2) s.B_seg2 = B[2], s.seg2 = int(N[0] + N[1]);
-  return launch_f32a(s, A, device);
+  return launch_f32a(s, A, device, norm);
 }
 
 void gemm_bf16(const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, bool b_is_nk, void* C,

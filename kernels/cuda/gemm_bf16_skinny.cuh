@@ -5,7 +5,11 @@
 // multiply them with the M rows of A (small, served from L1/L2) in f32, and a warp shuffle
 // reduction finishes each dot product. Requires K % 8 == 0 and 16-byte aligned rows of A and B.
 // A may also be f32 (A32): each element is rounded to bf16 as it is loaded, which gives the bits
-// of casting A first and saves that cast's launch (7 per decoder layer at decode).
+// of casting A first and saves that cast's launch (7 per decoder layer at decode). With an RMSNorm
+// weight (kNormA) the f32 rows of A are the norm's input: each block first computes their rstd in
+// the norm kernel's own order (norm_row_order.cuh), then loads rms_norm(A) rounded to bf16, which
+// gives the bits of the norm kernel's output rounded as above and saves the norm's launch (2 per
+// decoder layer at decode).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -15,6 +19,7 @@
 
 #include "kernels/cuda/dependent_launch.cuh"
 #include "kernels/cuda/gemm_epilogue.cuh"
+#include "kernels/cuda/norm_row_order.cuh"
 
 namespace rscapret::kernels::cuda::gemm {
 
@@ -32,6 +37,13 @@ struct SkinnyArgs {
   const uint16_t* B_seg1 = nullptr;
   const uint16_t* B_seg2 = nullptr;
   int seg1 = 0x7fffffff, seg2 = 0x7fffffff;
+  // RMSNorm of A32's rows as they are loaded (the kNormA kernels): weight [K] in f32 (norm_w) or
+  // bf16 (norm_w16, when norm_w is null), 16-byte aligned; K must be wide enough for the norm
+  // kernel to give a row a whole block (norm_order::block_owns_row), whose order is reproduced.
+  const float* norm_w = nullptr;
+  const uint16_t* norm_w16 = nullptr;
+  float norm_eps = 0.f;
+  bool norm_a() const { return norm_w || norm_w16; }
 };
 
 // Columns per warp and the unroll of the K loop set the bytes of B in flight per thread
@@ -68,6 +80,31 @@ __device__ __forceinline__ uint4 load_a8_f32(const float* a) {
   return make_uint4(pack(lo.x, lo.y), pack(lo.z, lo.w), pack(hi.x, hi.y), pack(hi.z, hi.w));
 }
 
+// 8 consecutive f32 of the norm's input x (16-byte aligned) as the RMSNorm kernel outputs them,
+// (x rstd) w with w the weight's elements k .. k + 7, then rounded to bf16 and packed as dot8 expects.
+__device__ __forceinline__ uint4 load_a8_f32_rms(const float* a, const SkinnyArgs& p, int k, float rstd) {
+  const float4 lo = reinterpret_cast<const float4*>(a)[0], hi = reinterpret_cast<const float4*>(a)[1];
+  float w[8];
+  if (p.norm_w) {
+    const float4 wl = reinterpret_cast<const float4*>(p.norm_w + k)[0], wh = reinterpret_cast<const float4*>(p.norm_w + k)[1];
+    w[0] = wl.x, w[1] = wl.y, w[2] = wl.z, w[3] = wl.w, w[4] = wh.x, w[5] = wh.y, w[6] = wh.z, w[7] = wh.w;
+  } else {
+    const uint4 wv = *reinterpret_cast<const uint4*>(p.norm_w16 + k);  // bf16 -> f32 is exact
+    const uint32_t ww[4] = {wv.x, wv.y, wv.z, wv.w};
+#pragma unroll
+    for (int q = 0; q < 4; ++q) w[2 * q] = bf16_lo(ww[q]), w[2 * q + 1] = bf16_hi(ww[q]);
+  }
+  const float x[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+  uint32_t packed[4];
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {
+    const float v0 = (x[2 * q] * rstd) * w[2 * q], v1 = (x[2 * q + 1] * rstd) * w[2 * q + 1];  // as norm.cu
+    packed[q] = uint32_t(__bfloat16_as_ushort(__float2bfloat16_rn(v0))) |
+                (uint32_t(__bfloat16_as_ushort(__float2bfloat16_rn(v1))) << 16);
+  }
+  return make_uint4(packed[0], packed[1], packed[2], packed[3]);
+}
+
 // A weight chunk: streamed once, so cached in L2 only (ld.global.cg, coherent); kReadOnlyB reads it
 // through the read-only path instead (the kernel before the thirteenth session; the lab compares).
 template <bool kReadOnlyB>
@@ -80,15 +117,19 @@ __device__ __forceinline__ uint4 load_b_chunk(const uint4* p) {
 // read from p.A32 (f32) and rounded to bf16 on load. kGlu (the gated MLP at decode): each output
 // is act(A B[n]) * (A B_up[n]) with act = p.epi.act and no bias; a warp's rows of B and B_up are summed
 // exactly as the plain kernel sums B's, so the result has the bits of two products, the activation
-// and an f32 multiply done separately.
+// and an f32 multiply done separately. kNormA (with kAF32): A32 holds an RMSNorm's input, applied
+// as A is loaded (SkinnyArgs::norm_w).
 template <int kMaxM, int kCols = kSkinnyCols, int kUnroll = kSkinnyUnroll, bool kAF32 = false, bool kGlu = false,
-          bool kReadOnlyB = false>
+          bool kReadOnlyB = false, bool kNormA = false>
 __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const SkinnyArgs p) {
   static_assert(kMaxM * kCols <= 32, "one lane stores each output of the warp");
+  static_assert(!kNormA || kAF32, "the norm reads its input in f32");
+  static_assert(norm_order::kNormThreads % kSkinnyThreads == 0, "a block plays whole norm-kernel threads");
   constexpr int kRows = kGlu ? 2 * kCols : kCols;  // weight rows per warp: B's, then B2's
   const int lane = threadIdx.x & 31;
   const int n0 = (blockIdx.x * (kSkinnyThreads / 32) + (threadIdx.x >> 5)) * kCols;  // this warp's first column
-  if (n0 >= p.N) return;  // whole warps leave together; no block barrier follows
+  // Whole warps leave together; the kNormA kernels' block barrier comes first (below).
+  if (!kNormA && n0 >= p.N) return;
 
   // Columns past N re-read row N-1 (a valid row); their sums are never stored.
   const uint4* brow[kRows];
@@ -112,6 +153,20 @@ __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const 
   wait_for_predecessor();  // A, the residual and C may be the previous kernels' work
   allow_dependents();
 
+  [[maybe_unused]] float rstd[kMaxM];  // kNormA: each row's 1 / sqrt(mean(x^2) + eps), as the norm kernel makes it
+  if constexpr (kNormA) {
+    __shared__ float warp_sums[kMaxM][norm_order::kNormThreads / 32];
+#pragma unroll
+    for (int m = 0; m < kMaxM; ++m) {
+      rstd[m] = 0.f;
+      if (m < p.M)  // the same in every thread: no thread skips the barrier inside
+        rstd[m] = norm_order::rstd_from_sum_of_squares(
+            norm_order::sum_of_squares_in_block_order(p.A32 + int64_t(m) * p.lda, p.K, warp_sums[m]), p.K,
+            p.norm_eps);
+    }
+    if (n0 >= p.N) return;
+  }
+
   float acc[kMaxM][kRows];
 #pragma unroll
   for (int m = 0; m < kMaxM; ++m)
@@ -127,8 +182,10 @@ __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const 
 #pragma unroll
     for (int m = 0; m < kMaxM; ++m) {
       if (m < p.M) {
-        const uint4 av = kAF32 ? load_a8_f32(p.A32 + int64_t(m) * p.lda + int64_t(q) * 8)
-                               : reinterpret_cast<const uint4*>(p.A + int64_t(m) * p.lda)[q];
+        uint4 av;
+        if constexpr (kNormA) av = load_a8_f32_rms(p.A32 + int64_t(m) * p.lda + int64_t(q) * 8, p, q * 8, rstd[m]);
+        else if constexpr (kAF32) av = load_a8_f32(p.A32 + int64_t(m) * p.lda + int64_t(q) * 8);
+        else av = reinterpret_cast<const uint4*>(p.A + int64_t(m) * p.lda)[q];
 #pragma unroll
         for (int c = 0; c < kRows; ++c) acc[m][c] = dot8(av, bv[c], acc[m][c]);
       }
@@ -160,7 +217,7 @@ __global__ void __launch_bounds__(kSkinnyThreads) gemm_bf16_skinny_kernel(const 
       }
 }
 
-template <bool kAF32, bool kGlu>
+template <bool kAF32, bool kGlu, bool kNormA = false>
 inline void launch_skinny_rows(const SkinnyArgs& s, unsigned blocks, cudaStream_t stream) {
   // The gated kernel reads twice the rows per pass: half the unroll keeps the bytes in flight.
   constexpr int U = kGlu ? kSkinnyUnroll / 2 : kSkinnyUnroll;
@@ -169,10 +226,10 @@ inline void launch_skinny_rows(const SkinnyArgs& s, unsigned blocks, cudaStream_
   auto launch = [&](auto kernel) {
     launch_dependent(kernel, dim3(blocks), dim3(kSkinnyThreads), 0, stream, "gemm_bf16 (skinny kernel)", s);
   };
-  if (s.M <= 1) launch(gemm_bf16_skinny_kernel<1, kSkinnyCols, U, kAF32, kGlu>);
-  else if (s.M <= 2) launch(gemm_bf16_skinny_kernel<2, kSkinnyCols, U, kAF32, kGlu>);
-  else if (s.M <= 4) launch(gemm_bf16_skinny_kernel<4, kSkinnyCols, U, kAF32, kGlu>);
-  else launch(gemm_bf16_skinny_kernel<8, kSkinnyCols, U, kAF32, kGlu>);
+  if (s.M <= 1) launch(gemm_bf16_skinny_kernel<1, kSkinnyCols, U, kAF32, kGlu, false, kNormA>);
+  else if (s.M <= 2) launch(gemm_bf16_skinny_kernel<2, kSkinnyCols, U, kAF32, kGlu, false, kNormA>);
+  else if (s.M <= 4) launch(gemm_bf16_skinny_kernel<4, kSkinnyCols, U, kAF32, kGlu, false, kNormA>);
+  else launch(gemm_bf16_skinny_kernel<8, kSkinnyCols, U, kAF32, kGlu, false, kNormA>);
 }
 
 // The production launch of the skinny kernels (M <= 8: decode); also what the host emulation
@@ -180,7 +237,10 @@ inline void launch_skinny_rows(const SkinnyArgs& s, unsigned blocks, cudaStream_
 inline void launch_skinny(const SkinnyArgs& s, cudaStream_t stream) {
   constexpr int cols_per_block = kSkinnyThreads / 32 * kSkinnyCols;
   const unsigned blocks = unsigned((int64_t(s.N) + cols_per_block - 1) / cols_per_block);
-  if (s.B_up) launch_skinny_rows<true, true>(s, blocks, stream);  // only reached with f32 A
+  // The gated and the normed kernels are only reached with f32 A (the entry points check).
+  if (s.B_up && s.norm_a()) launch_skinny_rows<true, true, true>(s, blocks, stream);
+  else if (s.B_up) launch_skinny_rows<true, true>(s, blocks, stream);
+  else if (s.norm_a()) launch_skinny_rows<true, false, true>(s, blocks, stream);
   else if (s.A32) launch_skinny_rows<true, false>(s, blocks, stream);
   else launch_skinny_rows<false, false>(s, blocks, stream);
 }

@@ -24,6 +24,7 @@
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/dependent_launch.cuh"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/norm_row_order.cuh"
 #include "tensor/feature_switch.h"
 
 namespace rscapret::kernels::cuda {
@@ -35,8 +36,13 @@ std::atomic<bool>& single_read_slot() {
   return on;
 }
 
-constexpr int kThreads = 256;               // every kernel of this file; a multiple of 32
-constexpr int64_t kWarpRowMaxCols = 1024;   // up to this width a warp owns a row (<= 32 elements a lane)
+// Every kernel of this file has kThreads threads; up to kWarpRowMaxCols a warp owns a row (<= 32
+// elements a lane). Shared with the decode GEMV that applies RMSNorm as it loads (norm_row_order.cuh).
+using norm_order::add_square;
+using norm_order::rstd_from_sum_of_squares;
+using norm_order::warp_sum;
+constexpr int kThreads = norm_order::kNormThreads;
+constexpr int64_t kWarpRowMaxCols = norm_order::kWarpRowMaxCols;
 constexpr int64_t kTargetParamBlocks = 1024;  // enough blocks for the column sums to fill an H100
 constexpr int64_t kMinRowsPerChunk = 16;      // below this a chunk's partial costs more than it saves
 
@@ -45,12 +51,6 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 unsigned grid_dim(int64_t blocks, const char* what) {
   RS_CHECK(blocks > 0 && blocks <= 0x7fffffffLL, DeviceError, what, "grid of ", blocks, " blocks is out of range");
   return unsigned(blocks);
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-  // Butterfly: IEEE addition is commutative, so every lane ends with the same bits.
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
 }
 
 // The threads that own one row: a warp (kWarp) or the whole block.
@@ -113,10 +113,9 @@ __global__ void norm_forward_kernel(const float* x, const float* w, const uint16
   float ss = 0.f;
   for (int64_t i = g.lane; i < cols; i += g.size) {
     const float d = xr[i] - mean;
-    ss += d * d;
+    ss = add_square(ss, d);
   }
-  // 1 / sqrt (two correctly rounded operations) rather than rsqrtf's approximation.
-  const float rstd = 1.0f / sqrtf(g.sum(ss, smem) / float(cols) + eps);
+  const float rstd = rstd_from_sum_of_squares(g.sum(ss, smem), cols, eps);
 
   for (int64_t i = g.lane; i < cols; i += g.size) {
     float v = (xr[i] - mean) * rstd;
@@ -172,7 +171,7 @@ __global__ void norm_forward_vec_kernel(const float* x, const float* w, const ui
     const float dx = v[j].x - mean, dy = v[j].y - mean, dz = v[j].z - mean, dw = v[j].w - mean;
     ss += (dx * dx + dy * dy) + (dz * dz + dw * dw);
   }
-  const float rstd = 1.0f / sqrtf(warp_sum(ss) / float(cols) + eps);  // as norm_forward_kernel
+  const float rstd = rstd_from_sum_of_squares(warp_sum(ss), cols, eps);  // as norm_forward_kernel
 #pragma unroll
   for (int j = 0; j < kVecChunks; ++j) {
     const int c = j * 32 + lane;
@@ -275,7 +274,7 @@ void launch_forward(const float* x, const float* w, const uint16_t* w16, const f
       aligned(y, std::is_same_v<OutT, float> ? 16 : 8))
     launch_dependent(norm_forward_vec_kernel<kCentered, OutT>, dim3(grid_dim(ceil_div(rows, kThreads / 32), what)),
                      dim3(kThreads), 0, st, what, x, w, w16, b, y, mean, rstd, rows, cols, eps);
-  else if (cols <= kWarpRowMaxCols)
+  else if (!norm_order::block_owns_row(cols))  // the decode GEMV's fused RMSNorm relies on this choice
     launch_dependent(norm_forward_kernel<true, kCentered, OutT>, dim3(grid_dim(ceil_div(rows, kThreads / 32), what)),
                      dim3(kThreads), 0, st, what, x, w, w16, b, y, mean, rstd, rows, cols, eps);
   else

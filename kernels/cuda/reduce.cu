@@ -153,25 +153,22 @@ __global__ void reduce_rows_kernel(const float* x, float* out, int64_t rows, int
   }
 }
 
+// The kernel of one op (op is a template parameter of the kernel, so each op is its own kernel).
 template <bool kWarp>
-void launch_reduce(ReduceOp op, const float* x, float* out, int64_t rows, int64_t n, cudaStream_t s) {
-  const dim3 grid(row_grid<kWarp>(rows)), block(kThreads);
-  const char* what = "reduce_rows";
+auto reduce_kernel(ReduceOp op) -> void (*)(const float*, float*, int64_t, int64_t) {
   switch (op) {
-    case ReduceOp::sum:
-      launch_plain(reduce_rows_kernel<kWarp, ReduceOp::sum>, grid, block, 0, s, what, x, out, rows, n);
-      break;
-    case ReduceOp::mean:
-      launch_plain(reduce_rows_kernel<kWarp, ReduceOp::mean>, grid, block, 0, s, what, x, out, rows, n);
-      break;
-    case ReduceOp::max:
-      launch_plain(reduce_rows_kernel<kWarp, ReduceOp::max>, grid, block, 0, s, what, x, out, rows, n);
-      break;
-    case ReduceOp::logsumexp:
-      launch_plain(reduce_rows_kernel<kWarp, ReduceOp::logsumexp>, grid, block, 0, s, what, x, out, rows, n);
-      break;
+    case ReduceOp::sum: return reduce_rows_kernel<kWarp, ReduceOp::sum>;
+    case ReduceOp::mean: return reduce_rows_kernel<kWarp, ReduceOp::mean>;
+    case ReduceOp::max: return reduce_rows_kernel<kWarp, ReduceOp::max>;
+    case ReduceOp::logsumexp: return reduce_rows_kernel<kWarp, ReduceOp::logsumexp>;
     default: throw DeviceError(cat("[cuda reduce_rows] unknown op ", int(op)));
   }
+}
+
+template <bool kWarp>
+void launch_reduce(ReduceOp op, const float* x, float* out, int64_t rows, int64_t n, cudaStream_t s) {
+  launch_plain(reduce_kernel<kWarp>(op), dim3(row_grid<kWarp>(rows)), dim3(kThreads), 0, s, "reduce_rows", x, out,
+               rows, n);
 }
 
 // ---- argmax_rows ----

@@ -27,11 +27,14 @@ LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c, const nn::Init& init)
 }
 
 Tensor LlamaDecoderLayer::forward(const Tensor& x, const nn::AttentionArgs& args) const {
-  // The residual adds ride in o_proj's and down_proj's epilogues at decode (Linear::forward_add).
-  nn::AttentionArgs with_residual = args;
-  with_residual.residual = x;
-  const Tensor h = self_attn->forward(input_layernorm->forward(x), with_residual);  // [B, T, C]
-  return mlp->forward(post_attention_layernorm->forward(h), h);                    // [B, T, C]
+  // At decode on a GPU the residual adds ride in o_proj's and down_proj's epilogues
+  // (Linear::forward_add) and the two RMSNorms in the q/k/v and gate/up kernels' loads
+  // (ops::InputRmsNorm); elsewhere each runs as its own op.
+  nn::AttentionArgs a = args;
+  a.residual = x;
+  a.input_norm = input_layernorm.get();
+  const Tensor h = self_attn->forward(x, a);                  // [B, T, C]
+  return mlp->forward(h, h, post_attention_layernorm.get());  // [B, T, C]
 }
 
 LlamaModel::LlamaModel(const LlamaConfig& c, const nn::Init& init) : Module("LlamaModel") {

@@ -1,6 +1,8 @@
 // Decoding on the GPU: the attention op reads a KV cache's keys and values in place (the first Tk
 // rows of buffers with room for more), and a LLaMA decoder's greedy tokens and logits through the
 // cache equal the CPU's and a full forward's.
+#include <cmath>
+
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "kernels/cuda/cuda_kernels.h"
@@ -149,16 +151,17 @@ TEST(CudaDecode, DecodeLinearsEqualSeparateLinears) {
 }
 
 // A 2-layer LLaMA with bf16 weights (so the decode kernels run), frozen, made from `seed` (the
-// same seed gives the same weights) and moved to `dev`.
-std::shared_ptr<models::LlamaForCausalLM> tiny_llama(uint64_t seed, Device dev) {
+// same seed gives the same weights) and moved to `dev`. hidden: 64, or wider with 128-wide heads
+// (past 1024 the decode kernels apply the RMSNorms as they load).
+std::shared_ptr<models::LlamaForCausalLM> tiny_llama(uint64_t seed, Device dev, int64_t hidden = 64) {
   models::LlamaConfig c;
   c.vocab_size = 64;
-  c.hidden_size = 64;
-  c.intermediate_size = 136;
+  c.hidden_size = hidden;
+  c.intermediate_size = hidden == 64 ? 136 : hidden + 264;
   c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 16;
+  c.num_attention_heads = hidden == 64 ? 4 : hidden / 128;
+  c.num_key_value_heads = c.num_attention_heads / 2;
+  c.head_dim = hidden == 64 ? 16 : 128;
   Generator g(seed);
   auto m = std::make_shared<models::LlamaForCausalLM>(c, nn::Init{DType::f32, &g});
   m->freeze();
@@ -259,6 +262,86 @@ TEST(CudaDecode, DependentLaunchesKeepTheBits) {
   const std::vector<Tensor> logits_off = decode_logits();
   kc::set_cuda_dependent_launch(was);
   EXPECT_TRUE(close_rel("norm -> GEMV chain", chain_on, chain_off, 0.0));
+  ASSERT_EQ(logits_on.size(), logits_off.size());
+  for (size_t i = 0; i < logits_on.size(); ++i)
+    EXPECT_TRUE(close_rel("decode step " + std::to_string(i), logits_on[i], logits_off[i], 0.0));
+}
+
+// The RMSNorm applied by the q|k|v and gate/up kernels as they load x (ops::InputRmsNorm, taken at
+// decode for widths past 1024): the bits of rms_norm's output fed to the same kernels, for f32 and
+// bf16 norm weights, 1 to 8 rows and rows of very different scales; below that width, or switched
+// off, decode_linears declines and gated_linear composes. A LLaMA whose width takes it decodes the
+// same logits with it on and off. Added in the sixteenth session without a GPU.
+TEST(CudaDecode, NormInGemvHasTheBitsOfTheComposedOps) {
+  RS_REQUIRE_CUDA();
+  namespace kc = kernels::cuda;
+  autograd::NoGradGuard no_grad;
+  Generator g(41);
+  const Device gpu = Device::cuda(0);
+  const bool was = kc::cuda_norm_in_gemv();  // RSCAPRET_DISABLE may have set it off for the run
+  kc::set_cuda_norm_in_gemv(true);
+  for (const int64_t C : {int64_t(1032), int64_t(4096)})
+    for (const int64_t rows : {int64_t(1), int64_t(3), int64_t(8)})
+      for (const DType ndt : {DType::bf16, DType::f32}) {
+        SCOPED_TRACE("C " + std::to_string(C) + ", rows " + std::to_string(rows) + ", " + std::string(dtype_name(ndt)));
+        Tensor x = g.normal({1, rows, C});
+        float* px = x.data<float>();  // rows scaled by 0.1, 1 and 10 in turn
+        for (int64_t i = 0; i < rows * C; ++i) px[i] *= float(std::pow(10.0, double((i / C) % 3) - 1.0));
+        x = x.to(gpu);
+        const ops::InputRmsNorm norm{g.normal({C}, 1.0, 0.1).to(ndt).to(gpu), 1e-5};
+        const std::vector<Tensor> w = {g.normal({128, C}, 0.0, 0.05).to(DType::bf16).to(gpu),
+                                       g.normal({64, C}, 0.0, 0.05).to(DType::bf16).to(gpu),
+                                       g.normal({64, C}, 0.0, 0.05).to(DType::bf16).to(gpu)};
+        const Tensor xn = ops::rms_norm(x, norm.weight, norm.eps);
+        const Tensor fused = ops::decode_linears(x, w, &norm), composed = ops::decode_linears(xn, w);
+        ASSERT_TRUE(fused.defined() && composed.defined());
+        EXPECT_TRUE(close_rel("q|k|v", fused.to(Device::cpu()), composed.to(Device::cpu()), 0.0));
+        EXPECT_TRUE(close_rel("gate/up", ops::gated_linear(x, w[1], w[2], ops::Activation::silu, &norm).to(Device::cpu()),
+                              ops::gated_linear(xn, w[1], w[2], ops::Activation::silu).to(Device::cpu()), 0.0));
+      }
+  // rstd alone, bit for bit (through the products a one-ulp change mostly hides behind the bf16
+  // rounding of A): the GEMVs' reduction against rms_norm's own rstd output, rows of scales 1e-3
+  // to 1e3.
+  for (const int64_t C : {int64_t(1032), int64_t(4096), int64_t(5000)}) {
+    const int64_t rows = 70;
+    Tensor x = g.normal({rows, C});
+    float* px = x.data<float>();
+    for (int64_t i = 0; i < rows * C; ++i) px[i] *= float(std::pow(10.0, double((i / C) % 7) - 3.0));
+    x = x.to(gpu);
+    const Tensor w = Tensor::full({C}, 1.0).to(gpu), y = Tensor::empty({rows, C}, DType::f32, gpu);
+    const Tensor want = Tensor::empty({rows}, DType::f32, gpu), got = Tensor::empty({rows}, DType::f32, gpu);
+    kc::rms_norm(x.data<float>(), w.data<float>(), y.data<float>(), want.data<float>(), rows, C, 1e-5f, 0);
+    kc::rms_norm_rstd_as_gemv(x.data<float>(), got.data<float>(), rows, C, 1e-5f, 0);
+    EXPECT_TRUE(close_rel("rstd at " + std::to_string(C), got.to(Device::cpu()), want.to(Device::cpu()), 0.0));
+  }
+  // Declines: a width the norm kernel gives to a warp, and the switch off.
+  EXPECT_TRUE(kc::gemv_takes_rms_norm(1032));
+  EXPECT_FALSE(kc::gemv_takes_rms_norm(1024));
+  const Tensor x = g.normal({1, 1, 1024}).to(gpu);
+  const ops::InputRmsNorm narrow{g.normal({1024}).to(DType::bf16).to(gpu), 1e-5};
+  const std::vector<Tensor> w = {g.normal({16, 1024}).to(DType::bf16).to(gpu)};
+  EXPECT_FALSE(ops::decode_linears(x, w, &narrow).defined());
+  EXPECT_TRUE(close_rel("gate/up composed at 1024",
+                        ops::gated_linear(x, w[0], w[0], ops::Activation::silu, &narrow).to(Device::cpu()),
+                        ops::gated_linear(ops::rms_norm(x, narrow.weight, 1e-5), w[0], w[0], ops::Activation::silu)
+                            .to(Device::cpu()),
+                        0.0));
+  auto decode_logits = [&] {
+    auto m = tiny_llama(42, gpu, 1280);
+    models::LlamaDecoder dec(*m);
+    std::vector<Tensor> out = {dec.step(Tensor::from_vector(std::vector<int64_t>{1, 5, 9}, {1, 3})).to(Device::cpu())};
+    for (int64_t t = 0; t < 6; ++t)
+      out.push_back(dec.step(Tensor::from_vector(std::vector<int64_t>{(7 * t + 2) % 64}, {1, 1})).to(Device::cpu()));
+    return out;
+  };
+  const std::vector<Tensor> logits_on = decode_logits();
+  kc::set_cuda_norm_in_gemv(false);
+  EXPECT_FALSE(kc::gemv_takes_rms_norm(4096));
+  const Tensor x4k = g.normal({1, 1, 4096}).to(gpu);
+  const ops::InputRmsNorm wide{g.normal({4096}).to(DType::bf16).to(gpu), 1e-5};
+  EXPECT_FALSE(ops::decode_linears(x4k, {g.normal({16, 4096}).to(DType::bf16).to(gpu)}, &wide).defined()) << "off";
+  const std::vector<Tensor> logits_off = decode_logits();
+  kc::set_cuda_norm_in_gemv(was);
   ASSERT_EQ(logits_on.size(), logits_off.size());
   for (size_t i = 0; i < logits_on.size(); ++i)
     EXPECT_TRUE(close_rel("decode step " + std::to_string(i), logits_on[i], logits_off[i], 0.0));
