@@ -82,6 +82,7 @@ void flash_attention_bf16_backward(const uint16_t*, const uint16_t*, const uint1
 void set_gemm_tiles(GemmTiles) {}
 GemmTiles gemm_tiles() { return GemmTiles::automatic; }
 int64_t gemm_bf16_wgmma_launches() { return 0; }
+int64_t gemv_rms_norm_launches() { return 0; }
 bool cuda_device_is_sm90(int) { return false; }
 bool gemm_bf16_wgmma_supported(int) { return false; }
 bool gemm_bf16_wgmma_kn_verified(int) { return false; }

@@ -39,6 +39,11 @@ std::atomic<GemmBackend>& backend_slot() {
   return slot;
 }
 
+std::atomic<int64_t>& gemv_rms_norm_count() {
+  static std::atomic<int64_t> n{0};
+  return n;
+}
+
 std::atomic<bool>& norm_in_gemv_slot() {
   static std::atomic<bool> slot{feature_enabled_by_env("norm_in_gemv")};
   return slot;
@@ -181,6 +186,7 @@ bool cuda_device_is_sm90(int device) {
 void set_gemm_wgmma_kn(bool on) { wgmma_kn_slot().store(on, std::memory_order_relaxed); }
 void set_cuda_norm_in_gemv(bool on) { norm_in_gemv_slot().store(on, std::memory_order_relaxed); }
 bool cuda_norm_in_gemv() { return norm_in_gemv_slot().load(std::memory_order_relaxed); }
+int64_t gemv_rms_norm_launches() { return gemv_rms_norm_count().load(std::memory_order_relaxed); }
 // The kernel reproduces the bits of rms_norm's block-per-row kernel only (norm_row_order.cuh).
 bool gemv_takes_rms_norm(int64_t K) { return cuda_norm_in_gemv() && norm_order::block_owns_row(K); }
 
@@ -283,6 +289,7 @@ bool launch_f32a(gemm::SkinnyArgs s, const float* A, int device, const RmsNormOn
   }
   if (!skinny_ok(s, true)) return false;
   gemm::launch_skinny(s, stream_for(device));
+  if (norm) gemv_rms_norm_count().fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 

@@ -25,6 +25,9 @@ GemmTiles gemm_tiles();
 // preconditions fail falls back to the mma.sync kernels silently, so tests count launches to know
 // which kernel they checked.
 int64_t gemm_bf16_wgmma_launches();
+// Launches of the decode GEMVs that applied an RmsNormOnLoad (0 without CUDA): a declined norm is
+// applied by rms_norm instead with the same bits, so tests count launches to know which ran.
+int64_t gemv_rms_norm_launches();
 // Whether `device` is a cc 9.0 GPU (Hopper), and whether this binary runs the wgmma kernel on it
 // (false on Hopper when the build lacks sm_90a). Both false without CUDA.
 bool cuda_device_is_sm90(int device);

@@ -293,11 +293,13 @@ TEST(CudaDecode, NormInGemvHasTheBitsOfTheComposedOps) {
                                        g.normal({64, C}, 0.0, 0.05).to(DType::bf16).to(gpu),
                                        g.normal({64, C}, 0.0, 0.05).to(DType::bf16).to(gpu)};
         const Tensor xn = ops::rms_norm(x, norm.weight, norm.eps);
+        const int64_t launches = kc::gemv_rms_norm_launches();
         const Tensor fused = ops::decode_linears(x, w, &norm), composed = ops::decode_linears(xn, w);
         ASSERT_TRUE(fused.defined() && composed.defined());
         EXPECT_TRUE(close_rel("q|k|v", fused.to(Device::cpu()), composed.to(Device::cpu()), 0.0));
         EXPECT_TRUE(close_rel("gate/up", ops::gated_linear(x, w[1], w[2], ops::Activation::silu, &norm).to(Device::cpu()),
                               ops::gated_linear(xn, w[1], w[2], ops::Activation::silu).to(Device::cpu()), 0.0));
+        EXPECT_EQ(kc::gemv_rms_norm_launches(), launches + 2) << "q|k|v and gate/up each applied the norm";
       }
   // rstd alone, bit for bit (through the products a one-ulp change mostly hides behind the bf16
   // rounding of A): the GEMVs' reduction against rms_norm's own rstd output, rows of scales 1e-3
@@ -334,13 +336,17 @@ TEST(CudaDecode, NormInGemvHasTheBitsOfTheComposedOps) {
       out.push_back(dec.step(Tensor::from_vector(std::vector<int64_t>{(7 * t + 2) % 64}, {1, 1})).to(Device::cpu()));
     return out;
   };
+  int64_t launches = kc::gemv_rms_norm_launches();
   const std::vector<Tensor> logits_on = decode_logits();
+  EXPECT_EQ(kc::gemv_rms_norm_launches() - launches, 7 * 2 * 2) << "both norms of both layers at each of the 7 steps";
   kc::set_cuda_norm_in_gemv(false);
   EXPECT_FALSE(kc::gemv_takes_rms_norm(4096));
   const Tensor x4k = g.normal({1, 1, 4096}).to(gpu);
   const ops::InputRmsNorm wide{g.normal({4096}).to(DType::bf16).to(gpu), 1e-5};
   EXPECT_FALSE(ops::decode_linears(x4k, {g.normal({16, 4096}).to(DType::bf16).to(gpu)}, &wide).defined()) << "off";
+  launches = kc::gemv_rms_norm_launches();
   const std::vector<Tensor> logits_off = decode_logits();
+  EXPECT_EQ(kc::gemv_rms_norm_launches(), launches) << "switched off";
   kc::set_cuda_norm_in_gemv(was);
   ASSERT_EQ(logits_on.size(), logits_off.size());
   for (size_t i = 0; i < logits_on.size(); ++i)
