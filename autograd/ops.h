@@ -133,11 +133,9 @@ Tensor gated_linear(const Tensor& x, const Tensor& w_gate, const Tensor& w_up, A
 // rows of f32, bf16 weights, no gradient): [..., N_0 + N_1 + ..] holding each linear(x, w_i) in
 // turn (q, k and v of an attention layer). Undefined when that kernel does not apply: then call
 // linear for each weight. With norm, of rms_norm(x, norm->weight, norm->eps) applied in the kernel;
-// undefined also where the kernel cannot apply it (then normalise x and call again).
+// undefined also where the kernel cannot apply it (then normalise x and call again). Whether the
+// kernels may apply the norm: kernels::cuda::set_cuda_norm_in_gemv.
 Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights, const InputRmsNorm* norm = nullptr);
-// Whether the decode kernels above may apply InputRmsNorm themselves (default on; off for the
-// benchmark's before/after, or RSCAPRET_DISABLE=norm_in_gemv).
-void set_cuda_norm_in_gemv(bool on);
 // residual + linear(x, weight, bias): the residual stream's update (o_proj, down_proj, fc2). On a GPU
 // with bf16 weights, no gradient and an f32 residual of the output's shape, the product's epilogue
 // adds the residual (the decode kernel for a few rows, the wgmma kernel for the shapes it takes),

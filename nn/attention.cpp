@@ -66,14 +66,16 @@ Tensor Attention::forward(const Tensor& x, const AttentionArgs& args) const {
   // applied as it loads x where it can be; otherwise the norm runs first.
   const bool plain = x.device().is_cuda() && !cfg_.bias && !q_proj->is_quantized() && !k_proj->is_quantized() &&
                      !v_proj->is_quantized();
-  const std::vector<Tensor> qkv_weights = {q_proj->weight, k_proj->weight, v_proj->weight};
+  auto decode_qkv = [&](const Tensor& in, const ops::InputRmsNorm* norm) {
+    return ops::decode_linears(in, {q_proj->weight, k_proj->weight, v_proj->weight}, norm);
+  };
   Tensor qkv;
   if (plain && args.input_norm) {
-    const ops::InputRmsNorm norm{args.input_norm->weight, args.input_norm->eps()};
-    qkv = ops::decode_linears(x, qkv_weights, &norm);
+    const ops::InputRmsNorm norm = args.input_norm->as_input_norm();
+    qkv = decode_qkv(x, &norm);
   }
   const Tensor xn = args.input_norm && !qkv.defined() ? args.input_norm->forward(x) : x;  // the projections' input
-  if (plain && !qkv.defined()) qkv = ops::decode_linears(xn, qkv_weights);
+  if (plain && !qkv.defined()) qkv = decode_qkv(xn, nullptr);
   if (qkv.defined()) {  // [B, T, (H + 2 Hkv) D]
     q = ops::reshape(ops::narrow(qkv, 2, 0, H * D), {B, T, H, D});
     k = ops::reshape(ops::narrow(qkv, 2, H * D, Hkv * D), {B, T, Hkv, D});

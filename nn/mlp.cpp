@@ -47,7 +47,7 @@ Tensor SwiGLU::forward(const Tensor& x, const Tensor& residual, const RMSNorm* i
                      !gate_proj->is_quantized() && !up_proj->is_quantized();
   Tensor h;  // [..., hidden]
   if (plain) {
-    const ops::InputRmsNorm norm{input_norm ? input_norm->weight : Tensor(), input_norm ? input_norm->eps() : 0.0};
+    const ops::InputRmsNorm norm = input_norm ? input_norm->as_input_norm() : ops::InputRmsNorm{};
     h = ops::gated_linear(x, gate_proj->weight, up_proj->weight, Activation::silu, input_norm ? &norm : nullptr);
   } else {
     const Tensor xn = input_norm ? input_norm->forward(x) : x;

@@ -1,6 +1,7 @@
 // Normalisation over the last dim (C): LayerNorm (CLIP) and RMSNorm (LLaMA).
 #pragma once
 
+#include "autograd/ops.h"
 #include "nn/module.h"
 
 namespace rscapret::nn {
@@ -31,6 +32,8 @@ class RMSNorm : public Module {
   Tensor forward(const Tensor& x) const;  // x [..., C] -> [..., C]
   Tensor operator()(const Tensor& x) const { return forward(x); }
   double eps() const { return eps_; }
+  // This norm as a consumer's input norm (ops::InputRmsNorm: applied as a decode kernel loads x).
+  ops::InputRmsNorm as_input_norm() const { return {weight, eps_}; }
 
   Tensor weight;  // [C]
 

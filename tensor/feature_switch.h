@@ -7,7 +7,7 @@
 //   fused_residual    residual adds in GEMM epilogues (ops::set_cuda_fused_residual)
 //   fused_rope_append rope + KV-cache write in one kernel (ops::set_cuda_fused_rope_append)
 //   bf16_handoff      bf16 outputs between CLIP ops (ops::set_cuda_bf16_handoff)
-//   norm_in_gemv      RMSNorm applied by the decode GEMVs as they load (ops::set_cuda_norm_in_gemv)
+//   norm_in_gemv      RMSNorm applied by the decode GEMVs as they load (kernels::cuda::set_cuda_norm_in_gemv)
 // Why: a kernel fault poisons the whole CUDA context, so one faulting path would fail every later
 // test and benchmark of a run; bench/gpu/check.sh's probe stage runs each path's tests in a
 // process of its own first and leaves out the ones that fail, so one device session still

@@ -154,7 +154,8 @@ namespace {
 // where the kernel cannot take it (the caller then runs rms_norm first).
 std::optional<kernels::cuda::RmsNormOnLoad> norm_on_load(const InputRmsNorm& norm, const Tensor& x, int64_t K) {
   const Tensor& w = norm.weight;
-  if (!x.device().is_cuda() || !kernels::cuda::gemv_takes_rms_norm(K) || !w.defined() || w.dim() != 1 || w.shape()[0] != K || w.device() != x.device() || !w.is_contiguous() ||
+  if (!x.device().is_cuda() || !kernels::cuda::gemv_takes_rms_norm(K) || !w.defined() || w.dim() != 1 ||
+      w.shape()[0] != K || w.device() != x.device() || !w.is_contiguous() ||
       (w.dtype() != DType::f32 && w.dtype() != DType::bf16) || autograd::needs_grad({&w}))
     return std::nullopt;
   kernels::cuda::RmsNormOnLoad n;
@@ -165,8 +166,6 @@ std::optional<kernels::cuda::RmsNormOnLoad> norm_on_load(const InputRmsNorm& nor
 }
 
 }  // namespace
-
-void set_cuda_norm_in_gemv(bool on) { kernels::cuda::set_cuda_norm_in_gemv(on); }
 
 Tensor decode_linears(const Tensor& x, const std::vector<Tensor>& weights, const InputRmsNorm* norm) {
   if (weights.empty() || weights.size() > 3 || x.dtype() != DType::f32 || !x.is_contiguous() || x.dim() < 1) return {};

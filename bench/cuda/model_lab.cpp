@@ -254,7 +254,7 @@ void decode_7b() {
       {"plain launches (no programmatic dependent launch, no early weight prefetch)", "dependent vs plain launches",
        "dependent_launch", kernels::cuda::set_cuda_dependent_launch, 0, {}},
       {"RMSNorms as their own kernels (not in the q/k/v and gate/up loads)", "RMSNorm in the GEMV vs separate",
-       "norm_in_gemv", ops::set_cuda_norm_in_gemv, 0, {}},
+       "norm_in_gemv", kernels::cuda::set_cuda_norm_in_gemv, 0, {}},
   };
   // A path RSCAPRET_DISABLE leaves out (check.sh's probe found it failing) stays off: no row.
   std::erase_if(offs, [](const SwitchedOff& o) { return o.feature && !feature_enabled_by_env(o.feature); });

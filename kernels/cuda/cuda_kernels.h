@@ -202,7 +202,7 @@ bool gemm_bf16_residual(const uint16_t* A, int64_t lda, const uint16_t* B, int64
 // output) rounded to bf16, with the bits of that norm's output (each block recomputes the row's
 // rstd in the norm kernel's order), one launch fewer. Weight [K]: f32 w, or bf16 w_bf16 when w is
 // null, 16-byte aligned. Taken where rms_norm gives a row of K a whole block (K > 1024 columns, as
-// LLaMA's); otherwise, or when decode_norm_in_gemv is off, the entry point returns false.
+// LLaMA's); otherwise, or when cuda_norm_in_gemv() is off, the entry point returns false.
 struct RmsNormOnLoad {
   const float* w = nullptr;
   const uint16_t* w_bf16 = nullptr;

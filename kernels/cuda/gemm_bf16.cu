@@ -105,8 +105,9 @@ bool wgmma_wide_tiles(int64_t M, int64_t N, int sms) {
   return busy(tm * ((N + 255) / 256)) >= 0.88 * busy(tm * ((N + 127) / 128));
 }
 
+bool aligned16(const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; }
+
 bool skinny_ok(const gemm::SkinnyArgs& s, bool b_is_nk) {
-  auto aligned16 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
   // f32 A: 8 elements are two 16-byte loads, so rows must start 16-byte aligned (lda % 4 would
   // do; lda % 8 keeps one rule for both types).
   const void* a = s.A32 ? static_cast<const void*>(s.A32) : static_cast<const void*>(s.A);
@@ -190,20 +191,11 @@ int64_t gemv_rms_norm_launches() { return gemv_rms_norm_count().load(std::memory
 // The kernel reproduces the bits of rms_norm's block-per-row kernel only (norm_row_order.cuh).
 bool gemv_takes_rms_norm(int64_t K) { return cuda_norm_in_gemv() && norm_order::block_owns_row(K); }
 
-namespace {
-__global__ void __launch_bounds__(gemm::kSkinnyThreads)
-    rstd_as_gemv_kernel(const float* x, float* rstd, int64_t cols, float eps) {
-  __shared__ float warp_sums[norm_order::kNormThreads / 32];
-  const float ss = norm_order::sum_of_squares_in_block_order(x + int64_t(blockIdx.x) * cols, cols, warp_sums);
-  if (threadIdx.x == 0) rstd[blockIdx.x] = norm_order::rstd_from_sum_of_squares(ss, cols, eps);
-}
-}  // namespace
-
 void rms_norm_rstd_as_gemv(const float* x, float* rstd, int64_t rows, int64_t cols, float eps, int device) {
   RS_CHECK(rows >= 0 && rows <= 0x7fffffff && norm_order::block_owns_row(cols), ValueError, "rms_norm_rstd_as_gemv",
            "rows ", rows, " and cols ", cols, " out of range");
   if (rows == 0) return;
-  launch_plain(rstd_as_gemv_kernel, dim3(unsigned(rows)), dim3(gemm::kSkinnyThreads), 0, stream_for(device),
+  launch_plain(norm_order::rstd_in_block_order_kernel<>, dim3(unsigned(rows)), dim3(gemm::kSkinnyThreads), 0, stream_for(device),
                "rms_norm_rstd_as_gemv", x, rstd, cols, eps);
 }
 bool gemm_wgmma_kn() { return wgmma_kn_slot().load(std::memory_order_relaxed); }
@@ -280,7 +272,6 @@ bool f32a_allowed() { return gemm_backend() == GemmBackend::ours && gemm_tiles()
 bool launch_f32a(gemm::SkinnyArgs s, const float* A, int device, const RmsNormOnLoad* norm = nullptr) {
   s.A32 = A;
   if (norm) {
-    auto aligned16 = [](const void* q) { return reinterpret_cast<uintptr_t>(q) % 16 == 0; };
     const void* w = norm->w ? static_cast<const void*>(norm->w) : static_cast<const void*>(norm->w_bf16);
     if (!gemv_takes_rms_norm(s.K) || !w || !aligned16(w)) return false;
     s.norm_w = norm->w;
@@ -352,7 +343,7 @@ bool gemm_bf16_f32a_glu(const float* A, int64_t lda, const uint16_t* B_gate, con
                         const RmsNormOnLoad* norm) {
   if (!f32a_allowed()) return false;
   check_gemm_bf16_args("gemm_bf16_f32a_glu", lda, ldb, true, DType::f32, ldc, M, N, K);
-  if (M == 0 || N == 0 || reinterpret_cast<uintptr_t>(B_up) % 16 != 0) return false;
+  if (M == 0 || N == 0 || !aligned16(B_up)) return false;
   const gemm::EpilogueArgs epi{C, ldc, false, gemm::epilogue_pair_aligned(C, ldc, false), nullptr, act,
                                int(M), int(N)};
   gemm::SkinnyArgs s{nullptr, lda, B_gate, ldb, int(M), int(N), int(K), epi};
@@ -365,7 +356,7 @@ bool gemm_bf16_f32a_concat(const float* A, int64_t lda, const uint16_t* const* B
   if (!f32a_allowed() || count < 1 || count > 3) return false;
   int64_t total = 0;
   for (int i = 0; i < count; ++i) {
-    if (N[i] <= 0 || reinterpret_cast<uintptr_t>(B[i]) % 16 != 0) return false;
+    if (N[i] <= 0 || !aligned16(B[i])) return false;
     total += N[i];
   }
   check_gemm_bf16_args("gemm_bf16_f32a_concat", lda, ldb, true, DType::f32, total, M, total, K);

@@ -53,4 +53,14 @@ __device__ __forceinline__ float sum_of_squares_in_block_order(const float* x, i
   return total;
 }
 
+// rstd [rows] of x [rows, cols], a block per row, reduced as above: the decode GEMVs' prologue
+// alone, for the tests that hold it to the norm kernel's rstd bit for bit. A template, so that only
+// the files that launch it compile it.
+template <int = 0>
+__global__ void rstd_in_block_order_kernel(const float* x, float* rstd, int64_t cols, float eps) {
+  __shared__ float warp_sums[kNormThreads / 32];
+  const float ss = sum_of_squares_in_block_order(x + int64_t(blockIdx.x) * cols, cols, warp_sums);
+  if (threadIdx.x == 0) rstd[blockIdx.x] = rstd_from_sum_of_squares(ss, cols, eps);
+}
+
 }  // namespace rscapret::kernels::cuda::norm_order

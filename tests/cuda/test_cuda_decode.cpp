@@ -220,6 +220,16 @@ TEST(CudaDecode, BatchedGreedyTokensMatchTheCpu) {
   EXPECT_EQ(got.tokens, want.tokens);
 }
 
+// The logits (on the CPU) of a 3-token prompt step, then of `steps` one-token steps with fixed
+// tokens, through a KV cache: what the decode paths' on/off tests compare.
+std::vector<Tensor> decode_step_logits(const models::LlamaForCausalLM& m, int64_t steps) {
+  models::LlamaDecoder dec(m);
+  std::vector<Tensor> out = {dec.step(Tensor::from_vector(std::vector<int64_t>{1, 5, 9}, {1, 3})).to(Device::cpu())};
+  for (int64_t t = 0; t < steps; ++t)
+    out.push_back(dec.step(Tensor::from_vector(std::vector<int64_t>{(7 * t + 2) % 64}, {1, 1})).to(Device::cpu()));
+  return out;
+}
+
 // Programmatic dependent launches (kernels::cuda::set_cuda_dependent_launch) change when kernels
 // start, never what they compute: a chain where each kernel reads its predecessor's output at
 // decode width (RMSNorm -> GEMV with the residual in its epilogue, 24 times, so a kernel reading
@@ -241,14 +251,7 @@ TEST(CudaDecode, DependentLaunchesKeepTheBits) {
     for (int i = 0; i < 24; ++i) x = ops::linear_add(ops::rms_norm(x, norm_w, 1e-5), w, Tensor(), x);  // [1, 1, C]
     return x.to(Device::cpu());
   };
-  auto decode_logits = [&] {
-    auto m = tiny_llama(39, gpu);
-    models::LlamaDecoder dec(*m);
-    std::vector<Tensor> out = {dec.step(Tensor::from_vector(std::vector<int64_t>{1, 5, 9}, {1, 3})).to(Device::cpu())};
-    for (int64_t t = 0; t < 12; ++t)
-      out.push_back(dec.step(Tensor::from_vector(std::vector<int64_t>{(7 * t + 2) % 64}, {1, 1})).to(Device::cpu()));
-    return out;
-  };
+  auto decode_logits = [&] { return decode_step_logits(*tiny_llama(39, gpu), 12); };
   const bool was = kc::cuda_dependent_launch();  // RSCAPRET_DISABLE may have set it off for the run
   kc::set_cuda_dependent_launch(true);
   if (kc::cuda_device_is_sm90(0)) {
@@ -328,14 +331,7 @@ TEST(CudaDecode, NormInGemvHasTheBitsOfTheComposedOps) {
                         ops::gated_linear(ops::rms_norm(x, narrow.weight, 1e-5), w[0], w[0], ops::Activation::silu)
                             .to(Device::cpu()),
                         0.0));
-  auto decode_logits = [&] {
-    auto m = tiny_llama(42, gpu, 1280);
-    models::LlamaDecoder dec(*m);
-    std::vector<Tensor> out = {dec.step(Tensor::from_vector(std::vector<int64_t>{1, 5, 9}, {1, 3})).to(Device::cpu())};
-    for (int64_t t = 0; t < 6; ++t)
-      out.push_back(dec.step(Tensor::from_vector(std::vector<int64_t>{(7 * t + 2) % 64}, {1, 1})).to(Device::cpu()));
-    return out;
-  };
+  auto decode_logits = [&] { return decode_step_logits(*tiny_llama(42, gpu, 1280), 6); };
   int64_t launches = kc::gemv_rms_norm_launches();
   const std::vector<Tensor> logits_on = decode_logits();
   EXPECT_EQ(kc::gemv_rms_norm_launches() - launches, 7 * 2 * 2) << "both norms of both layers at each of the 7 steps";

@@ -105,13 +105,6 @@ std::vector<float> norm_rows(const Case& c, const Inputs& in) {
   return y;
 }
 
-// rstd [rows] of x [rows, cols] from sum_of_squares_in_block_order, a block per row.
-__global__ void rstd_rows(const float* x, int64_t cols, float eps, float* rstd) {
-  __shared__ float warp_sums[kc::norm_order::kNormThreads / 32];
-  const float ss = kc::norm_order::sum_of_squares_in_block_order(x + int64_t(blockIdx.x) * cols, cols, warp_sums);
-  if (threadIdx.x == 0) rstd[blockIdx.x] = kc::norm_order::rstd_from_sum_of_squares(ss, cols, eps);
-}
-
 TEST(EmulatedDecodeGemvNorm, BlocksOfAnyDivisorGiveTheNormKernelsRstd) {
   const int rows = 21;  // 3 x the 7 scales
   for (const int64_t cols : {1032, 1288, 4096}) {
@@ -128,7 +121,8 @@ TEST(EmulatedDecodeGemvNorm, BlocksOfAnyDivisorGiveTheNormKernelsRstd) {
     for (const int threads : {32, 64, 128, 256}) {
       std::vector<float> got(size_t(rows), emu_test::kSentinel);
       const emu_test::Registered reg{{x.data(), x.size() * 4}, {got.data(), got.size() * 4}};
-      simt::launch(dim3(rows), dim3(threads), 0, [&] { rstd_rows(x.data(), cols, 1e-5f, got.data()); });
+      simt::launch(dim3(rows), dim3(threads), 0,
+                   [&] { kc::norm_order::rstd_in_block_order_kernel<>(x.data(), got.data(), cols, 1e-5f); });
       for (int r = 0; r < rows; ++r)
         EXPECT_EQ(bits(got[size_t(r)]), bits(want[size_t(r)]))
             << "cols " << cols << ", " << threads << " threads, row " << r << ": " << got[size_t(r)] << " vs "
